@@ -1,0 +1,138 @@
+"""Category settings: YAML files under ``configs/variables/`` validated by pydantic models.
+
+A config file mirrors the flow tree: ``<dept package>/configs/variables/<stage>/<category>.yaml``.
+Settings resolve from the first layer that has them (see ``LAYERS``), then
+explicit flow parameters are merged on top. Relative paths in ``Source`` fields
+resolve against the department package, so shipped sample data works from any
+working directory and from an installed wheel.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
+
+from airnub_core.conventions import Identity, identify
+
+M = TypeVar("M", bound=BaseModel)
+CONFIG_DIR = ("configs", "variables")
+
+
+class ConfigError(ValueError):
+    """An invalid config; the message names the file (or Variable) and the key."""
+
+
+def _resolve_source(value: str, info: ValidationInfo) -> str:
+    scheme = urlparse(value).scheme
+    if scheme and len(scheme) > 1:
+        return value
+    base = (info.context or {}).get("base_dir")
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    return path.resolve().as_uri()
+
+
+# A URL or a path; relative paths resolve against the department package.
+Source = Annotated[str, AfterValidator(_resolve_source)]
+
+
+class Settings(BaseModel):
+    """Base class for category settings: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def package_dir(department: str) -> Path:
+    module = importlib.import_module(department)
+    return Path(module.__file__ or "").parent
+
+
+def config_path(identity: Identity, *extra: str) -> Path:
+    """The YAML file for a stage, category or task node of the tree."""
+    parts = [p for p in (identity.stage, identity.category, *extra) if p]
+    if not parts:
+        raise ConfigError(f"{identity.department}: a config file needs a stage")
+    *folders, leaf = parts
+    return package_dir(identity.department).joinpath(*CONFIG_DIR, *folders, f"{leaf}.yaml")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, not {type(data).__name__}")
+    return data
+
+
+def describe_errors(origin: str, error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        problems.append(f"{origin}: {key}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def validate(model: type[M], data: Mapping[str, Any], origin: str, department: str) -> M:
+    try:
+        return model.model_validate(data, context={"base_dir": package_dir(department)})
+    except ValidationError as error:
+        raise ConfigError(describe_errors(origin, error)) from None
+
+
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+# A layer returns (where the settings came from, raw data) or None to pass.
+Layer = Callable[[Identity], tuple[str, dict[str, Any]] | None]
+
+
+def yaml_layer(identity: Identity) -> tuple[str, dict[str, Any]]:
+    path = config_path(identity)
+    return str(path), read_yaml(path)
+
+
+# The Prefect Variable layer slots in before the shipped YAML.
+LAYERS: list[Layer] = [yaml_layer]
+
+
+def resolve_settings(
+    model: type[M], module_name: str, overrides: Mapping[str, Any] | None = None
+) -> tuple[M, str]:
+    """Validated settings for the node ``module_name`` belongs to, and their origin."""
+    identity = identify(module_name)
+    for layer in LAYERS:
+        found = layer(identity)
+        if found is not None:
+            origin, data = found
+            break
+    else:
+        raise ConfigError(f"{identity.variable_name()}: no settings found")
+    if overrides:
+        data = deep_merge(data, overrides)
+        origin = f"{origin} + flow parameters"
+    return validate(model, data, origin, identity.department), origin

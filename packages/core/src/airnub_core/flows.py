@@ -1,0 +1,188 @@
+"""Flow decorators and stage orchestration by convention.
+
+``@category_flow`` and ``@stage_flow`` name and tag a flow from its module path.
+A stage finds its categories by walking its own folder: every sub-package
+holding exactly one ``*_flow_<dept>.py`` module is a category, so adding a
+category never means editing a list.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prefect import Flow, get_run_logger, tags
+from prefect.states import State
+
+from airnub_core import storage
+from airnub_core.config import Settings, resolve_settings
+from airnub_core.conventions import (
+    RESERVED_NAMES,
+    ConventionError,
+    Identity,
+    flow_suffix,
+    identify,
+    unknown,
+)
+
+S = TypeVar("S", bound=Settings)
+
+
+class ConventionFlow(Flow):
+    """A flow whose runs carry the department, stage and category tags."""
+
+    airnub_identity: Identity
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with tags(*self.airnub_identity.tags):
+            return super().__call__(*args, **kwargs)
+
+
+def _convention_flow(fn: Callable[..., Any], **options: Any) -> ConventionFlow:
+    identity = identify(fn.__module__)
+    made = ConventionFlow(fn, name=identity.flow_name, description=fn.__doc__, **options)
+    made.airnub_identity = identity
+    return made
+
+
+def category_flow(fn: Callable[..., Any]) -> ConventionFlow:
+    """Decorate a category flow. It must accept ``overrides: dict | None = None``."""
+    return _convention_flow(fn)
+
+
+def stage_flow(fn: Callable[..., Any]) -> ConventionFlow:
+    """Decorate a stage orchestrator (``<stage>_flow_<dept>.py``)."""
+    return _convention_flow(fn)
+
+
+def settings_for(model: type[S], module_name: str, overrides: Mapping | None = None) -> S:
+    """Load a category's settings and log where they came from."""
+    settings, origin = resolve_settings(model, module_name, overrides)
+    get_run_logger().info("settings from %s", origin)
+    return settings
+
+
+def data_dir(module_name: str, *, stage: str | None = None, category: str | None = None) -> Path:
+    """Output folder of this module's category, or of another one in the same department."""
+    here = identify(module_name)
+    if stage is None:
+        return storage.output_dir(*here.parts)
+    return storage.output_dir(here.department, stage, *([category] if category else []))
+
+
+def _flow_in(module: Any) -> ConventionFlow | None:
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, Flow) and value.fn.__module__ == module.__name__
+    ]
+    if len(found) != 1:
+        return None
+    return found[0]
+
+
+def discover_categories(department: str, stage: str) -> dict[str, ConventionFlow]:
+    """Category name -> flow, for every category folder of a department's stage."""
+    package = importlib.import_module(f"{department}.{stage}")
+    suffix = flow_suffix(department)
+    categories: dict[str, ConventionFlow] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if not info.ispkg or info.name in RESERVED_NAMES:
+            continue
+        category_pkg = importlib.import_module(f"{package.__name__}.{info.name}")
+        modules = [
+            m.name
+            for m in pkgutil.iter_modules(category_pkg.__path__)
+            if not m.ispkg and m.name.endswith(suffix)
+        ]
+        where = f"{department}/{stage}/{info.name}"
+        if len(modules) != 1:
+            raise ConventionError(
+                f"{where}: expected one *{suffix}.py module, found {len(modules)}"
+            )
+        module = importlib.import_module(f"{category_pkg.__name__}.{modules[0]}")
+        category = _flow_in(module)
+        if category is None:
+            raise ConventionError(f"{where}/{modules[0]}.py: expected exactly one flow")
+        categories[info.name] = category
+    return categories
+
+
+class StageFailed(RuntimeError):
+    """Raised by a stage whose categories did not all complete; names each failed one."""
+
+    def __init__(self, stage: str, failed: dict[str, str], results: dict[str, Any]) -> None:
+        self.failed = failed
+        self.results = results
+        detail = "; ".join(f"{name}: {message}" for name, message in failed.items())
+        super().__init__(
+            f"stage {stage}: {len(failed)} of {len(failed) + len(results)} categories failed"
+            f" ({', '.join(failed)}) - {detail}"
+        )
+
+
+@dataclass
+class StageReport:
+    stage: str
+    states: dict[str, State] = field(default_factory=dict)
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return {n: s.result() for n, s in self.states.items() if s.is_completed()}
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {
+            n: s.message or s.type.value for n, s in self.states.items() if not s.is_completed()
+        }
+
+    def result(self) -> dict[str, Any]:
+        """The completed categories' results, or :class:`StageFailed` if any failed."""
+        if self.failed:
+            raise StageFailed(self.stage, self.failed, self.results)
+        return self.results
+
+
+def run_categories(
+    stage_module: str,
+    categories: list[str] | None = None,
+    overrides: Mapping[str, Mapping] | None = None,
+) -> StageReport:
+    """Run a stage's categories concurrently as subflows and collect every outcome.
+
+    Subflows run in threads, each in a copy of the caller's context so Prefect
+    records them as children of the stage run. One failing category never stops
+    the others.
+    """
+    identity = identify(stage_module)
+    assert identity.stage is not None
+    found = discover_categories(identity.department, identity.stage)
+    chosen = categories or list(found)
+    for name in [*chosen, *(overrides or {})]:
+        if name not in found:
+            raise ConventionError(unknown(f"{identity.stage} category", name, found))
+    overrides = overrides or {}
+    report = StageReport(identity.stage)
+    if not chosen:
+        return report
+    with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="category") as pool:
+        futures = {
+            name: pool.submit(
+                copy_context().run,
+                found[name],
+                overrides=dict(overrides.get(name) or {}),
+                return_state=True,
+            )
+            for name in chosen
+        }
+        report.states = {name: future.result() for name, future in futures.items()}
+    logger = get_run_logger()
+    for name, state in report.states.items():
+        logger.info("category %s: %s", name, state.type.value)
+    return report

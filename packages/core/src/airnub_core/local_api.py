@@ -1,0 +1,236 @@
+"""The embedded default API: Prefect's server app on loopback over a local SQLite file.
+
+Prefect's own ephemeral mode re-runs migrations and block registration on every
+start (about 6-12 s here) and gives SQLite a pool of connections that fight over
+its write lock when categories run concurrently. This module starts the same app
+with three changes, measured in ``bench/``:
+
+* a migrated template database is built once per Prefect version and copied;
+* migrations run only when the database was not migrated by this Prefect version;
+* the server process writes through a single connection (see :func:`serve`),
+  so concurrent writers queue instead of retrying on ``database is locked``.
+
+It is only used when no ``PREFECT_API_URL`` is configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+PREFECT_VERSION = version("prefect")
+QUIET_ENV = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+
+def prefect_home() -> Path:
+    return Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
+
+
+def cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "airnub"
+    return Path(os.environ.get("AIRNUB_CACHE_DIR", default)).expanduser()
+
+
+def _marker(db: Path) -> Path:
+    return db.with_name(f"{db.name}.migrated-{PREFECT_VERSION}")
+
+
+def _server_env(db: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        **QUIET_ENV,
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{db}",
+        "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
+        "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT_UI_ENABLED": "0",
+    }
+
+
+def migrate(db: Path) -> None:
+    """Create or upgrade ``db`` and register block types, in a child process."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "airnub_core.local_api", "migrate"]
+    done = subprocess.run(cmd, env=_server_env(db), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"migrating {db} failed:\n{done.stderr[-2000:]}")
+    _marker(db).touch()
+
+
+def template_db() -> Path:
+    """A migrated empty database for this Prefect version, built once and cached."""
+    template = cache_dir() / f"prefect-{PREFECT_VERSION}-template.db"
+    if not _marker(template).exists():
+        partial = template.with_name(f"{template.name}.{os.getpid()}.tmp")
+        partial.unlink(missing_ok=True)
+        migrate(partial)
+        _marker(partial).unlink()
+        os.replace(partial, template)
+        _marker(template).touch()
+    return template
+
+
+def prepare_db(db: Path) -> None:
+    """Make ``db`` ready to serve without migrating on start."""
+    if _marker(db).exists() and db.exists():
+        return
+    if db.exists():
+        migrate(db)  # an older or foreign database: upgrade it in place
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    partial = db.with_name(f"{db.name}.{os.getpid()}.tmp")
+    shutil.copyfile(template_db(), partial)
+    os.replace(partial, db)
+    _marker(db).touch()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LocalAPI:
+    url: str
+    process: subprocess.Popen[bytes]
+    db: Path
+
+    def wait_healthy(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"local Prefect API exited with code {self.process.returncode}")
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.url}/health", timeout=1) as response,
+            ):
+                if response.status == 200:
+                    return
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"local Prefect API at {self.url} not healthy after {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start(db: Path | None = None, port: int | None = None) -> LocalAPI:
+    """Start the server without waiting for it; call ``wait_healthy`` before use."""
+    db = db or prefect_home() / "prefect.db"
+    prepare_db(db)
+    port = port or free_port()
+    cmd = [sys.executable, "-m", "airnub_core.local_api", "serve", str(port)]
+    process = subprocess.Popen(cmd, env=_server_env(db), stdin=subprocess.DEVNULL)
+    return LocalAPI(f"http://127.0.0.1:{port}/api", process, db)
+
+
+def drain_client_workers() -> None:
+    """Flush queued logs and events so nothing is lost or stalls when the API stops."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    EventsWorker.drain_all(timeout=10)
+
+
+@contextlib.contextmanager
+def running(db: Path | None = None) -> Iterator[LocalAPI]:
+    """Serve the local API and point this process's Prefect client at it."""
+    api = start(db)
+    previous = os.environ.get("PREFECT_API_URL")
+    try:
+        api.wait_healthy()
+        os.environ["PREFECT_API_URL"] = api.url
+        yield api
+    finally:
+        drain_client_workers()
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+        api.stop()
+
+
+def _single_connection_sqlite() -> None:
+    """Give file-backed SQLite the single-connection pool Prefect uses for ``:memory:``.
+
+    Prefect passes its pool-size settings only to Postgres, so a file database
+    gets a pool of connections that contend for the write lock. With one
+    connection, concurrent API calls wait their turn in the pool instead.
+    """
+    import sqlalchemy as sa
+    from prefect.server.database import configurations
+
+    create = configurations.create_async_engine
+
+    def create_async_engine(url: str, **kwargs: object) -> object:
+        if str(url).startswith("sqlite"):
+            kwargs.update(
+                poolclass=sa.pool.AsyncAdaptedQueuePool,
+                pool_size=1,
+                max_overflow=0,
+                pool_recycle=-1,
+                pool_timeout=300,
+            )
+        return create(url, **kwargs)
+
+    configurations.create_async_engine = create_async_engine
+
+
+def _main(argv: list[str]) -> None:
+    command = argv[0]
+    if command == "migrate":
+        import asyncio
+
+        from prefect.server.database import provide_database_interface
+        from prefect.server.models.block_registration import run_block_auto_registration
+
+        async def create() -> None:
+            db = provide_database_interface()
+            await db.create_db()
+            async with await db.session() as session:
+                await run_block_auto_registration(session=session)
+                await session.commit()
+
+        asyncio.run(create())
+    elif command == "serve":
+        import uvicorn
+
+        _single_connection_sqlite()
+        uvicorn.run(
+            "prefect.server.api.server:create_app",
+            factory=True,
+            host="127.0.0.1",
+            port=int(argv[1]),
+            log_level="error",
+            lifespan="on",
+        )
+    else:
+        raise SystemExit(f"usage: python -m airnub_core.local_api migrate|serve PORT; got {argv}")
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -1,0 +1,71 @@
+"""Reusable Prefect tasks: thin wrappers over the plain functions in this package.
+
+Failures raise. Transient ones (timeouts, dropped connections, HTTP 5xx) are
+retried by Prefect after the reader's own quick retries are used up; permanent
+ones (a missing file, a 404, malformed JSON) fail the task at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from airnub_core import downloads, links, storage
+from airnub_core.sources import Reader, TransientSourceError, fetch_json_pages
+
+
+def retry_if_transient(task: object, task_run: object, state: Any) -> bool:
+    return isinstance(state.data, TransientSourceError)
+
+
+RETRYING = dict(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=retry_if_transient)
+
+
+@task(name="fetch-json-pages", **RETRYING)
+def fetch_json_pages_task(
+    url: str, next_key: str = "next", timeout: float = 10.0, retries: int = 3
+) -> list[Any]:
+    """Every page of a paginated JSON source."""
+    return fetch_json_pages(url, next_key=next_key, timeout=timeout, retries=retries)
+
+
+@task(name="download-files", **RETRYING)
+def download_files_task(urls: list[str], folder: Path, timeout: float = 30.0) -> list[dict]:
+    """Download listed files into ``folder``, skipping unchanged ones; returns the manifest."""
+    return [asdict(entry) for entry in downloads.download_files(urls, folder, timeout=timeout)]
+
+
+@task(name="extract-links", **RETRYING)
+def extract_links_task(url: str, same_site_only: bool = False, timeout: float = 10.0) -> list[dict]:
+    with Reader(timeout=timeout) as reader:
+        html = reader.read(url).decode("utf-8", errors="replace")
+    return [asdict(link) for link in links.extract_links(html, url, same_site_only)]
+
+
+@task(name="write-json")
+def write_json_task(path: Path, data: Any) -> Path:
+    return storage.write_json_atomic(path, data)
+
+
+@task(name="write-csv")
+def write_csv_task(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Path:
+    return storage.write_csv_atomic(path, rows, columns)
+
+
+@task(name="write-text")
+def write_text_task(path: Path, text: str) -> Path:
+    return storage.write_text_atomic(path, text)
+
+
+@task(name="publish-table")
+def publish_table_task(key: str, rows: list[dict[str, Any]], description: str) -> None:
+    create_table_artifact(rows, key=key, description=description)
+
+
+@task(name="publish-markdown")
+def publish_markdown_task(key: str, markdown: str, description: str) -> None:
+    create_markdown_artifact(markdown, key=key, description=description)

@@ -1,0 +1,1 @@
+"""Project Alpha: air-quality readings from a public API, scheduled file drops and web links."""

@@ -1,0 +1,61 @@
+"""Station readings: raw API records -> a clean readings table checked against a schema.
+
+Each reading is joined with its station's name and city from the downloaded
+station list. Rows failing the schema go to rejected.json with their reasons.
+"""
+
+import json
+from datetime import datetime
+from typing import Any
+
+from airnub_core.config import Settings
+from airnub_core.flows import category_flow, data_dir, settings_for
+from airnub_core.storage import read_csv
+from airnub_core.tabular import check_rows
+from airnub_core.tasks import write_csv_task, write_json_task
+from prefect import task
+from pydantic import BaseModel, Field
+
+
+class Reading(BaseModel):
+    id: str
+    station: str = Field(pattern=r"^ST-\d{3}$")
+    measured_at: datetime
+    pm25: float = Field(ge=0, le=1000)
+    no2: float = Field(ge=0, le=2000)
+
+
+COLUMNS = ["id", "station", "station_name", "city", "measured_at", "pm25", "no2"]
+
+
+class StationReadingsSettings(Settings):
+    max_rejected_fraction: float = Field(0.2, ge=0, le=1)
+    stations_file: str = "stations.csv"
+
+
+@task
+def clean_readings(
+    records: list[dict], stations: list[dict], max_rejected_fraction: float
+) -> tuple[list[dict], list[dict]]:
+    checked = check_rows(records, Reading, max_rejected_fraction)
+    by_id = {s["station"]: s for s in stations}
+    rows = [
+        {**r, "station_name": by_id.get(r["station"], {}).get("name", ""),
+         "city": by_id.get(r["station"], {}).get("city", "")}
+        for r in checked.accepted
+    ]  # fmt: skip
+    return rows, checked.rejected
+
+
+@category_flow
+def process_station_readings(overrides: dict | None = None) -> dict[str, Any]:
+    settings = settings_for(StationReadingsSettings, __name__, overrides)
+    raw = data_dir(__name__, stage="ingestion", category="public_api_data") / "records.json"
+    files = data_dir(__name__, stage="ingestion", category="scheduled_file_downloads") / "files"
+    records = json.loads(raw.read_text(encoding="utf-8"))
+    stations = read_csv(files / settings.stations_file)
+    rows, rejected = clean_readings(records, stations, settings.max_rejected_fraction)
+    out = data_dir(__name__)
+    table = write_csv_task(out / "readings.csv", rows, COLUMNS)
+    rejects = write_json_task(out / "rejected.json", rejected)
+    return {"outputs": [str(table), str(rejects)], "rows": len(rows), "rejected": len(rejected)}
