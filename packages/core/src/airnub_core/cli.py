@@ -23,13 +23,15 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def inventory() -> Tree:
+def inventory(chosen: list[str]) -> Tree:
     """Departments -> stages -> categories, with their flow names."""
     from airnub_core.flows import discover_categories
     from airnub_core.runner import stage_flow_for
 
     tree = Tree("[bold]departments[/bold]")
     for department, name in departments().items():
+        if chosen and department not in chosen:
+            continue
         node = tree.add(f"[bold]{department}[/bold] ({name})")
         for stage in STAGES:
             stage_node = node.add(f"{stage}: {stage_flow_for(department, stage).name}")
@@ -39,9 +41,14 @@ def inventory() -> Tree:
 
 
 @app.command("list")
-def list_command() -> None:
+def list_command(
+    department: Annotated[list[str] | None, typer.Argument(help="Only these departments.")] = None,
+) -> None:
     """Show every department's stages and categories with their flow names."""
-    console.print(inventory())
+    for name in department or []:
+        if name not in departments():
+            raise fail(unknown("department", name, departments()))
+    console.print(inventory(department or []))
 
 
 def _shown(path: str) -> str:

@@ -46,7 +46,7 @@ Source = Annotated[str, AfterValidator(_resolve_source)]
 class Settings(BaseModel):
     """Base class for category settings: unknown keys are errors, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 def package_dir(department: str) -> Path:
