@@ -55,11 +55,11 @@ def test_a_failure_leaves_the_manifest_as_it_was(tmp_path):
     out = tmp_path / "out"
     download_files([str(tmp_path / "a.txt")], out)
     before = (out / MANIFEST).read_text()
-    with pytest.raises(SourceError, match="missing.txt: file not found"):
+    with pytest.raises(SourceError, match=r"missing\.txt: file not found"):
         download_files([str(tmp_path / "a.txt"), str(tmp_path / "missing.txt")], out)
     assert (out / MANIFEST).read_text() == before
 
 
 def test_duplicate_file_names_are_refused(tmp_path):
-    with pytest.raises(SourceError, match="two files would be saved as a.txt"):
+    with pytest.raises(SourceError, match=r"two files would be saved as a\.txt"):
         download_files([str(tmp_path / "x" / "a.txt"), str(tmp_path / "y" / "a.txt")], tmp_path)

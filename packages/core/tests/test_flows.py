@@ -36,7 +36,7 @@ def test_categories_are_discovered_from_the_tree(demo_department):
 
 def test_stage_runs_every_category_as_tagged_concurrent_subflows(demo_department, airnub_data_root):
     ingestion = stage(demo_department, "ingestion")
-    state = ingestion(overrides={c: {"sleep_seconds": 0.5} for c in "alpha beta gamma".split()},
+    state = ingestion(overrides={c: {"sleep_seconds": 0.5} for c in ["alpha", "beta", "gamma"]},
                       return_state=True)  # fmt: skip
     assert state.is_completed(), state.message
     assert set(state.result()) == {"alpha", "beta", "gamma"}

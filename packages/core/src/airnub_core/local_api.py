@@ -16,6 +16,7 @@ It is only used when no ``PREFECT_API_URL`` is configured.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -114,7 +115,10 @@ class LocalAPI:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"local Prefect API exited with code {self.process.returncode}")
+                raise RuntimeError(
+                    f"local Prefect API exited with code {self.process.returncode};"
+                    f" see {self.db}.server.log"
+                )
             with (
                 contextlib.suppress(OSError),
                 urllib.request.urlopen(f"{self.url}/health", timeout=1) as response,
@@ -125,8 +129,32 @@ class LocalAPI:
         self.stop()
         raise TimeoutError(f"local Prefect API at {self.url} not healthy after {timeout:.0f} s")
 
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until the server has recorded every task run it was told about.
+
+        Task-run states reach the database through events processed in the
+        background; stopping before they are would leave runs looking unfinished.
+        """
+        body = json.dumps(
+            {"task_runs": {"state": {"type": {"any_": ["PENDING", "RUNNING", "SCHEDULED"]}}}}
+        ).encode()
+        deadline = time.monotonic() + timeout
+        previous = None
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                counts = tuple(
+                    int(_post(f"{self.url}/task_runs/count", data)) for data in (body, b"{}")
+                )
+            except OSError:
+                return
+            if counts[0] == 0 and counts == previous:
+                return
+            previous = counts
+            time.sleep(0.1)
+
     def stop(self) -> None:
         if self.process.poll() is None:
+            self.settle()
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
@@ -135,13 +163,25 @@ class LocalAPI:
                 self.process.wait()
 
 
+def _post(url: str, body: bytes) -> bytes:
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.read()
+
+
 def start(db: Path | None = None, port: int | None = None) -> LocalAPI:
     """Start the server without waiting for it; call ``wait_healthy`` before use."""
     db = db or prefect_home() / "prefect.db"
     prepare_db(db)
     port = port or free_port()
     cmd = [sys.executable, "-m", "airnub_core.local_api", "serve", str(port)]
-    process = subprocess.Popen(cmd, env=_server_env(db), stdin=subprocess.DEVNULL)
+    log = db.with_name(f"{db.name}.server.log").open("ab")
+    process = subprocess.Popen(
+        cmd, env=_server_env(db), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+    )
+    log.close()
     return LocalAPI(f"http://127.0.0.1:{port}/api", process, db)
 
 
