@@ -259,7 +259,8 @@ def _main(argv: list[str]) -> None:
     elif command == "serve":
         import uvicorn
 
-        _single_connection_sqlite()
+        if os.environ.get("AIRNUB_SQLITE_SINGLE_CONNECTION", "1") != "0":  # "0": bench baseline
+            _single_connection_sqlite()
         uvicorn.run(
             "prefect.server.api.server:create_app",
             factory=True,

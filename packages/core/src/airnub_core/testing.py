@@ -14,12 +14,13 @@ import atexit
 import os
 import shutil
 import tempfile
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from airnub_core import local_api
+from airnub_core import conventions, local_api
 
 _session: local_api.LocalAPI | None = None
 
@@ -71,3 +72,72 @@ def airnub_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "data"
     monkeypatch.setenv("AIRNUB_DATA_ROOT", str(root))
     return root
+
+
+# A throwaway department for core's tests and the benchmarks.
+CATEGORY = """
+import time
+from typing import Any
+
+from airnub_core.config import Settings
+from airnub_core.flows import category_flow, data_dir, settings_for
+from airnub_core.storage import write_text_atomic
+from prefect import task
+
+
+@task
+def wait(seconds: float) -> None:
+    time.sleep(seconds)  # stands in for waiting on a slow source
+
+
+class DemoSettings(Settings):
+    message: str
+    sleep_seconds: float = 0.0
+    fail_with: str | None = None
+
+
+@category_flow
+def {action}(overrides: dict | None = None) -> dict[str, Any]:
+    settings = settings_for(DemoSettings, __name__, overrides)
+    wait(settings.sleep_seconds)
+    if settings.fail_with:
+        raise RuntimeError(settings.fail_with)
+    path = write_text_atomic(data_dir(__name__) / "out.txt", settings.message)
+    return {{"outputs": [str(path)]}}
+"""
+
+STAGE = """
+from typing import Any
+
+from airnub_core.flows import run_categories, stage_flow
+
+
+@stage_flow
+def {stage}_flow(
+    categories: list[str] | None = None, overrides: dict[str, dict] | None = None
+) -> dict[str, Any]:
+    return run_categories(__name__, categories, overrides).result()
+"""
+
+
+def write_department(root: Path, department: str, categories: dict[str, list[str]]) -> None:
+    """Write a minimal department package under ``root``: per category a flow that
+    waits ``sleep_seconds`` in a task, optionally fails, and writes ``out.txt``."""
+    package = root / department
+    for stage in conventions.STAGES:
+        (package / stage / "tasks").mkdir(parents=True)
+        (package / stage / "__init__.py").touch()
+        (package / stage / "tasks" / "__init__.py").touch()
+        flow_file = package / f"{stage}{conventions.flow_suffix(department)}.py"
+        flow_file.write_text(textwrap.dedent(STAGE.format(stage=stage)))
+        for category in categories.get(stage, []):
+            folder = package / stage / category
+            folder.mkdir()
+            (folder / "__init__.py").touch()
+            action = f"make_{category}"
+            module = folder / f"{action}{conventions.flow_suffix(department)}.py"
+            module.write_text(CATEGORY.format(action=action))
+            config = package / "configs" / "variables" / stage / f"{category}.yaml"
+            config.parent.mkdir(parents=True, exist_ok=True)
+            config.write_text(f"message: hello from {category}\n")
+    (package / "__init__.py").touch()

@@ -1,0 +1,37 @@
+"""Small helpers shared by the benchmarks: timing commands and printing tables."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> float:
+    """Wall time of a command; fails loudly if the command fails."""
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout.decode()[-3000:] + done.stderr.decode()[-3000:])
+        raise SystemExit(f"benchmark command failed ({done.returncode}): {' '.join(cmd)}")
+    return elapsed
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def seconds(values: list[float]) -> str:
+    return f"{median(values):.2f} s"

@@ -1,0 +1,26 @@
+"""A department's test session against a bare prefect_test_harness session.
+
+Runs both, interleaved, REPEATS times and prints medians and their ratio.
+Usage: uv run python bench/test_session.py [REPEATS]
+"""
+
+import sys
+
+from common import median, seconds, table, timed
+
+REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+PYTEST = ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:randomly"]
+SESSIONS = {
+    "bare harness, 1 trivial flow test": [*PYTEST, "-p", "no:airnub", "bench/bare_harness"],
+    "Alpha's whole test session": [*PYTEST, "packages/dept_project_alpha"],
+}
+
+times: dict[str, list[float]] = {name: [] for name in SESSIONS}
+for _ in range(REPEATS):
+    for name, cmd in SESSIONS.items():
+        times[name].append(timed(cmd))
+
+bare, alpha = (median(v) for v in times.values())
+rows = [[name, seconds(v), " ".join(f"{t:.1f}" for t in v)] for name, v in times.items()]
+print(table(["session", "median", "runs (s)"], rows))
+print(f"\nratio Alpha / bare harness: {alpha / bare:.2f} (target <= 0.60)")
