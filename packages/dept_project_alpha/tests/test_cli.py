@@ -63,7 +63,8 @@ def test_run_exits_non_zero_and_skips_later_stages_when_a_category_fails(monkeyp
     assert result.exit_code == 1
     assert "Ingestion Flow (Project Alpha) failed" in output
     assert "missing.csv: file not found" in output
-    assert "skipped: processing, analysis" in output
+    assert "dept_project_alpha: skipped processing, analysis" in output
+    assert "failed: dept_project_alpha" in output
 
 
 @pytest.mark.usefixtures("prefect_api")

@@ -48,7 +48,8 @@ def test_public_api_data_over_http_survives_a_500(httpserver):
     httpserver.expect_ordered_request("/readings_page_2.json").respond_with_data("", status=500)
     httpserver.expect_ordered_request("/readings_page_2.json").respond_with_json(pages[2])
     httpserver.expect_ordered_request("/readings_page_3.json").respond_with_json(pages[3])
-    result = ingest_public_api_data(overrides={"url": httpserver.url_for("/readings_page_1.json")})
+    url = httpserver.url_for("/readings_page_1.json")
+    result = ingest_public_api_data(overrides={"url": url, "backoff_seconds": 0.01})
     assert result["records"] == 28
     assert len(httpserver.log) == 4
 
@@ -101,28 +102,36 @@ def test_processing_without_ingested_data_fails_naming_the_file():
     assert "station_readings" in state.message and "records.json" in state.message
 
 
-def test_whole_department_runs_every_stage(airnub_data_root):
-    stages = runner.plan(DEPT, None, None)
-    outcomes = runner.run_department(DEPT, stages, local=None)
+@pytest.fixture(scope="module")
+def department_run(prefect_api, tmp_path_factory):
+    """Run the whole department once; the tests below read what it wrote."""
+    root = tmp_path_factory.mktemp("department")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRNUB_DATA_ROOT", str(root))
+        outcomes = runner.run_department(DEPT, runner.plan(DEPT, None, None), local=None)
+    return root, outcomes
+
+
+def test_whole_department_runs_every_stage(department_run):
+    root, outcomes = department_run
     assert [(o.stage, o.completed) for o in outcomes] == [
         ("ingestion", True), ("processing", True), ("analysis", True),
     ]  # fmt: skip
-    processed = airnub_data_root / DEPT / "processing/station_readings"
+    processed = root / DEPT / "processing/station_readings"
     assert len(json.loads((processed / "rejected.json").read_text())) == 3
     with (processed / "readings.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 25 and rows[0]["station_name"] == "Harbour Road"
-    report = (airnub_data_root / DEPT / "analysis/air_quality_summary/report.md").read_text()
+    report = (root / DEPT / "analysis/air_quality_summary/report.md").read_text()
     assert "| ST-003 | Ring Road Junction |" in report
     with get_client(sync_client=True) as client:
-        artifact = client.read_latest_artifacts()  # noqa: F841 - smoke: the API answers
         keys = {a.key for a in client.read_artifacts()}
     assert "dept-project-alpha-analysis-air-quality-summary-report" in keys
     assert "dept-project-alpha-ingestion-ingest-metrics" in keys
 
 
-def test_analysis_stage_alone_uses_processed_data(airnub_data_root):
-    ingestion_flow()
-    processing_flow()
+def test_analysis_stage_alone_uses_processed_data(department_run, monkeypatch):
+    root, _ = department_run
+    monkeypatch.setenv("AIRNUB_DATA_ROOT", str(root))
     result = analysis_flow()
     assert result["air_quality_summary"]["stations"] == 4

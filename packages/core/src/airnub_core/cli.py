@@ -76,41 +76,59 @@ def _report(outcome) -> None:
 
 @app.command("run")
 def run_command(
-    department: Annotated[str, typer.Argument(help="Department id, e.g. dept_project_alpha.")],
+    department: Annotated[
+        str | None, typer.Argument(help="Department id, e.g. dept_project_alpha; all if omitted.")
+    ] = None,
     stage: Annotated[str | None, typer.Argument(help=f"One of {', '.join(STAGES)}.")] = None,
     category: Annotated[str | None, typer.Option(help="Run only this category.")] = None,
     keep_going: Annotated[
         bool, typer.Option(help="Run later stages even after a stage fails.")
     ] = False,
 ) -> None:
-    """Run a department's stages in order: ingestion -> processing -> analysis."""
+    """Run departments' stages in order: ingestion -> processing -> analysis."""
     from airnub_core import runner, storage
 
-    if department not in departments():
+    if department is not None and department not in departments():
         raise fail(unknown("department", department, departments()))
+    chosen = [department] if department else list(departments())
+    if not chosen:
+        raise fail("no departments are installed; run `uv sync --all-packages`")
 
     def announce(url: str) -> None:
         console.print(f"Prefect API: {url}")
         console.print(f"Data root:   {storage.data_root()}")
 
     local = runner.start_local_api()
+    failed: list[str] = []
     try:
         try:
-            stages = runner.plan(department, stage, category)
+            plans = {d: runner.plan(d, stage, category) for d in chosen}
         except (ValueError, ConventionError) as error:
             raise fail(str(error)) from None
-        outcomes = runner.run_department(
-            department, stages, local, keep_going=keep_going, on_stage=_report, on_api=announce
-        )
+        for index, (name, stages) in enumerate(plans.items()):
+            outcomes = runner.run_department(
+                name,
+                stages,
+                local,
+                keep_going=keep_going,
+                on_stage=_report,
+                on_api=announce if index == 0 else lambda url: None,
+            )
+            if all(o.completed for o in outcomes):
+                console.print(f"[green]{departments()[name]}: all stages completed[/green]")
+                continue
+            failed.append(name)
+            skipped = [s for s in stages if s not in {o.stage for o in outcomes}]
+            if skipped:
+                errors.print(
+                    f"{name}: skipped {', '.join(skipped)} (use --keep-going to run them anyway)"
+                )
     finally:
         if local is not None:
             local.stop()
-    if not all(o.completed for o in outcomes):
-        skipped = [s for s in stages if s not in {o.stage for o in outcomes}]
-        if skipped:
-            errors.print(f"skipped: {', '.join(skipped)} (use --keep-going to run them anyway)")
+    if failed:
+        errors.print(f"[red]failed:[/red] {', '.join(failed)}", highlight=False)
         raise typer.Exit(1)
-    console.print(f"[green]{departments()[department]}: all stages completed[/green]")
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
 from airnub_core.conventions import Identity, identify
 
@@ -47,6 +47,22 @@ class Settings(BaseModel):
     """Base class for category settings: unknown keys are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class FetchSettings(Settings):
+    """How a category reads its sources: a base for the settings of any category that fetches."""
+
+    timeout_seconds: float = Field(10.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)  # quick retries of transient failures, before Prefect's
+    backoff_seconds: float = Field(0.5, ge=0)
+
+    def reader_options(self) -> dict[str, float]:
+        """Keyword arguments for the fetching tasks in :mod:`airnub_core.tasks`."""
+        return {
+            "timeout": self.timeout_seconds,
+            "retries": self.retries,
+            "backoff": self.backoff_seconds,
+        }
 
 
 def package_dir(department: str) -> Path:

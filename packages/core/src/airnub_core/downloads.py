@@ -75,7 +75,9 @@ def download_files(
                 url, known.etag if known else None, known.last_modified if known else None
             )
             if fetched.content is None and known:
-                entries.append(ManifestEntry(**{**asdict(known), "status": "unchanged"}))
+                entries.append(
+                    ManifestEntry(**{**asdict(known), "status": "unchanged", "checked_at": now})
+                )
                 continue
             content = fetched.content or b""
             digest = hashlib.sha256(content).hexdigest()

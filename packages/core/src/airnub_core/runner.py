@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airnub_core import local_api
+from airnub_core.client_speedups import local_run_settings, preload_engine
 from airnub_core.conventions import STAGES, display_name, flow_suffix, unknown
 
 
@@ -54,16 +55,14 @@ def plan(department: str, stage: str | None, category: str | None) -> dict[str, 
 
 @contextlib.contextmanager
 def prefect_api(local: local_api.LocalAPI | None) -> Iterator[str]:
-    """Settings for a local run: the chosen API, and no flow heartbeat.
-
-    The heartbeat thread adds up to a second to every flow and subflow and only
-    matters for detecting crashed runs under a worker, not for a run in this process.
-    """
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+    """Settings for a run driven from this process: the chosen API, and the
+    client speed-ups of :mod:`airnub_core.client_speedups`."""
+    from prefect.settings import PREFECT_API_URL
     from prefect.settings import temporary_settings as settings
 
-    updates: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    updates = local_run_settings()
     if local is not None:
+        preload_engine()
         local.wait_healthy()
         updates[PREFECT_API_URL] = local.url
     try:

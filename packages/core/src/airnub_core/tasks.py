@@ -27,21 +27,35 @@ RETRYING = dict(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=retry_
 
 @task(name="fetch-json-pages", **RETRYING)
 def fetch_json_pages_task(
-    url: str, next_key: str = "next", timeout: float = 10.0, retries: int = 3
+    url: str, next_key: str = "next", timeout: float = 10.0, retries: int = 3, backoff: float = 0.5
 ) -> list[Any]:
     """Every page of a paginated JSON source."""
-    return fetch_json_pages(url, next_key=next_key, timeout=timeout, retries=retries)
+    return fetch_json_pages(
+        url, next_key=next_key, timeout=timeout, retries=retries, backoff=backoff
+    )
 
 
 @task(name="download-files", **RETRYING)
-def download_files_task(urls: list[str], folder: Path, timeout: float = 30.0) -> list[dict]:
+def download_files_task(
+    urls: list[str], folder: Path, timeout: float = 30.0, retries: int = 3, backoff: float = 0.5
+) -> list[dict]:
     """Download listed files into ``folder``, skipping unchanged ones; returns the manifest."""
-    return [asdict(entry) for entry in downloads.download_files(urls, folder, timeout=timeout)]
+    entries = downloads.download_files(
+        urls, folder, timeout=timeout, retries=retries, backoff=backoff
+    )
+    return [asdict(entry) for entry in entries]
 
 
 @task(name="extract-links", **RETRYING)
-def extract_links_task(url: str, same_site_only: bool = False, timeout: float = 10.0) -> list[dict]:
-    with Reader(timeout=timeout) as reader:
+def extract_links_task(
+    url: str,
+    same_site_only: bool = False,
+    timeout: float = 10.0,
+    retries: int = 3,
+    backoff: float = 0.5,
+) -> list[dict]:
+    """The links of one HTML page, as rows of page, url and text."""
+    with Reader(timeout, retries, backoff) as reader:
         html = reader.read(url).decode("utf-8", errors="replace")
     return [asdict(link) for link in links.extract_links(html, url, same_site_only)]
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from airnub_core import conventions, local_api
+from airnub_core.client_speedups import local_run_settings, preload_engine
 
 _session: local_api.LocalAPI | None = None
 
@@ -47,23 +48,22 @@ def start_session_api() -> None:
 
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
-    """The URL of a healthy Prefect API, with the flow heartbeat off for the session."""
+    """The URL of a healthy Prefect API, with the client speed-ups on for the session."""
     start_session_api()
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        temporary_settings,
-    )
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     if _session is not None:
+        preload_engine()
         _session.wait_healthy()
-    updates = {
-        PREFECT_API_URL: os.environ["PREFECT_API_URL"],
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-    }
+    updates = {PREFECT_API_URL: os.environ["PREFECT_API_URL"], **local_run_settings()}
     with temporary_settings(updates=updates):
         yield os.environ["PREFECT_API_URL"]
     local_api.drain_client_workers()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that need no API first, while the session's server is still booting."""
+    items.sort(key=lambda item: "prefect_api" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(autouse=True)

@@ -2,24 +2,23 @@
 
 from typing import Any
 
-from airnub_core.config import Settings, Source
+from airnub_core.config import FetchSettings, Source
 from airnub_core.flows import category_flow, data_dir, settings_for
 from airnub_core.tasks import fetch_json_pages_task, write_json_task
 
 from .tasks.parse_api_response_task_dept_project_alpha import parse_api_response
 
 
-class PublicApiSettings(Settings):
+class PublicApiSettings(FetchSettings):
     url: Source
     records_key: str = "results"
     next_key: str = "next"
-    timeout_seconds: float = 10.0
 
 
 @category_flow
 def ingest_public_api_data(overrides: dict | None = None) -> dict[str, Any]:
     settings = settings_for(PublicApiSettings, __name__, overrides)
-    pages = fetch_json_pages_task(settings.url, settings.next_key, settings.timeout_seconds)
+    pages = fetch_json_pages_task(settings.url, settings.next_key, **settings.reader_options())
     records = parse_api_response(pages, settings.records_key)
     path = write_json_task(data_dir(__name__) / "records.json", records)
     return {"outputs": [str(path)], "pages": len(pages), "records": len(records)}

@@ -3,22 +3,21 @@
 from collections import Counter
 from typing import Any
 
-from airnub_core.config import Settings, Source
+from airnub_core.config import FetchSettings, Source
 from airnub_core.downloads import MANIFEST
 from airnub_core.flows import category_flow, data_dir, settings_for
 from airnub_core.tasks import download_files_task
 
 
-class ScheduledFilesSettings(Settings):
+class ScheduledFilesSettings(FetchSettings):
     files: list[Source]
-    timeout_seconds: float = 30.0
 
 
 @category_flow
 def download_scheduled_files(overrides: dict | None = None) -> dict[str, Any]:
     settings = settings_for(ScheduledFilesSettings, __name__, overrides)
     folder = data_dir(__name__) / "files"
-    manifest = download_files_task(settings.files, folder, settings.timeout_seconds)
+    manifest = download_files_task(settings.files, folder, **settings.reader_options())
     outputs = [str(folder / entry["file"]) for entry in manifest]
     return {
         "outputs": [*outputs, str(folder / MANIFEST)],

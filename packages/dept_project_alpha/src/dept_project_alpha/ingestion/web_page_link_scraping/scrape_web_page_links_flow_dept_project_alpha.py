@@ -2,15 +2,14 @@
 
 from typing import Any
 
-from airnub_core.config import Settings, Source
+from airnub_core.config import FetchSettings, Source
 from airnub_core.flows import category_flow, data_dir, settings_for
 from airnub_core.tasks import extract_links_task, write_csv_task
 
 
-class LinkScrapingSettings(Settings):
+class LinkScrapingSettings(FetchSettings):
     pages: list[Source]
     same_site_only: bool = False
-    timeout_seconds: float = 10.0
 
 
 @category_flow
@@ -18,6 +17,6 @@ def scrape_web_page_links(overrides: dict | None = None) -> dict[str, Any]:
     settings = settings_for(LinkScrapingSettings, __name__, overrides)
     rows = []
     for page in settings.pages:
-        rows.extend(extract_links_task(page, settings.same_site_only, settings.timeout_seconds))
+        rows.extend(extract_links_task(page, settings.same_site_only, **settings.reader_options()))
     path = write_csv_task(data_dir(__name__) / "links.csv", rows, ["page", "url", "text"])
     return {"outputs": [str(path)], "pages": len(settings.pages), "links": len(rows)}

@@ -1,0 +1,63 @@
+"""Client-side settings for runs this process drives (``airnub run`` and the tests).
+
+All are measured in ``bench/README.md``:
+
+* the flow heartbeat is switched off: its thread adds up to a second to every
+  flow and subflow, and it only matters for spotting crashed runs under a worker;
+* Prefect builds a new verified ``ssl.SSLContext`` for every client it creates,
+  parsing the whole CA bundle each time (about 20 ms of CPU, holding the GIL, on
+  OpenSSL 3). Every flow and subflow creates clients, so concurrent categories
+  queue behind it. Here one verified context per CA file is shared instead; it
+  is never modified after creation, and sharing an SSLContext between clients
+  is safe. Upstream: PrefectHQ/prefect#19106.
+"""
+
+from __future__ import annotations
+
+import ssl
+from functools import cache
+from typing import Any
+
+
+@cache
+def _verified_context(cafile: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
+
+
+def _create_default_context(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+    # Prefect's verified path calls create_default_context(cafile=...) and leaves it as is;
+    # anything else (the insecure path mutates its context) gets a fresh one.
+    if not args and set(kwargs) == {"cafile"} and kwargs["cafile"]:
+        return _verified_context(kwargs["cafile"])
+    return ssl.create_default_context(*args, **kwargs)
+
+
+class _SSLWithSharedContext:
+    """Stands in for the ``ssl`` module inside ``prefect.client.orchestration`` only."""
+
+    create_default_context = staticmethod(_create_default_context)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(ssl, name)
+
+
+def share_ssl_context() -> None:
+    """Make Prefect's clients in this process share one verified SSL context."""
+    from prefect.client import orchestration
+
+    orchestration.ssl = _SSLWithSharedContext()
+
+
+def preload_engine() -> None:
+    """Import what Prefect imports lazily on the first flow run (about 0.5 s here),
+    so it overlaps with waiting for the API to boot instead of delaying the first run."""
+    import prefect.flow_engine
+    import prefect.task_engine  # noqa: F401
+
+
+def local_run_settings() -> dict[Any, Any]:
+    """Prefect setting updates for a run driven from this process."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    share_ssl_context()
+    return {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
