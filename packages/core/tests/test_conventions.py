@@ -1,10 +1,14 @@
+import re
+
 import pytest
 from airnub_core.conventions import (
     STAGES,
     ConventionError,
     Identity,
     check_category,
+    check_display_name,
     check_identifier,
+    department_id,
     humanize,
     identify,
 )
@@ -24,9 +28,16 @@ def test_stages_are_ordered():
         ),
         (
             "dept_x.ingestion.public_api_data.tasks.parse_task_dept_x",
-            Identity("dept_x", "ingestion", "public_api_data"),
+            Identity("dept_x", "ingestion", "public_api_data", task="parse"),
         ),
-        ("dept_x.analysis.tasks.metrics_task_dept_x", Identity("dept_x", "analysis")),
+        (
+            "dept_x.analysis.tasks.metrics_task_dept_x",
+            Identity("dept_x", "analysis", task="metrics"),
+        ),
+        (
+            "dept_x.analysis.cat.subflows.describe_outputs_subflow_dept_x",
+            Identity("dept_x", "analysis", "cat", action="describe_outputs"),
+        ),
         ("dept_x", Identity("dept_x")),
     ],
 )
@@ -52,6 +63,9 @@ def test_names_tags_and_variables(demo_department):
     assert category.flow_name == "Make Alpha (Demo Team)"
     assert category.tags == ["dept_demo", "ingestion", "alpha"]
     assert category.variable_name() == "dept_demo-ingestion-alpha"
+    assert category.deployment_name == "dept-demo-ingestion-alpha"
+    task = identify(f"{demo_department}.ingestion.alpha.tasks.parse_task_{demo_department}")
+    assert task.variable_name() == "dept_demo-ingestion-alpha-parse"
     assert category.artifact_key("report") == "dept-demo-ingestion-alpha-report"
 
 
@@ -80,6 +94,28 @@ def test_variable_names_do_not_collide():
 def test_invalid_identifiers(value, reason):
     with pytest.raises(ConventionError, match=reason):
         check_identifier(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("project_gamma", "dept_project_gamma"), ("dept_project_gamma", "dept_project_gamma")],
+)
+def test_department_ids_take_the_prefix_or_not(value, expected):
+    assert department_id(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("", "empty"), (" Gamma", "whitespace"), ("A/B", "'/'"), ("a=b", "'='"),
+     ("[x]", "'[' at the start"), ("tab\there", "'\\t'"), ("x" * 61, "longer than 60")],
+)  # fmt: skip
+def test_invalid_display_names(value, reason):
+    with pytest.raises(ConventionError, match=re.escape(reason)):
+        check_display_name(value)
+
+
+def test_display_names_may_hold_quotes_and_braces():
+    assert check_display_name('Team "Q" {ops}') == 'Team "Q" {ops}'
 
 
 def test_reserved_category_names():

@@ -131,6 +131,27 @@ def run_command(
         raise typer.Exit(1)
 
 
+@app.command("check")
+def check_command(
+    department: Annotated[list[str] | None, typer.Argument(help="Only these departments.")] = None,
+) -> None:
+    """Check that every department follows the conventions; exit 1 on any violation."""
+    from airnub_core.check import check_repository
+    from airnub_core.storage import repository_root
+
+    root = repository_root()
+    if root is None:
+        raise fail("not inside the workspace: no uv.lock here or above")
+    report = check_repository(root, department or None)
+    for violation in report.violations:
+        console.print(violation.show(root), highlight=False, soft_wrap=True)
+    summary = f"{report.departments} departments, {report.categories} categories"
+    if report.violations:
+        console.print(f"[red]{len(report.violations)} violations[/red] in {summary}")
+        raise typer.Exit(1)
+    console.print(f"[green]conventions followed[/green]: {summary}")
+
+
 def main() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     app()

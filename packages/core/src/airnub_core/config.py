@@ -70,9 +70,9 @@ def package_dir(department: str) -> Path:
     return Path(module.__file__ or "").parent
 
 
-def config_path(identity: Identity, *extra: str) -> Path:
+def config_path(identity: Identity) -> Path:
     """The YAML file for a stage, category or task node of the tree."""
-    parts = [p for p in (identity.stage, identity.category, *extra) if p]
+    parts = list(identity.config_parts[1:])
     if not parts:
         raise ConfigError(f"{identity.department}: a config file needs a stage")
     *folders, leaf = parts

@@ -16,11 +16,20 @@ from functools import cache
 from importlib.metadata import entry_points
 
 STAGES: tuple[str, ...] = ("ingestion", "processing", "analysis")
+# The verb a category flow's file name starts with, unless its author picks another.
+STAGE_ACTIONS: dict[str, str] = {
+    "ingestion": "ingest",
+    "processing": "process",
+    "analysis": "analyze",
+}
 DEPARTMENT_PREFIX = "dept_"
 ENTRY_POINT_GROUP = "airnub.departments"
 # Folder names with a fixed meaning inside a stage or category.
 RESERVED_NAMES = frozenset({"tasks", "subflows", "configs", "sample_data", *STAGES})
 MAX_ID_LENGTH = 40
+MAX_DISPLAY_NAME_LENGTH = 60
+# Prefect refuses these in flow names; "=" and a leading "[" break entry-point names.
+DISPLAY_NAME_BANNED = frozenset("/%&<>=")
 # Words shown in capitals in display names ("Ingest Public API Data").
 ACRONYMS = frozenset({"api", "csv", "html", "http", "id", "json", "pdf", "sql", "url", "xml"})
 
@@ -47,13 +56,54 @@ def check_identifier(value: str, what: str = "identifier") -> str:
     return value
 
 
-def check_category(value: str) -> str:
-    check_identifier(value, "category")
+def check_category(value: str, what: str = "category") -> str:
+    check_identifier(value, what)
     if value in RESERVED_NAMES:
-        raise ConventionError(
-            f"category {value!r} is reserved ({', '.join(sorted(RESERVED_NAMES))})"
-        )
+        raise ConventionError(f"{what} {value!r} is reserved ({', '.join(sorted(RESERVED_NAMES))})")
     return value
+
+
+def check_department(value: str) -> str:
+    """A department id: ``dept_`` followed by a valid identifier."""
+    if not value.startswith(DEPARTMENT_PREFIX):
+        raise ConventionError(f"department {value!r} must start with {DEPARTMENT_PREFIX!r}")
+    check_identifier(value.removeprefix(DEPARTMENT_PREFIX), f"department {value!r}: the id")
+    return value
+
+
+def department_id(value: str) -> str:
+    """``project_gamma`` or ``dept_project_gamma`` -> ``dept_project_gamma``, validated."""
+    if not value.startswith(DEPARTMENT_PREFIX):
+        check_identifier(value, "department id")
+        value = DEPARTMENT_PREFIX + value
+    return check_department(value)
+
+
+def check_display_name(value: str) -> str:
+    """A display name may hold quotes and braces, but nothing Prefect or packaging refuses."""
+    if not value.strip():
+        raise ConventionError("display name is empty")
+    if value != value.strip():
+        raise ConventionError(f"display name {value!r} starts or ends with whitespace")
+    if len(value) > MAX_DISPLAY_NAME_LENGTH:
+        raise ConventionError(
+            f"display name {value!r} is longer than {MAX_DISPLAY_NAME_LENGTH} characters"
+        )
+    banned = sorted({c for c in value if c in DISPLAY_NAME_BANNED or not c.isprintable()})
+    if banned or value.startswith("["):
+        shown = ", ".join(repr(c) for c in banned) or "'[' at the start"
+        raise ConventionError(f"display name {value!r} may not contain {shown}")
+    return value
+
+
+def distribution_name(department: str) -> str:
+    """The package's distribution name: ``dept_project_alpha`` -> ``dept-project-alpha``."""
+    return department.replace("_", "-")
+
+
+def work_pool_name(department: str) -> str:
+    """The department's default Prefect work pool."""
+    return distribution_name(department)
 
 
 def check_stage(value: str) -> str:
@@ -65,6 +115,16 @@ def check_stage(value: str) -> str:
 def flow_suffix(department: str) -> str:
     """Module names of a department's flows end with this, e.g. ``_flow_dept_project_alpha``."""
     return f"_flow_{department}"
+
+
+def task_suffix(department: str) -> str:
+    """Module names of task wrappers end with this, e.g. ``_task_dept_project_alpha``."""
+    return f"_task_{department}"
+
+
+def subflow_suffix(department: str) -> str:
+    """Module names in a category's ``subflows/`` end with this."""
+    return f"_subflow_{department}"
 
 
 def humanize(identifier: str) -> str:
@@ -101,6 +161,7 @@ class Identity:
     stage: str | None = None
     category: str | None = None
     action: str | None = None  # the category flow's verb phrase, e.g. "ingest_public_api_data"
+    task: str | None = None  # a task wrapper's name, e.g. "parse_api_response"
 
     @property
     def display_name(self) -> str:
@@ -122,12 +183,22 @@ class Identity:
     def parts(self) -> tuple[str, ...]:
         return tuple(p for p in (self.department, self.stage, self.category) if p)
 
-    def variable_name(self, *extra: str) -> str:
+    @property
+    def config_parts(self) -> tuple[str, ...]:
+        """The node a config file belongs to: department, stage, category and task."""
+        return tuple(p for p in (*self.parts, self.task) if p)
+
+    @property
+    def deployment_name(self) -> str:
+        """``dept-project-alpha-ingestion``: unique across departments, readable in the UI."""
+        return "-".join(self.parts).replace("_", "-")
+
+    def variable_name(self) -> str:
         """Prefect Variable name for this node's config file (``[a-z0-9_-]`` only).
 
         Ids never contain ``-``, so joining with it cannot collide.
         """
-        return "-".join((*self.parts, *extra))
+        return "-".join(self.config_parts)
 
     def artifact_key(self, suffix: str) -> str:
         """Artifact keys allow lowercase letters, digits and dashes only."""
@@ -137,9 +208,11 @@ class Identity:
 def identify(module_name: str) -> Identity:
     """Derive an :class:`Identity` from a module path inside a department package.
 
-    ``dept_x.ingestion_flow_dept_x``             -> department, stage
-    ``dept_x.ingestion.cat.act_cat_flow_dept_x`` -> department, stage, category, action
-    ``dept_x.ingestion.tasks.foo``               -> department, stage
+    ``dept_x.ingestion_flow_dept_x``                  -> department, stage
+    ``dept_x.ingestion.cat.act_cat_flow_dept_x``      -> department, stage, category, action
+    ``dept_x.ingestion.tasks.foo_task_dept_x``        -> department, stage, task
+    ``dept_x.ingestion.cat.tasks.foo_task_dept_x``    -> department, stage, category, task
+    ``dept_x.ingestion.cat.subflows.foo_subflow_dept_x`` -> ..., category, action "foo"
     """
     parts = module_name.split(".")
     department = parts[0]
@@ -152,8 +225,13 @@ def identify(module_name: str) -> Identity:
     if len(parts) < 3:
         return Identity(department)
     stage = check_stage(parts[1])
+    task = leaf.removesuffix(task_suffix(department)) if "tasks" in parts[2:-1] else None
     if parts[2] == "tasks":
-        return Identity(department, stage)
+        return Identity(department, stage, task=task)
     category = parts[2]
-    action = leaf.removesuffix(suffix) if leaf.endswith(suffix) and len(parts) == 4 else None
-    return Identity(department, stage, category, action)
+    action = None
+    if len(parts) == 4 and leaf.endswith(suffix):
+        action = leaf.removesuffix(suffix)
+    elif len(parts) == 5 and parts[3] == "subflows":
+        action = leaf.removesuffix(subflow_suffix(department))
+    return Identity(department, stage, category, action, task)

@@ -9,6 +9,7 @@ category never means editing a list.
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect import Flow, get_run_logger, tags
+from prefect.exceptions import MissingContextError
 from prefect.states import State
 
 from airnub_core import storage
@@ -61,10 +63,19 @@ def stage_flow(fn: Callable[..., Any]) -> ConventionFlow:
     return _convention_flow(fn)
 
 
+def subflow(fn: Callable[..., Any]) -> ConventionFlow:
+    """Decorate a helper flow in a category's ``subflows/`` folder."""
+    return _convention_flow(fn)
+
+
 def settings_for(model: type[S], module_name: str, overrides: Mapping | None = None) -> S:
-    """Load a category's settings and log where they came from."""
+    """Load a flow's or task's settings and log where they came from."""
     settings, origin = resolve_settings(model, module_name, overrides)
-    get_run_logger().info("settings from %s", origin)
+    try:
+        logger: Any = get_run_logger()
+    except MissingContextError:  # a task's .fn called directly, e.g. in a unit test
+        logger = logging.getLogger(module_name)
+    logger.info("settings from %s", origin)
     return settings
 
 

@@ -1,0 +1,347 @@
+"""``airnub check``: does every department follow the conventions?
+
+Each rule reads the tree under ``packages/dept_*`` and reports a violation as
+``path: message``. Flow modules are imported to check their names, tags and
+settings models, so a module that fails to import is itself a violation.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+from prefect import Flow
+
+from airnub_core import config, conventions
+from airnub_core.conventions import STAGES, ConventionError, Identity
+
+SRC_EXTRAS = frozenset({"__init__.py", "configs", "sample_data", "py.typed", "__pycache__"})
+FOLDER_EXTRAS = frozenset({"__init__.py", "tasks", "__pycache__"})
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: Path
+    message: str
+
+    def show(self, root: Path) -> str:
+        try:
+            where = self.path.relative_to(root)
+        except ValueError:
+            where = self.path
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Report:
+    departments: int = 0
+    categories: int = 0
+    violations: list[Violation] = field(default_factory=list)
+
+
+def department_folders(root: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in (root / "packages").glob(f"{conventions.DEPARTMENT_PREFIX}*")
+        if (p / "pyproject.toml").is_file()
+    )
+
+
+def check_repository(root: Path, only: list[str] | None = None) -> Report:
+    report = Report()
+    for folder in department_folders(root):
+        if only and folder.name not in only:
+            continue
+        report.departments += 1
+        checker = _Department(folder)
+        report.violations.extend(checker.run())
+        report.categories += checker.categories
+    return report
+
+
+def _import(module_name: str) -> ModuleType:
+    return importlib.import_module(module_name)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class _Department:
+    """The rules for one ``packages/dept_<id>`` folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.id = folder.name
+        self.src = folder / "src" / self.id
+        self.categories = 0
+        self.out: list[Violation] = []
+        self.test_text = "\n".join(
+            p.read_text(encoding="utf-8", errors="replace")
+            for p in sorted((folder / "tests").glob("**/*.py"))
+        )
+
+    def flag(self, path: Path, message: str) -> None:
+        self.out.append(Violation(path, message))
+
+    def run(self) -> list[Violation]:
+        try:
+            conventions.check_department(self.id)
+        except ConventionError as error:
+            self.flag(self.folder, str(error))
+            return self.out
+        if not self._metadata():
+            return self.out
+        if not (self.src / "__init__.py").is_file():
+            self.flag(self.src, "missing: the package (src layout, with __init__.py)")
+            return self.out
+        expected = {f"{s}{conventions.flow_suffix(self.id)}.py" for s in STAGES} | set(STAGES)
+        for entry in sorted(self.src.iterdir()):
+            if entry.name not in expected | SRC_EXTRAS:
+                self.flag(entry, "unexpected here; a department holds its stage flows, stage"
+                          " folders, configs/ and sample_data/")  # fmt: skip
+        for stage in STAGES:
+            self._stage(stage)
+        self._orphan_configs()
+        self._deployments()
+        return self.out
+
+    # -- package metadata ------------------------------------------------------------
+
+    def _metadata(self) -> bool:
+        path = self.folder / "pyproject.toml"
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            self.flag(path, f"invalid TOML: {error}")
+            return False
+        project = data.get("project", {})
+        if project.get("name") != conventions.distribution_name(self.id):
+            self.flag(path, f"project.name must be {conventions.distribution_name(self.id)!r}")
+        points = project.get("entry-points", {}).get(conventions.ENTRY_POINT_GROUP, {})
+        if list(points.values()) != [self.id]:
+            self.flag(
+                path,
+                f'[project.entry-points."{conventions.ENTRY_POINT_GROUP}"] must hold one entry,'
+                f' "<Display Name>" = "{self.id}"',
+            )
+            return False
+        try:
+            conventions.check_display_name(next(iter(points)))
+        except ConventionError as error:
+            self.flag(path, str(error))
+        if not any(str(d).startswith("airnub-core") for d in project.get("dependencies", [])):
+            self.flag(path, "project.dependencies must include airnub-core")
+        if self.id not in conventions.departments():
+            self.flag(path, "not installed; run `uv sync --all-packages`")
+            return False
+        return True
+
+    # -- stages and categories -------------------------------------------------------
+
+    def _stage(self, stage: str) -> None:
+        folder = self.src / stage
+        flow_file = self.src / f"{stage}{conventions.flow_suffix(self.id)}.py"
+        if not flow_file.is_file():
+            self.flag(flow_file, f"missing: the {stage} stage orchestrator")
+        else:
+            self._flows_in(flow_file, Identity(self.id, stage))
+        for required in (folder / "__init__.py", folder / "tasks" / "__init__.py"):
+            if not required.is_file():
+                self.flag(required, "missing")
+        if not folder.is_dir():
+            return
+        self._modules(folder / "tasks", conventions.task_suffix(self.id))
+        for entry in sorted(folder.iterdir()):
+            if entry.name in FOLDER_EXTRAS:
+                continue
+            if not entry.is_dir():
+                self.flag(entry, "unexpected file; stage folders hold category folders and tasks/")
+                continue
+            try:
+                conventions.check_category(entry.name)
+            except ConventionError as error:
+                self.flag(entry, str(error))
+                continue
+            self._category(stage, entry)
+
+    def _category(self, stage: str, folder: Path) -> None:
+        self.categories += 1
+        category = folder.name
+        suffix = conventions.flow_suffix(self.id)
+        if not (folder / "__init__.py").is_file():
+            self.flag(folder / "__init__.py", "missing: a category folder is a package")
+        flows = sorted(folder.glob(f"*{suffix}.py"))
+        for entry in sorted(folder.iterdir()):
+            allowed = FOLDER_EXTRAS | {"subflows"} | {f.name for f in flows}
+            if entry.name not in allowed:
+                self.flag(entry, "unexpected; helpers go in tasks/ or subflows/")
+        if len(flows) != 1:
+            self.flag(folder, f"expected one <action>{suffix}.py category flow, found {len(flows)}")
+            return
+        action = flows[0].stem.removesuffix(suffix)
+        try:
+            conventions.check_identifier(action, "the flow's action phrase")
+        except ConventionError as error:
+            self.flag(flows[0], str(error))
+            return
+        identity = Identity(self.id, stage, category, action)
+        module = self._flows_in(flows[0], identity)
+        if module is not None:
+            self._settings(module, identity, flows[0])
+        if category not in self.test_text:
+            self.flag(folder, f"no test under {self.folder.name}/tests mentions {category!r}")
+        self._modules(folder / "tasks", conventions.task_suffix(self.id))
+        subflows = folder / "subflows"
+        if subflows.is_dir():
+            subflow_suffix = conventions.subflow_suffix(self.id)
+            for path in self._modules(subflows, subflow_suffix):
+                name = path.stem.removesuffix(subflow_suffix)
+                self._flows_in(path, Identity(self.id, stage, category, name))
+
+    def _modules(self, folder: Path, suffix: str) -> list[Path]:
+        """Modules of a tasks/ or subflows/ folder, flagging misnamed ones."""
+        if not folder.is_dir():
+            return []
+        if not (folder / "__init__.py").is_file():
+            self.flag(folder / "__init__.py", "missing")
+        found = []
+        for path in sorted(folder.glob("*.py")):
+            if path.name == "__init__.py":
+                continue
+            if not path.stem.endswith(suffix) or path.stem == suffix.lstrip("_"):
+                self.flag(path, f"module names here end with {suffix}.py")
+                continue
+            found.append(path)
+        return found
+
+    def _module_name(self, path: Path) -> str:
+        return ".".join((self.id, *path.relative_to(self.src).with_suffix("").parts))
+
+    def _flows_in(self, path: Path, identity: Identity) -> ModuleType | None:
+        """Import ``path``; it must define one flow, named and tagged by the conventions."""
+        try:
+            module = _import(self._module_name(path))
+        except Exception as error:  # reported, not swallowed: a module that cannot import
+            self.flag(path, f"does not import: {_one_line(error)}")
+            return None
+        flows = [
+            v
+            for v in vars(module).values()
+            if isinstance(v, Flow) and v.fn.__module__ == module.__name__
+        ]
+        if len(flows) != 1:
+            self.flag(path, f"expected exactly one flow, found {len(flows)}")
+            return module
+        flow = flows[0]
+        if flow.name != identity.flow_name:
+            self.flag(path, f"flow name {flow.name!r} is not the derived {identity.flow_name!r}")
+        if getattr(flow, "airnub_identity", None) != identity:
+            self.flag(path, "decorate it with @stage_flow, @category_flow or @subflow, so its"
+                      " tags are derived")  # fmt: skip
+        return module
+
+    def _settings(self, module: ModuleType, identity: Identity, path: Path) -> None:
+        models = [
+            v
+            for v in vars(module).values()
+            if inspect.isclass(v)
+            and issubclass(v, config.Settings)
+            and v.__module__ == module.__name__
+        ]
+        if len(models) != 1:
+            self.flag(
+                path, f"expected one settings model (a Settings subclass), found {len(models)}"
+            )
+            return
+        yaml_path = config.config_path(identity)
+        try:
+            config.validate(models[0], config.read_yaml(yaml_path), str(yaml_path), self.id)
+        except config.ConfigError as error:
+            self.flag(
+                yaml_path, str(error).removeprefix(f"{yaml_path}: ").removeprefix(f"{yaml_path}")
+            )
+
+    def _orphan_configs(self) -> None:
+        base = self.src.joinpath(*config.CONFIG_DIR)
+        for path in sorted(base.glob("**/*.yaml")):
+            parts = path.relative_to(base).with_suffix("").parts
+            if parts[0] not in STAGES or not 2 <= len(parts) <= 3:
+                self.flag(path, "config files live at <stage>/<category>.yaml or"
+                          " <stage>/[<category>/]<task>.yaml")  # fmt: skip
+                continue
+            stage, *rest = parts
+            if len(rest) == 1:
+                node_is_category = (self.src / stage / rest[0] / "__init__.py").is_file()
+                task = (
+                    self.src / stage / "tasks" / f"{rest[0]}{conventions.task_suffix(self.id)}.py"
+                )
+                if not node_is_category and not task.is_file():
+                    self.flag(path, f"no category or stage task named {rest[0]!r} in {stage}")
+            else:
+                category, name = rest
+                task = (
+                    self.src
+                    / stage
+                    / category
+                    / "tasks"
+                    / f"{name}{conventions.task_suffix(self.id)}.py"
+                )
+                if not task.is_file():
+                    self.flag(path, f"no task named {name!r} in {stage}/{category}/tasks")
+
+    # -- prefect.yaml ----------------------------------------------------------------
+
+    def _deployments(self) -> None:
+        path = self.folder / "prefect.yaml"
+        if not path.is_file():
+            self.flag(path, "missing: the department's deployments")
+            return
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            self.flag(path, f"invalid YAML: {_one_line(error)}")
+            return
+        deployed = set()
+        for index, deployment in enumerate(data.get("deployments") or []):
+            where = f"deployments[{index}]"
+            entrypoint = str(deployment.get("entrypoint", ""))
+            flow = self._entrypoint(path, where, entrypoint)
+            if flow is None:
+                continue
+            identity: Identity = flow.airnub_identity
+            if identity.category is None:
+                deployed.add(identity.stage)
+            for key, derived in (("name", identity.deployment_name), ("tags", identity.tags)):
+                if deployment.get(key) != derived:
+                    self.flag(path, f"{where}.{key} is {deployment.get(key)!r}, not the derived"
+                              f" {derived!r}")  # fmt: skip
+        for stage in STAGES:
+            if stage not in deployed:
+                self.flag(path, f"no deployment of the {stage} stage orchestrator")
+
+    def _entrypoint(self, path: Path, where: str, entrypoint: str) -> Any:
+        module_name, _, attribute = entrypoint.partition(":")
+        if not attribute or module_name.split(".")[0] != self.id:
+            self.flag(
+                path, f"{where}.entrypoint {entrypoint!r} must be '{self.id}.<module>:<flow>'"
+            )
+            return None
+        try:
+            flow = getattr(_import(module_name), attribute)
+        except Exception as error:  # reported, not swallowed
+            self.flag(
+                path, f"{where}.entrypoint {entrypoint!r} does not import: {_one_line(error)}"
+            )
+            return None
+        if not hasattr(flow, "airnub_identity"):
+            self.flag(path, f"{where}.entrypoint {entrypoint!r} is not a convention flow")
+            return None
+        return flow

@@ -1,0 +1,106 @@
+"""``airnub check`` on a department broken in many ways, and on the real ones."""
+
+import sys
+import textwrap
+
+import pytest
+from airnub_core import conventions
+from airnub_core.check import check_repository
+from airnub_core.storage import repository_root
+from airnub_core.testing import write_department
+
+DEPT = "dept_broken"
+PYPROJECT = f"""
+[project]
+name = "dept-broken"
+dependencies = ["airnub-core"]
+[project.entry-points."airnub.departments"]
+"Broken Team" = "{DEPT}"
+"""
+PREFECT_YAML = f"""
+deployments:
+  - name: wrong-name
+    entrypoint: {DEPT}.ingestion_flow_{DEPT}:ingestion_flow
+    tags: [{DEPT}, ingestion]
+  - name: dept-broken-processing
+    entrypoint: {DEPT}.processing_flow_{DEPT}:no_such_flow
+    tags: [{DEPT}, processing]
+"""
+HAND_NAMED = """
+from prefect import flow
+
+@flow(name="Whatever I Like")
+def make_named():
+    return {}
+"""
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repo")
+    folder = root / "packages" / DEPT
+    src = folder / "src"
+    write_department(src, DEPT, {"ingestion": ["good", "no_config", "named", "bad_config"]})
+    package = src / DEPT
+    (folder / "pyproject.toml").write_text(PYPROJECT)
+    (folder / "prefect.yaml").write_text(PREFECT_YAML)
+    (folder / "tests").mkdir()
+    (folder / "tests" / "test_it.py").write_text("# good no_config named bad_config\n")
+    variables = package / "configs" / "variables"
+    (variables / "ingestion" / "no_config.yaml").unlink()
+    (variables / "ingestion" / "bad_config.yaml").write_text("message: hi\nsurprise: 1\n")
+    (variables / "ingestion" / "orphan.yaml").write_text("a: 1\n")
+    named = package / "ingestion" / "named"
+    (named / f"make_named_flow_{DEPT}.py").write_text(textwrap.dedent(HAND_NAMED))
+    (package / "ingestion" / "good" / f"second_flow_{DEPT}.py").write_text("")
+    (package / "ingestion" / "tasks" / "helpers.py").write_text("")
+    (package / "ingestion" / "Bad-Name").mkdir()
+    (package / "notes.txt").write_text("stray")
+    (package / "analysis" / "untested").mkdir()
+    (package / "analysis" / "untested" / "__init__.py").touch()
+    (package / "analysis" / "untested" / f"make_untested_flow_{DEPT}.py").write_text(
+        (package / "ingestion" / "no_config" / f"make_no_config_flow_{DEPT}.py").read_text()
+    )
+    (package / f"processing_flow_{DEPT}.py").unlink()
+    sys.path.insert(0, str(src))
+    known = {**conventions.departments(), DEPT: "Broken Team"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conventions, "departments", lambda: known)
+        report = check_repository(root, [DEPT])
+    sys.path.remove(str(src))
+    return {v.show(root) for v in report.violations}
+
+
+SRC = f"packages/{DEPT}/src/{DEPT}"
+EXPECTED = [
+    (f"{SRC}/notes.txt", "unexpected here"),
+    (f"{SRC}/processing_flow_{DEPT}.py", "missing: the processing stage orchestrator"),
+    (f"{SRC}/ingestion/Bad-Name", "must be lowercase snake_case"),
+    (f"{SRC}/ingestion/tasks/helpers.py", f"module names here end with _task_{DEPT}.py"),
+    (f"{SRC}/ingestion/good", "expected one <action>_flow_dept_broken.py category flow, found 2"),
+    (f"{SRC}/configs/variables/ingestion/no_config.yaml", "config file not found"),
+    (f"{SRC}/configs/variables/ingestion/bad_config.yaml", "surprise: Extra inputs"),
+    (f"{SRC}/configs/variables/ingestion/orphan.yaml", "no category or stage task named 'orphan'"),
+    (f"{SRC}/ingestion/named/make_named_flow_{DEPT}.py",
+     "flow name 'Whatever I Like' is not the derived 'Make Named (Broken Team)'"),
+    (f"{SRC}/ingestion/named/make_named_flow_{DEPT}.py", "expected one settings model"),
+    (f"{SRC}/analysis/untested", "no test under dept_broken/tests mentions 'untested'"),
+    (f"packages/{DEPT}/prefect.yaml", "deployments[0].name is 'wrong-name', not the derived"
+     " 'dept-broken-ingestion'"),
+    (f"packages/{DEPT}/prefect.yaml", "deployments[1].entrypoint"),
+    (f"packages/{DEPT}/prefect.yaml", "no deployment of the analysis stage orchestrator"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "message"), EXPECTED)
+def test_each_mistake_is_reported_with_its_path(broken, path, message):
+    assert any(line.startswith(f"{path}: ") and message in line for line in broken), "\n".join(
+        sorted(broken)
+    )
+
+
+def test_the_shipped_departments_follow_the_conventions():
+    root = repository_root()
+    report = check_repository(root)
+    assert report.departments >= 1
+    assert [v.show(root) for v in report.violations] == []

@@ -1,0 +1,108 @@
+"""Create a category in a department's stage.
+
+It gets the category flow ``<action>_<category>_flow_dept_<id>.py``, a ``tasks/``
+folder, a config YAML read by the flow's settings model, a sample source so it runs
+offline, and tests. The stage orchestrator finds it with no edit. With
+``--with-subflows`` it also gets the spec's ``subflows/`` folder with a helper flow.
+
+    uv run python tools/generators/add_category.py --department project_gamma \\
+        --stage ingestion --id weather_feed
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import scaffold
+import typer
+from airnub_core import conventions
+
+app = scaffold.app(__doc__)
+
+
+@app.command()
+def main(
+    department: Annotated[
+        str | None, typer.Option("--department", help="Department id, e.g. dept_project_alpha.")
+    ] = None,
+    stage: Annotated[
+        str | None, typer.Option("--stage", help=f"One of: {', '.join(conventions.STAGES)}.")
+    ] = None,
+    category_id: Annotated[
+        str | None, typer.Option("--id", help="Category id, lowercase snake_case.")
+    ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(
+            "--action",
+            help="Verb the flow's name starts with; defaults to the stage's: "
+            + ", ".join(f"{s} -> {a}" for s, a in conventions.STAGE_ACTIONS.items()),
+        ),
+    ] = None,
+    with_subflows: Annotated[
+        bool, typer.Option("--with-subflows", help="Add a subflows/ folder with a helper flow.")
+    ] = False,
+    dry_run: scaffold.DryRun = False,
+) -> None:
+    """Create a category folder, its flow, config, sample source and tests."""
+    root = scaffold.REPO_ROOT
+    dept = scaffold.find_department(
+        root, scaffold.required(department, "--department", "Department id")
+    )
+    stage = scaffold.find_stage(scaffold.required(stage, "--stage", "Stage"))
+    category = scaffold.check(
+        "--id", conventions.check_category, scaffold.required(category_id, "--id", "Category id")
+    )
+    verb = scaffold.check(
+        "--action", conventions.check_identifier, action or conventions.STAGE_ACTIONS[stage]
+    )
+    existing = dept.src / stage / category
+    if existing.exists():
+        raise scaffold.ScaffoldError(f"--id: {existing.relative_to(root)} already exists")
+    plan = make_plan(root, dept, stage, category, verb, with_subflows)
+    if dry_run:
+        plan.show()
+        return
+    plan.apply()
+    print(f"next: uv run airnub run {dept.id} {stage} --category {category}")
+
+
+def make_plan(
+    root: Path,
+    dept: scaffold.Department,
+    stage: str,
+    category: str,
+    action: str,
+    with_subflows: bool,
+) -> scaffold.Plan:
+    flow_function = scaffold.check("--action", conventions.check_identifier, f"{action}_{category}")
+    flow_module = f"{flow_function}{conventions.flow_suffix(dept.id)}"
+    context = {
+        "department": dept.id,
+        "stage": stage,
+        "category": category,
+        "flow_function": flow_function,
+        "flow_module": flow_module,
+        "with_subflows": with_subflows,
+        "subflow_suffix": conventions.subflow_suffix(dept.id),
+    }
+    package = Path(dept.root.relative_to(root))
+    src = package / "src" / dept.id
+    folder = src / stage / category
+    plan = scaffold.Plan(root)
+    plan.empty(folder / "__init__.py")
+    plan.render(folder / f"{flow_module}.py", "category/flow.py.j2", **context)
+    plan.empty(folder / "tasks" / "__init__.py")
+    if with_subflows:
+        plan.empty(folder / "subflows" / "__init__.py")
+        subflow = f"describe_outputs{conventions.subflow_suffix(dept.id)}.py"
+        plan.render(folder / "subflows" / subflow, "category/subflow.py.j2", **context)
+    config = src / "configs" / "variables" / stage / f"{category}.yaml"
+    plan.render(config, "category/config.yaml.j2", **context)
+    plan.render(src / "sample_data" / category / "example.csv", "category/example.csv.j2")
+    test = package / "tests" / f"test_{stage}_{category}.py"
+    plan.render(test, "category/test_category.py.j2", **context)
+    return plan
+
+
+if __name__ == "__main__":
+    scaffold.run(app)

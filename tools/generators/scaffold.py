@@ -1,0 +1,270 @@
+"""What the three generators share: arguments, validation, rendering and writing.
+
+Names are checked with ``airnub_core.conventions``, the one place the rules live.
+Files are rendered from the Jinja2 templates beside this module, written to
+temporary files next to their targets and renamed into place only when every
+one of them rendered; any failure (or Ctrl-C) afterwards removes what was
+placed and restores the files that were edited, ``uv.lock`` included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from airnub_core import conventions
+from airnub_core.conventions import ConventionError
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Only list the files it would write.")]
+
+
+class ScaffoldError(Exception):
+    """A refusal: the message is one line naming the argument, file or field."""
+
+
+def app(help_text: str) -> typer.Typer:
+    return typer.Typer(
+        add_completion=False, help=help_text, rich_markup_mode=None, pretty_exceptions_enable=False
+    )
+
+
+def run(application: typer.Typer) -> None:
+    """Run a generator; refusals print one line on stderr and exit 1."""
+    try:
+        application(standalone_mode=False)
+    except (ScaffoldError, ConventionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        raise SystemExit(1) from None
+    except typer.Exit as done:
+        raise SystemExit(done.exit_code) from None
+    except typer.TyperException as error:  # usage errors: one line as well
+        format_message = getattr(error, "format_message", None)
+        print(f"error: {format_message() if format_message else error}", file=sys.stderr)
+        raise SystemExit(getattr(error, "exit_code", 2)) from None
+
+
+def required(value: str | None, option: str, question: str) -> str:
+    """The option's value; prompt for it only when it is missing and stdin is a terminal."""
+    if value is not None:
+        return value
+    if sys.stdin is None or sys.stdin.closed or not sys.stdin.isatty():
+        raise ScaffoldError(f"{option} is required (stdin is not a terminal, so no prompt)")
+    return typer.prompt(question)
+
+
+def check(option: str, validate: Callable[[str], str], value: str) -> str:
+    """Run a conventions check and name the offending option in its message."""
+    try:
+        return validate(value)
+    except ConventionError as error:
+        raise ScaffoldError(f"{option}: {error}") from None
+
+
+# --- the repository -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Department:
+    id: str
+    root: Path  # packages/dept_<id>
+
+    @property
+    def src(self) -> Path:
+        return self.root / "src" / self.id
+
+
+def repo_departments(root: Path) -> dict[str, Department]:
+    """Departments in the working tree: ``packages/dept_*`` folders with a pyproject.toml."""
+    packages = root / "packages"
+    return {
+        p.name: Department(p.name, p)
+        for p in sorted(packages.glob(f"{conventions.DEPARTMENT_PREFIX}*"))
+        if (p / "pyproject.toml").is_file()
+    }
+
+
+def find_department(root: Path, value: str) -> Department:
+    department = check("--department", conventions.department_id, value)
+    known = repo_departments(root)
+    if department not in known:
+        raise ScaffoldError(f"--department: {conventions.unknown('department', department, known)}")
+    return known[department]
+
+
+def find_stage(value: str) -> str:
+    return check("--stage", conventions.check_stage, value)
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        autoescape=False,
+    )
+    # JSON strings are valid TOML basic strings and YAML double-quoted scalars alike.
+    env.filters["quoted"] = lambda value: json.dumps(value, ensure_ascii=False)
+    env.filters["title"] = conventions.humanize
+    env.filters["camel"] = lambda value: "".join(w.capitalize() for w in value.split("_"))
+    return env
+
+
+@dataclass
+class Plan:
+    """Files to create (relative path -> text) and existing files to rewrite."""
+
+    root: Path
+    create: dict[Path, str] = field(default_factory=dict)
+    edit: dict[Path, str] = field(default_factory=dict)
+
+    def render(self, target: Path | str, template: str, **context: object) -> None:
+        text = _environment().get_template(template).render(**context)
+        if str(target).endswith(".py"):
+            text = _ruff(self.root / target, text)
+        self.create[Path(target)] = text
+
+    def empty(self, target: Path | str) -> None:
+        self.create[Path(target)] = ""
+
+    def show(self) -> None:
+        for path in sorted(self.create):
+            print(f"create {path}")
+        for path in sorted(self.edit):
+            print(f"edit   {path}")
+
+    def refuse_existing(self) -> None:
+        for path in sorted(self.create):
+            if (self.root / path).exists():
+                raise ScaffoldError(f"{path} already exists; refusing to overwrite it")
+
+    def apply(self, then: Callable[[], None] | None = None) -> None:
+        """Write everything, run ``then``, and undo it all if anything fails."""
+        self.refuse_existing()
+        with _undo_on_failure(self.root, [*self.edit, Path("uv.lock")]) as created:
+            staged = {
+                path: _stage(self.root / path, text, created) for path, text in self.create.items()
+            }
+            for path, temp in staged.items():
+                target = self.root / path
+                if target.exists():  # appeared since we checked: never clobber it
+                    raise ScaffoldError(f"{path} already exists; refusing to overwrite it")
+                os.replace(temp, target)
+                created.append(target)
+            for path, text in self.edit.items():
+                temp = _stage(self.root / path, text, created)
+                os.replace(temp, self.root / path)
+            if then is not None:
+                then()
+        for path in sorted(self.create):
+            print(f"created {path}")
+        for path in sorted(self.edit):
+            print(f"edited  {path}")
+
+
+def _ruff(target: Path, source: str) -> str:
+    """Sort imports and format like the repository's own ruff config, so long names
+    wrap the way ``ruff format --check`` expects. Without ruff the text stays as is."""
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        return source
+    for command in (["check", "--select", "I", "--fix-only", "--quiet"], ["format", "--quiet"]):
+        done = subprocess.run(
+            [ruff, *command, "--stdin-filename", str(target), "-"],
+            input=source,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise ScaffoldError(f"{target}: ruff {command[0]} failed: {done.stderr.strip()}")
+        source = done.stdout
+    return source
+
+
+def _stage(target: Path, text: str, created: list[Path]) -> Path:
+    """Write ``text`` to a hidden temporary file beside ``target``; record new folders."""
+    missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir()
+        created.append(folder)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".new")
+    created.append(Path(temp))
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    return Path(temp)
+
+
+@contextmanager
+def _undo_on_failure(root: Path, backed_up: list[Path]) -> Iterator[list[Path]]:
+    saved = {p: (root / p).read_bytes() for p in backed_up if (root / p).exists()}
+    created: list[Path] = []
+    try:
+        yield created
+    except BaseException:
+        for path in reversed(created):  # newest first, so folders are empty when reached
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)  # a folder this run created
+            else:
+                path.unlink(missing_ok=True)
+        for path, content in saved.items():
+            if (root / path).read_bytes() != content:
+                (root / path).write_bytes(content)
+        raise
+    finally:
+        for path in created:  # staged temp files already renamed are gone; stray ones go
+            if path.name.endswith(".new") and path.exists():
+                path.unlink()
+
+
+# --- the workspace --------------------------------------------------------------------
+
+
+def add_workspace_member(root: Path, distribution: str) -> str:
+    """The root pyproject.toml with ``distribution`` added to its dependencies and sources."""
+    path = root / "pyproject.toml"
+    text = path.read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    dependencies = data["project"]["dependencies"]
+    start = text.index("dependencies = [")
+    end = text.index("]", start) + 1
+    listed = ", ".join(json.dumps(d) for d in [*dependencies, distribution])
+    text = f"{text[:start]}dependencies = [{listed}]{text[end:]}"
+    section = text.index("[tool.uv.sources]\n")
+    at = text.find("\n\n", section) + 1 or len(text)  # the end of that section
+    text = f"{text[:at]}{distribution} = {{ workspace = true }}\n{text[at:]}"
+    check = tomllib.loads(text)
+    if distribution not in check["project"]["dependencies"]:
+        raise ScaffoldError(f"{path}: could not add {distribution} to [project].dependencies")
+    return text
+
+
+def uv_lock(root: Path) -> None:
+    uv = shutil.which("uv")
+    if uv is None:
+        raise ScaffoldError("uv is not on PATH; install it with `pip install uv`")
+    done = subprocess.run([uv, "lock"], cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise ScaffoldError(f"uv lock failed in {root}: {last}")

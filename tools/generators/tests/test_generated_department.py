@@ -1,0 +1,77 @@
+"""A department made only by the generators passes its own tests, lint, check and run."""
+
+import subprocess
+import sys
+
+import pytest
+
+DEPT = "dept_generated"
+GENERATE = [
+    ("add_department", "--id", "generated", "--name", 'Generated "QA" {team}'),
+    ("add_category", "--department", DEPT, "--stage", "ingestion", "--id", "weather_feed"),
+    ("add_category", "--department", DEPT, "--stage", "processing", "--id", "daily_totals"),
+    ("add_category", "--department", DEPT, "--stage", "analysis", "--id", "trend_report",
+     "--with-subflows"),
+    ("add_task", "--department", DEPT, "--stage", "ingestion", "--category", "weather_feed",
+     "--id", "count_outputs", "--with-config"),
+    ("add_task", "--department", DEPT, "--stage", "analysis", "--id", "stage_summary"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def generated(new_copy, env_for_copy):
+    clean_env = env_for_copy
+    root = new_copy("generated")
+    for script, *args in GENERATE:
+        done = subprocess.run(
+            [sys.executable, f"tools/generators/{script}.py", *args],
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+        )
+        assert done.returncode == 0, f"{script}: {done.stderr}"
+    sync = ["uv", "sync", "--all-packages", "--locked", "--quiet"]
+    subprocess.run(sync, cwd=root, check=True, env=clean_env())
+
+    def run(*command: str):
+        return subprocess.run(
+            ["uv", "run", "--no-sync", *command],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env=clean_env(AIRNUB_DATA_ROOT=str(root / "data")),
+        )
+
+    return root, run
+
+
+def test_its_tests_pass(generated):
+    _, run = generated
+    done = run("pytest", "-q", f"packages/{DEPT}")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert " passed" in done.stdout
+
+
+def test_ruff_is_clean(generated):
+    _, run = generated
+    for command in (["check", "tools", "packages"], ["format", "--check", "tools", "packages"]):
+        done = run("ruff", *command)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_airnub_check_is_clean(generated):
+    _, run = generated
+    done = run("airnub", "check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 departments, 8 categories" in " ".join(done.stdout.split())
+
+
+def test_airnub_run_works(generated):
+    root, run = generated
+    done = run("airnub", "run", DEPT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert 'Generated "QA" {team}: all stages completed' in done.stdout
+    for stage, category in [("ingestion", "weather_feed"), ("analysis", "trend_report")]:
+        assert (root / "data" / DEPT / stage / category / "example.csv").is_file()
