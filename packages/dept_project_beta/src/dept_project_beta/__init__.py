@@ -1,0 +1,1 @@
+"""A department of the Airnub Prefect Starter; its display name is in pyproject.toml."""
