@@ -4,6 +4,7 @@ import json
 from importlib.resources import files
 
 import pytest
+from airnub_core.sources import SourceError
 from airnub_core.tabular import TooManyRejected, check_rows
 from dept_project_alpha.analysis.air_quality_summary import (
     analyze_air_quality_summary_flow_dept_project_alpha as summary,
@@ -29,7 +30,7 @@ def test_parse_api_response_flattens_pages():
 
 
 def test_parse_api_response_names_the_page_and_key():
-    with pytest.raises(ValueError, match="page 2: expected a list under 'results'"):
+    with pytest.raises(SourceError, match="page 2: expected a list under 'results'"):
         parse.parse_api_response.fn([{"results": []}, {"items": []}], "results")
 
 

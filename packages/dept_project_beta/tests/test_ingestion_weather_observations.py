@@ -1,30 +1,59 @@
-"""The ingestion/weather_observations category flow against the session's Prefect API."""
+"""Weather observations from the shipped pages and over HTTP on loopback."""
 
-from pathlib import Path
+import json
+import time
+from importlib.resources import files
 
 import pytest
+from airnub_core import tasks
 from airnub_core.flows import discover_categories
+from airnub_core.sources import fetch_json_pages
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-CATEGORY = discover_categories("dept_project_beta", "ingestion")["weather_observations"]
+WEATHER = discover_categories("dept_project_beta", "ingestion")["weather_observations"]
+PAGES = files("dept_project_beta") / "sample_data" / "weather_observations"
 
 
-def test_it_fetches_its_sources_into_the_data_root(airnub_data_root):
-    result = CATEGORY()
-    outputs = [Path(p) for p in result["outputs"]]
-    assert outputs and all(p.is_file() for p in outputs)
-    assert all(airnub_data_root in p.parents for p in outputs)
+def page(number):
+    return json.loads((PAGES / f"weather_page_{number}.json").read_text())
 
 
-def test_a_rerun_skips_unchanged_sources():
-    CATEGORY()
-    state = CATEGORY(return_state=True)
-    assert state.is_completed()
-    assert '"status": "unchanged"' in Path(state.result()["outputs"][-1]).read_text()
+def test_the_shipped_pages_give_fourteen_days(airnub_data_root):
+    result = WEATHER()
+    assert (result["pages"], result["records"]) == (2, 14)
+    saved = airnub_data_root / "dept_project_beta/ingestion/weather_observations/observations.json"
+    assert json.loads(saved.read_text())[0]["date"] == "2026-11-01"
 
 
-def test_a_missing_source_fails_the_run_naming_it(tmp_path):
-    missing = tmp_path / "missing.csv"
-    state = CATEGORY(overrides={"sources": [str(missing)]}, return_state=True)
+def test_http_pages_survive_a_503(httpserver):
+    httpserver.expect_ordered_request("/weather_page_1.json").respond_with_data("", status=503)
+    httpserver.expect_ordered_request("/weather_page_1.json").respond_with_json(page(1))
+    httpserver.expect_ordered_request("/weather_page_2.json").respond_with_json(page(2))
+    url = httpserver.url_for("/weather_page_1.json")
+    result = WEATHER(overrides={"url": url, "backoff_seconds": 0.01})
+    assert result["records"] == 14
+    assert len(httpserver.log) == 3
+
+
+def test_a_timeout_is_retried_by_prefect_then_fails_naming_the_url(httpserver, monkeypatch):
+    attempts = []
+
+    def counted(*args, **kwargs):
+        attempts.append(args[0])
+        return fetch_json_pages(*args, **kwargs)
+
+    monkeypatch.setattr(tasks.fetch_json_pages_task, "retry_delay_seconds", [0, 0])
+    monkeypatch.setattr(tasks, "fetch_json_pages", counted)
+    httpserver.expect_request("/slow").respond_with_handler(lambda request: time.sleep(0.3))
+    overrides = {"url": httpserver.url_for("/slow"), "timeout_seconds": 0.1, "retries": 0}
+    state = WEATHER(overrides=overrides, return_state=True)
     assert state.is_failed()
-    assert "missing.csv: file not found" in state.message
+    assert "/slow: timed out" in state.message
+    assert len(attempts) == 3  # the first try and Prefect's two retries
+
+
+def test_a_page_without_observations_fails(httpserver):
+    httpserver.expect_request("/api").respond_with_json({"results": []})
+    state = WEATHER(overrides={"url": httpserver.url_for("/api")}, return_state=True)
+    assert state.is_failed()
+    assert "page 1: expected a list under 'observations'" in state.message

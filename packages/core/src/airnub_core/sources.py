@@ -152,6 +152,20 @@ class Reader:
             current = urljoin(current, link) if link else None
 
 
+def flatten_pages(pages: list[Any], records_key: str) -> list[dict[str, Any]]:
+    """The records of every page, in order; a page without a list of objects is an error."""
+    records: list[dict[str, Any]] = []
+    for number, page in enumerate(pages, start=1):
+        items = page.get(records_key) if isinstance(page, dict) else None
+        if not isinstance(items, list):
+            raise SourceError(f"page {number}: expected a list under {records_key!r}")
+        bad = [i for i, item in enumerate(items) if not isinstance(item, dict)]
+        if bad:
+            raise SourceError(f"page {number}: items {bad} under {records_key!r} are not objects")
+        records.extend(items)
+    return records
+
+
 def fetch_json_pages(
     url: str,
     *,

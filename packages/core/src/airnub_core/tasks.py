@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 
 from airnub_core import downloads, links, storage
-from airnub_core.sources import Reader, TransientSourceError, fetch_json_pages
+from airnub_core.sources import Reader, TransientSourceError, fetch_json_pages, flatten_pages
 
 
 def retry_if_transient(task: object, task_run: object, state: Any) -> bool:
@@ -33,6 +37,12 @@ def fetch_json_pages_task(
     return fetch_json_pages(
         url, next_key=next_key, timeout=timeout, retries=retries, backoff=backoff
     )
+
+
+@task(name="flatten-pages")
+def flatten_pages_task(pages: list[Any], records_key: str) -> list[dict[str, Any]]:
+    """The records under ``records_key`` of every page, as one list."""
+    return flatten_pages(pages, records_key)
 
 
 @task(name="download-files", **RETRYING)
@@ -83,3 +93,8 @@ def publish_table_task(key: str, rows: list[dict[str, Any]], description: str) -
 @task(name="publish-markdown")
 def publish_markdown_task(key: str, markdown: str, description: str) -> None:
     create_markdown_artifact(markdown, key=key, description=description)
+
+
+@task(name="publish-link")
+def publish_link_task(key: str, link: str, description: str) -> None:
+    create_link_artifact(link, key=key, description=description)

@@ -1,25 +1,22 @@
-"""Ingest Weather Observations: reads the configured sources into this category's data folder.
-
-Each source is a URL (http, https or file) or a path relative to the department
-package; unchanged sources are skipped on re-runs, as manifest.json records.
-"""
+"""Weather observations: a paginated JSON API of daily weather -> raw observation records."""
 
 from typing import Any
 
 from airnub_core.config import FetchSettings, Source
-from airnub_core.downloads import MANIFEST
 from airnub_core.flows import category_flow, data_dir, settings_for
-from airnub_core.tasks import download_files_task
+from airnub_core.tasks import fetch_json_pages_task, flatten_pages_task, write_json_task
 
 
 class WeatherObservationsSettings(FetchSettings):
-    sources: list[Source]
+    url: Source
+    records_key: str = "observations"
+    next_key: str = "next"
 
 
 @category_flow
 def ingest_weather_observations(overrides: dict | None = None) -> dict[str, Any]:
     settings = settings_for(WeatherObservationsSettings, __name__, overrides)
-    folder = data_dir(__name__)
-    manifest = download_files_task(settings.sources, folder, **settings.reader_options())
-    outputs = [str(folder / entry["file"]) for entry in manifest]
-    return {"outputs": [*outputs, str(folder / MANIFEST)], "files": len(outputs)}
+    pages = fetch_json_pages_task(settings.url, settings.next_key, **settings.reader_options())
+    records = flatten_pages_task(pages, settings.records_key)
+    path = write_json_task(data_dir(__name__) / "observations.json", records)
+    return {"outputs": [str(path)], "pages": len(pages), "records": len(records)}
