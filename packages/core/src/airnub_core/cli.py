@@ -23,6 +23,10 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def counted(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
 def inventory(chosen: list[str]) -> Tree:
     """Departments -> stages -> categories, with their flow names."""
     from airnub_core.flows import discover_categories
@@ -145,7 +149,10 @@ def check_command(
     report = check_repository(root, department or None)
     for violation in report.violations:
         console.print(violation.show(root), highlight=False, soft_wrap=True)
-    summary = f"{report.departments} departments, {report.categories} categories"
+    summary = (
+        f"{counted(report.departments, 'department', 'departments')},"
+        f" {counted(report.categories, 'category', 'categories')}"
+    )
     if report.violations:
         console.print(f"[red]{len(report.violations)} violations[/red] in {summary}")
         raise typer.Exit(1)
