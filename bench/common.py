@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> float:
-    """Wall time of a command; fails loudly if the command fails."""
+    """Wall time of a command (run with ``env``, default this process's); fails loudly."""
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True)
+    done = subprocess.run(cmd, cwd=cwd, env=env or dict(os.environ), capture_output=True)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         sys.stderr.write(done.stdout.decode()[-3000:] + done.stderr.decode()[-3000:])

@@ -6,6 +6,7 @@
 Usage: uv run python bench/run_alpha.py [REPEATS]
 """
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ CMD = ["uv", "run", "--no-sync", "airnub", "run", "dept_project_alpha"]
 times: dict[str, list[float]] = {"cold": [], "fresh home, cached template": [], "warm": []}
 for _ in range(REPEATS):
     scratch = Path(tempfile.mkdtemp(prefix="airnub-bench-"))
-    env = {
+    env = os.environ | {
         "PREFECT_HOME": str(scratch / "home"),
         "AIRNUB_CACHE_DIR": str(scratch / "cache"),
         "AIRNUB_DATA_ROOT": str(scratch / "data"),

@@ -8,7 +8,6 @@ settings models, so a module that fails to import is itself a violation.
 from __future__ import annotations
 
 import importlib
-import inspect
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,21 +248,15 @@ class _Department:
         return module
 
     def _settings(self, module: ModuleType, identity: Identity, path: Path) -> None:
-        models = [
-            v
-            for v in vars(module).values()
-            if inspect.isclass(v)
-            and issubclass(v, config.Settings)
-            and v.__module__ == module.__name__
-        ]
-        if len(models) != 1:
-            self.flag(
-                path, f"expected one settings model (a Settings subclass), found {len(models)}"
-            )
+        try:
+            model = config.settings_model(module)
+        except config.ConfigError as error:
+            self.flag(path, str(error).split(": ", 1)[-1])
             return
         yaml_path = config.config_path(identity)
         try:
-            config.validate(models[0], config.read_yaml(yaml_path), str(yaml_path), self.id)
+            _, data = config.load_yaml_config(yaml_path, config.DEFAULT_ENV)
+            config.validate(model, data, str(yaml_path), self.id)
         except config.ConfigError as error:
             self.flag(
                 yaml_path, str(error).removeprefix(f"{yaml_path}: ").removeprefix(f"{yaml_path}")
@@ -272,6 +265,9 @@ class _Department:
     def _orphan_configs(self) -> None:
         base = self.src.joinpath(*config.CONFIG_DIR)
         for path in sorted(base.glob("**/*.yaml")):
+            if "." in path.stem:  # an environment overlay, <name>.<env>.yaml
+                self._overlay(path)
+                continue
             parts = path.relative_to(base).with_suffix("").parts
             if parts[0] not in STAGES or not 2 <= len(parts) <= 3:
                 self.flag(path, "config files live at <stage>/<category>.yaml or"
@@ -296,6 +292,15 @@ class _Department:
                 )
                 if not task.is_file():
                     self.flag(path, f"no task named {name!r} in {stage}/{category}/tasks")
+
+    def _overlay(self, path: Path) -> None:
+        base = path.with_name(f"{path.stem.split('.')[0]}.yaml")
+        if not base.is_file():
+            self.flag(path, f"an environment overlay without its base file {base.name}")
+        try:
+            config.refuse_secrets(config.read_yaml(path), str(path))
+        except config.ConfigError as error:
+            self.flag(path, str(error).removeprefix(f"{path}:"))
 
     # -- prefect.yaml ----------------------------------------------------------------
 

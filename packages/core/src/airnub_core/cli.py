@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from airnub_core.conventions import STAGES, ConventionError, departments, unknown
+from airnub_core import conventions
+from airnub_core.conventions import STAGES, ConventionError, unknown
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
@@ -33,7 +36,7 @@ def inventory(chosen: list[str]) -> Tree:
     from airnub_core.runner import stage_flow_for
 
     tree = Tree("[bold]departments[/bold]")
-    for department, name in departments().items():
+    for department, name in conventions.departments().items():
         if chosen and department not in chosen:
             continue
         node = tree.add(f"[bold]{department}[/bold] ({name})")
@@ -50,8 +53,8 @@ def list_command(
 ) -> None:
     """Show every department's stages and categories with their flow names."""
     for name in department or []:
-        if name not in departments():
-            raise fail(unknown("department", name, departments()))
+        if name not in conventions.departments():
+            raise fail(unknown("department", name, conventions.departments()))
     console.print(inventory(department or []))
 
 
@@ -92,15 +95,15 @@ def run_command(
     """Run departments' stages in order: ingestion -> processing -> analysis."""
     from airnub_core import runner, storage
 
-    if department is not None and department not in departments():
-        raise fail(unknown("department", department, departments()))
-    chosen = [department] if department else list(departments())
+    if department is not None and department not in conventions.departments():
+        raise fail(unknown("department", department, conventions.departments()))
+    chosen = [department] if department else list(conventions.departments())
     if not chosen:
         raise fail("no departments are installed; run `uv sync --all-packages`")
 
     def announce(url: str) -> None:
         console.print(f"Prefect API: {url}")
-        console.print(f"Data root:   {storage.data_root()}")
+        console.print(f"Data root:   {storage.data_root(use_block=True)}")
 
     local = runner.start_local_api()
     failed: list[str] = []
@@ -119,7 +122,9 @@ def run_command(
                 on_api=announce if index == 0 else lambda url: None,
             )
             if all(o.completed for o in outcomes):
-                console.print(f"[green]{departments()[name]}: all stages completed[/green]")
+                console.print(
+                    f"[green]{conventions.departments()[name]}: all stages completed[/green]"
+                )
                 continue
             failed.append(name)
             skipped = [s for s in stages if s not in {o.stage for o in outcomes}]
@@ -157,6 +162,116 @@ def check_command(
         console.print(f"[red]{len(report.violations)} violations[/red] in {summary}")
         raise typer.Exit(1)
     console.print(f"[green]conventions followed[/green]: {summary}")
+
+
+variables_app = typer.Typer(no_args_is_help=True, help="Prefect Variables from the YAML configs.")
+blocks_app = typer.Typer(no_args_is_help=True, help="Prefect Blocks the departments declare.")
+app.add_typer(variables_app, name="variables")
+app.add_typer(blocks_app, name="blocks")
+
+Departments = Annotated[
+    list[str] | None, typer.Argument(help="Departments to sync; all if omitted.")
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the changes; write nothing.")]
+
+
+def chosen_departments(names: list[str] | None) -> list[str]:
+    for name in names or []:
+        if name not in conventions.departments():
+            raise fail(unknown("department", name, conventions.departments()))
+    return list(names or conventions.departments())
+
+
+@contextlib.contextmanager
+def prefect_session() -> Iterator[str]:
+    """The configured Prefect API, or the embedded local one started for the command."""
+    from airnub_core import runner
+
+    local = runner.start_local_api()
+    try:
+        with runner.prefect_api(local) as url:
+            yield url
+    except OSError as error:  # httpx's connection errors derive from it
+        url = os.environ.get("PREFECT_API_URL", "the configured Prefect API")
+        raise fail(f"cannot reach the Prefect API at {url}: {error}", 1) from None
+    finally:
+        if local is not None:
+            local.stop()
+
+
+@variables_app.command("sync")
+def variables_sync(
+    department: Departments = None,
+    env: Annotated[
+        str, typer.Option(help="Environment overlay to merge: <name>.<env>.yaml.")
+    ] = "local",
+    dry_run: DryRun = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete managed Variables whose file is gone.")
+    ] = False,
+) -> None:
+    """Validate every config file, then create or update one Prefect Variable per file."""
+    from airnub_core import variables
+    from airnub_core.config import ConfigError
+
+    chosen = chosen_departments(department)
+    try:
+        wanted = variables.desired_values(chosen, env)
+    except ConfigError as error:
+        raise fail(f"nothing written; fix these first:\n{error}", 1) from None
+    with prefect_session() as url:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            changes = variables.sync(client, wanted, chosen, dry_run=dry_run, prune=prune)
+    table = Table(title=f"Variables ({env}) at {url}", title_justify="left")
+    for column in ("change", "variable", "from"):
+        table.add_column(column, overflow="fold")
+    colours = {"create": "green", "update": "yellow", "delete": "red", "stale": "magenta"}
+    for change in changes:
+        if change.action != "unchanged":
+            colour = colours[change.action]
+            table.add_row(
+                f"[{colour}]{change.action}[/{colour}]", change.name, _shown(change.source)
+            )
+    counts = {a: sum(c.action == a for c in changes) for a in (*colours, "unchanged")}
+    console.print(table)
+    summary = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
+    console.print(f"{'would apply' if dry_run else 'applied'}: {summary or 'nothing to do'}")
+    if counts["stale"]:
+        console.print("stale Variables have no file any more; --prune deletes them")
+
+
+@blocks_app.command("sync")
+def blocks_sync(
+    department: Departments = None,
+    data_root: Annotated[
+        str | None,
+        typer.Option(help="Path or fsspec URL for the data-root block; default: the data root."),
+    ] = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Create or update the Secret blocks departments declare, and the data-root block."""
+    from airnub_core import blocks
+    from airnub_core.config import ConfigError
+
+    chosen = chosen_departments(department)
+    with prefect_session() as url:
+        try:
+            wanted = blocks.wanted_blocks(chosen, data_root)
+        except ConfigError as error:
+            raise fail(f"nothing written; fix these first:\n{error}", 1) from None
+        results = blocks.sync(wanted, dry_run=dry_run)
+    table = Table(title=f"Blocks at {url}", title_justify="left")
+    for column in ("change", "block", "kind", "from"):
+        table.add_column(column, overflow="fold")
+    for action, item in results:
+        # a Secret's value is never shown; a storage block shows where it points
+        shown = item.origin if item.kind == "secret" else f"{item.origin}: {item.value}"
+        table.add_row(action, item.name, item.kind, shown)
+    console.print(table)
+    if dry_run:
+        console.print("dry run: nothing written")
 
 
 def main() -> None:

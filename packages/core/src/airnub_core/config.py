@@ -10,7 +10,10 @@ working directory and from an installed wheel.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+import inspect
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlparse
@@ -22,6 +25,15 @@ from airnub_core.conventions import Identity, identify
 
 M = TypeVar("M", bound=BaseModel)
 CONFIG_DIR = ("configs", "variables")
+ENV_VAR = "AIRNUB_ENV"
+DEFAULT_ENV = "local"
+# Keys that name a secret. Their values belong in a Prefect Secret block; the YAML
+# names the block instead, under the same key with "_block" appended.
+SECRET_KEY = re.compile(
+    r"(^|_)(password|passwd|passphrase|secret|token|api_?key|private_?key|access_?key"
+    r"|client_?secret|credentials?|auth)($|_)",
+    re.IGNORECASE,
+)
 
 
 class ConfigError(ValueError):
@@ -55,13 +67,16 @@ class FetchSettings(Settings):
     timeout_seconds: float = Field(10.0, gt=0)
     retries: int = Field(3, ge=0, le=10)  # quick retries of transient failures, before Prefect's
     backoff_seconds: float = Field(0.5, ge=0)
+    # A Prefect Secret block holding a bearer token for the sources; never the token itself.
+    api_key_block: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]*$")
 
-    def reader_options(self) -> dict[str, float]:
+    def reader_options(self) -> dict[str, Any]:
         """Keyword arguments for the fetching tasks in :mod:`airnub_core.tasks`."""
         return {
             "timeout": self.timeout_seconds,
             "retries": self.retries,
             "backoff": self.backoff_seconds,
+            "auth_block": self.api_key_block,
         }
 
 
@@ -98,6 +113,79 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def current_env() -> str:
+    """The environment whose overlays apply: ``AIRNUB_ENV``, else ``local``."""
+    return os.environ.get(ENV_VAR) or DEFAULT_ENV
+
+
+def overlay_path(base: Path, env: str) -> Path:
+    """``public_api_data.yaml`` -> ``public_api_data.<env>.yaml`` beside it."""
+    return base.with_name(f"{base.stem}.{env}{base.suffix}")
+
+
+def secret_keys(data: Any, prefix: str = "") -> Iterator[str]:
+    """Dotted keys whose name looks like a secret and whose value is a literal."""
+    items = (
+        data.items()
+        if isinstance(data, Mapping)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for key, value in items:
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping | list):
+            yield from secret_keys(value, f"{dotted}.")
+        elif (
+            isinstance(key, str)
+            and SECRET_KEY.search(key)
+            and not key.endswith("_block")
+            and value not in (None, "")
+        ):
+            yield dotted
+
+
+def refuse_secrets(data: Any, origin: str) -> None:
+    found = list(secret_keys(data))
+    if found:
+        key = found[0]
+        raise ConfigError(
+            f"{origin}:{key}: looks like a secret written in YAML; store it in a Prefect Secret"
+            f" block and name the block instead ({key.rsplit('.', 1)[-1]}_block: <block-name>)"
+        )
+
+
+def load_yaml_config(path: Path, env: str) -> tuple[str, dict[str, Any]]:
+    """A config file with its environment overlay deep-merged on top, refusing secrets."""
+    data = read_yaml(path)
+    refuse_secrets(data, str(path))
+    origin = str(path)
+    overlay = overlay_path(path, env)
+    if overlay.is_file():
+        top = read_yaml(overlay)
+        refuse_secrets(top, str(overlay))
+        data = deep_merge(data, top)
+        origin = f"{origin} + {overlay.name}"
+    return origin, data
+
+
+def settings_model(module: Any) -> type[Settings]:
+    """The one :class:`Settings` subclass a flow or task module declares."""
+    models = [
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value)
+        and issubclass(value, Settings)
+        and value.__module__ == module.__name__
+    ]
+    if len(models) != 1:
+        raise ConfigError(
+            f"{module.__name__}: expected one settings model (a Settings subclass),"
+            f" found {len(models)}"
+        )
+    return models[0]
+
+
 def describe_errors(origin: str, error: ValidationError) -> str:
     problems = []
     for item in error.errors():
@@ -127,13 +215,30 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
 Layer = Callable[[Identity], tuple[str, dict[str, Any]] | None]
 
 
+def variable_layer(identity: Identity) -> tuple[str, dict[str, Any]] | None:
+    """The node's Prefect Variable, when running under Prefect and the API has one."""
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    if FlowRunContext.get() is None and TaskRunContext.get() is None:
+        return None
+    from prefect.variables import Variable
+
+    name = identity.variable_name()
+    value = Variable.get(name, default=None)
+    if value is None:
+        return None
+    origin = f"Prefect Variable {name!r}"
+    if not isinstance(value, dict):
+        raise ConfigError(f"{origin}: expected a mapping of settings, not {type(value).__name__}")
+    return origin, value
+
+
 def yaml_layer(identity: Identity) -> tuple[str, dict[str, Any]]:
-    path = config_path(identity)
-    return str(path), read_yaml(path)
+    return load_yaml_config(config_path(identity), current_env())
 
 
-# The Prefect Variable layer slots in before the shipped YAML.
-LAYERS: list[Layer] = [yaml_layer]
+# First match wins: a Prefect Variable (from `airnub variables sync`), else the YAML.
+LAYERS: list[Layer] = [variable_layer, yaml_layer]
 
 
 def resolve_settings(

@@ -53,7 +53,13 @@ def load_manifest(folder: Path) -> dict[str, ManifestEntry]:
 
 
 def download_files(
-    urls: list[str], folder: Path, *, timeout: float = 30.0, retries: int = 3, backoff: float = 0.5
+    urls: list[str],
+    folder: Path,
+    *,
+    timeout: float = 30.0,
+    retries: int = 3,
+    backoff: float = 0.5,
+    headers: dict[str, str] | None = None,
 ) -> list[ManifestEntry]:
     """Download ``urls`` into ``folder``; return and save the manifest entries.
 
@@ -67,7 +73,7 @@ def download_files(
     previous = load_manifest(folder)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     entries: list[ManifestEntry] = []
-    with Reader(timeout, retries, backoff) as reader:
+    with Reader(timeout, retries, backoff, headers) as reader:
         for url, name in zip(urls, names, strict=True):
             target = folder / name
             known = previous.get(url) if target.exists() else None

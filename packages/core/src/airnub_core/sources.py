@@ -99,11 +99,19 @@ class Reader:
     file, malformed JSON) fails at once with a message naming the URL.
     """
 
-    def __init__(self, timeout: float = 10.0, retries: int = 3, backoff: float = 0.5) -> None:
+    def __init__(
+        self,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.retries = retries
         self.backoff = backoff
         self._client = httpx.Client(
-            timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}
+            timeout=timeout,
+            follow_redirects=True,
+            headers={"User-Agent": USER_AGENT, **(headers or {})},
         )
 
     def __enter__(self) -> Reader:
@@ -174,6 +182,7 @@ def fetch_json_pages(
     retries: int = 3,
     backoff: float = 0.5,
     max_pages: int = 1000,
+    headers: dict[str, str] | None = None,
 ) -> list[Any]:
-    with Reader(timeout, retries, backoff) as reader:
+    with Reader(timeout, retries, backoff, headers) as reader:
         return list(reader.pages(url, next_key, max_pages))

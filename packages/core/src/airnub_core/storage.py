@@ -1,7 +1,8 @@
 """Where outputs go, and writing them so a crash never leaves half a file.
 
-The data root defaults to ``data/`` at the repository root (git-ignored), and
-``AIRNUB_DATA_ROOT`` overrides it. Outputs are laid out as
+The data root is, first match wins: ``AIRNUB_DATA_ROOT``; the ``airnub-data-root``
+storage block on the configured Prefect API (``airnub blocks sync`` creates it); else
+``data/`` at the repository root (git-ignored). Outputs are laid out as
 ``<department>/<stage>/<category>/...``.
 """
 
@@ -11,12 +12,16 @@ import csv
 import io
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 DATA_ROOT_ENV = "AIRNUB_DATA_ROOT"
+DATA_ROOT_BLOCK = "airnub-data-root"
 
 
 def repository_root(start: Path | None = None) -> Path | None:
@@ -28,11 +33,52 @@ def repository_root(start: Path | None = None) -> Path | None:
     return None
 
 
-def data_root() -> Path:
+def local_path_of(value: str) -> str:
+    """A local path or ``file://`` URL as an absolute path."""
+    path = Path(unquote(urlparse(value).path) if value.startswith("file:") else value)
+    return str(path.expanduser().resolve())
+
+
+def data_root(*, use_block: bool | None = None) -> Path:
+    """The data root. The storage block is looked up inside flow and task runs, where
+    the API is known to be up, or when ``use_block`` says the caller knows it is."""
     configured = os.environ.get(DATA_ROOT_ENV)
     if configured:
-        return Path(configured).expanduser().resolve()
+        return Path(local_path_of(configured))
+    if use_block is None:
+        use_block = _in_a_run()
+    from_block = _block_root(_api_url()) if use_block else None
+    if from_block is not None:
+        return from_block
     return (repository_root() or Path.cwd()) / "data"
+
+
+def _in_a_run() -> bool:
+    if "prefect" not in sys.modules:
+        return False
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+
+
+def _api_url() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+@cache
+def _block_root(api_url: str | None) -> Path | None:
+    """The storage block's basepath on this API, looked up once per process and API."""
+    if not api_url:
+        return None
+    from prefect.filesystems import LocalFileSystem
+
+    try:
+        block = LocalFileSystem.load(DATA_ROOT_BLOCK)
+    except ValueError:  # no such block on this API: the default applies
+        return None
+    return Path(local_path_of(block.basepath))
 
 
 def output_dir(*parts: str) -> Path:

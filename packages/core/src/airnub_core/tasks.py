@@ -26,16 +26,36 @@ def retry_if_transient(task: object, task_run: object, state: Any) -> bool:
     return isinstance(state.data, TransientSourceError)
 
 
+def auth_headers(auth_block: str | None) -> dict[str, str]:
+    """A bearer token read from a Prefect Secret block, inside the task that uses it,
+    so the secret never becomes a parameter, a log line or an artifact."""
+    if auth_block is None:
+        return {}
+    from prefect.blocks.system import Secret
+
+    return {"Authorization": f"Bearer {Secret.load(auth_block).get()}"}
+
+
 RETRYING = dict(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=retry_if_transient)
 
 
 @task(name="fetch-json-pages", **RETRYING)
 def fetch_json_pages_task(
-    url: str, next_key: str = "next", timeout: float = 10.0, retries: int = 3, backoff: float = 0.5
+    url: str,
+    next_key: str = "next",
+    timeout: float = 10.0,
+    retries: int = 3,
+    backoff: float = 0.5,
+    auth_block: str | None = None,
 ) -> list[Any]:
     """Every page of a paginated JSON source."""
     return fetch_json_pages(
-        url, next_key=next_key, timeout=timeout, retries=retries, backoff=backoff
+        url,
+        next_key=next_key,
+        timeout=timeout,
+        retries=retries,
+        backoff=backoff,
+        headers=auth_headers(auth_block),
     )
 
 
@@ -47,11 +67,21 @@ def flatten_pages_task(pages: list[Any], records_key: str) -> list[dict[str, Any
 
 @task(name="download-files", **RETRYING)
 def download_files_task(
-    urls: list[str], folder: Path, timeout: float = 30.0, retries: int = 3, backoff: float = 0.5
+    urls: list[str],
+    folder: Path,
+    timeout: float = 30.0,
+    retries: int = 3,
+    backoff: float = 0.5,
+    auth_block: str | None = None,
 ) -> list[dict]:
     """Download listed files into ``folder``, skipping unchanged ones; returns the manifest."""
     entries = downloads.download_files(
-        urls, folder, timeout=timeout, retries=retries, backoff=backoff
+        urls,
+        folder,
+        timeout=timeout,
+        retries=retries,
+        backoff=backoff,
+        headers=auth_headers(auth_block),
     )
     return [asdict(entry) for entry in entries]
 
@@ -63,9 +93,10 @@ def extract_links_task(
     timeout: float = 10.0,
     retries: int = 3,
     backoff: float = 0.5,
+    auth_block: str | None = None,
 ) -> list[dict]:
     """The links of one HTML page, as rows of page, url and text."""
-    with Reader(timeout, retries, backoff) as reader:
+    with Reader(timeout, retries, backoff, auth_headers(auth_block)) as reader:
         html = reader.read(url).decode("utf-8", errors="replace")
     return [asdict(link) for link in links.extract_links(html, url, same_site_only)]
 

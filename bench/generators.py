@@ -1,0 +1,95 @@
+"""Generators and `airnub check` as the repository grows.
+
+Builds copies of the repository with 2, 20 and 50 departments (the extra ones made
+by the generators, each with one category per stage), each with its own venv. Then,
+interleaved, REPEATS times:
+- `add_department` (with and without its `uv lock`) into a scratch copy;
+- `airnub check` on each copy;
+- Alpha's test session on the 2- and 50-department copies.
+Usage: uv run python bench/generators.py [REPEATS]
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import ROOT, median, seconds, table, timed
+
+REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+SIZES = (2, 20, 50)
+ENV = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PREFECT_API_URL"}}
+
+
+def generator(script: str, root: Path, *args: str) -> list[str]:
+    return [sys.executable, str(root / "tools" / "generators" / f"{script}.py"), *args]
+
+
+def copy_repository(target: Path) -> Path:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    return target
+
+
+def grow(root: Path, departments: int) -> None:
+    """Add generated departments until there are ``departments``, then lock and sync."""
+    for n in range(departments - 2):
+        dept = f"dept_bench_{n:02d}"
+        commands = [generator("add_department", root, "--id", dept, "--no-lock")]
+        for stage in ("ingestion", "processing", "analysis"):
+            commands.append(generator("add_category", root, "--department", dept,
+                                      "--stage", stage, "--id", f"{stage}_source"))  # fmt: skip
+        for command in commands:
+            subprocess.run(command, cwd=root, env=ENV, check=True, capture_output=True)
+    subprocess.run(["uv", "lock", "--quiet"], cwd=root, env=ENV, check=True)
+    subprocess.run(["uv", "sync", "--all-packages", "--locked", "--quiet"], cwd=root, env=ENV,
+                   check=True)  # fmt: skip
+
+
+scratch = Path(tempfile.mkdtemp(prefix="airnub-bench-generators-"))
+copies = {size: copy_repository(scratch / f"repo{size}") for size in SIZES}
+for size, root in copies.items():
+    print(f"building a repository of {size} departments ...", file=sys.stderr)
+    grow(root, size)
+
+times: dict[str, list[float]] = {}
+for repeat in range(REPEATS):
+    target = copy_repository(scratch / f"gen{repeat}")
+    for lock in (True, False):
+        name = f"add_department {'with' if lock else 'without'} uv lock"
+        args = ["--id", f"timed_{int(lock)}", *([] if lock else ["--no-lock"])]
+        times.setdefault(name, []).append(timed(generator("add_department", target, *args), ENV))
+    args = ["--department", "timed_1", "--stage", "ingestion", "--id", "feed"]
+    times.setdefault("add_category", []).append(timed(generator("add_category", target, *args)))
+    for size, root in copies.items():
+        command = ["uv", "run", "--no-sync", "airnub", "check"]
+        times.setdefault(f"airnub check, {size} departments", []).append(
+            timed(command, ENV, cwd=root)
+        )
+    for size in (2, 50):
+        command = ["uv", "run", "--no-sync", "pytest", "-q", "packages/dept_project_alpha"]
+        times.setdefault(f"Alpha's tests, {size} departments", []).append(
+            timed(command, ENV, cwd=copies[size])
+        )
+
+rows = [[name, seconds(v), " ".join(f"{t:.2f}" for t in v)] for name, v in times.items()]
+print(table(["command", "median", "runs (s)"], rows))
+checks = [median(times[f"airnub check, {size} departments"]) for size in SIZES]
+print(
+    "\nairnub check per extra department: "
+    f"{(checks[1] - checks[0]) / 18 * 1000:.0f} ms (2->20), "
+    f"{(checks[2] - checks[1]) / 30 * 1000:.0f} ms (20->50)"
+)
+ratio = median(times["Alpha's tests, 50 departments"]) / median(
+    times["Alpha's tests, 2 departments"]
+)
+print(f"Alpha's test session, 50 / 2 departments: {ratio:.2f} (target <= 1.10)")
+shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,128 @@
+"""``airnub blocks sync``: the Prefect Blocks the departments declare.
+
+* Secret blocks: each department lists the ones it needs in its package's
+  ``configs/blocks.yaml`` (``secrets: [name, ...]``). A block's value comes from the
+  environment variable named by convention, ``AIRNUB_SECRET_<NAME>`` with dashes as
+  underscores; it is never read from YAML, printed or logged.
+* The data-root storage block, ``airnub-data-root``: a LocalFileSystem at the data
+  root by default, or a RemoteFileSystem for any fsspec URL.
+
+Everything is resolved before anything is written: a missing environment variable
+stops the sync with nothing changed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from airnub_core import config, storage
+
+BLOCKS_FILE = ("configs", "blocks.yaml")
+SECRET_ENV_PREFIX = "AIRNUB_SECRET_"
+BLOCK_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+def secret_env_var(block_name: str) -> str:
+    """``dept-project-alpha-api-key`` -> ``AIRNUB_SECRET_DEPT_PROJECT_ALPHA_API_KEY``."""
+    return SECRET_ENV_PREFIX + block_name.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Wanted:
+    name: str
+    kind: str  # "secret" or "storage"
+    value: Any  # the secret's value, or the storage block's basepath
+    origin: str
+
+
+def declared_secrets(department: str) -> list[tuple[str, str]]:
+    """(block name, where it is declared) for each Secret block a department needs."""
+    path = config.package_dir(department).joinpath(*BLOCKS_FILE)
+    if not path.is_file():
+        return []
+    data = config.read_yaml(path)
+    unknown = sorted(set(data) - {"secrets"})
+    if unknown:
+        raise config.ConfigError(f"{path}: unknown keys {', '.join(unknown)}; expected 'secrets'")
+    names = data.get("secrets") or []
+    if not isinstance(names, list):
+        raise config.ConfigError(f"{path}:secrets: expected a list of block names")
+    for index, name in enumerate(names):
+        if not isinstance(name, str) or not BLOCK_NAME.fullmatch(name):
+            raise config.ConfigError(
+                f"{path}:secrets[{index}]: {name!r} is not a block name"
+                " (lowercase letters, digits and dashes)"
+            )
+    return [(name, str(path)) for name in names]
+
+
+def wanted_blocks(departments: Iterable[str], data_root_url: str | None) -> list[Wanted]:
+    """Every block to sync, with its value; raises naming each missing variable."""
+    wanted: list[Wanted] = []
+    missing: list[str] = []
+    for department in departments:
+        for name, origin in declared_secrets(department):
+            variable = secret_env_var(name)
+            value = os.environ.get(variable)
+            if not value:
+                missing.append(
+                    f"{origin}: Secret block {name!r} needs ${variable}, which is not set"
+                )
+                continue
+            wanted.append(Wanted(name, "secret", value, origin))
+    if missing:
+        raise config.ConfigError("\n".join(missing))
+    root = data_root_url or str(storage.data_root())
+    wanted.append(Wanted(storage.DATA_ROOT_BLOCK, "storage", root, "data root"))
+    return wanted
+
+
+def _block(item: Wanted) -> Any:
+    from prefect.blocks.system import Secret
+    from prefect.filesystems import LocalFileSystem, RemoteFileSystem
+
+    if item.kind == "secret":
+        return Secret(value=item.value)
+    scheme = urlparse(item.value).scheme
+    if scheme and len(scheme) > 1 and scheme != "file":
+        return RemoteFileSystem(basepath=item.value)
+    return LocalFileSystem(basepath=storage.local_path_of(item.value))
+
+
+def _current(item: Wanted) -> Any:
+    from prefect.blocks.core import Block
+
+    try:
+        return Block.load(f"{'secret' if item.kind == 'secret' else _slug(item)}/{item.name}")
+    except ValueError:  # Prefect's "Unable to find block document named ..."
+        return None
+
+
+def _slug(item: Wanted) -> str:
+    return type(_block(item)).get_block_type_slug()
+
+
+def _same(existing: Any, block: Any) -> bool:
+    if existing is None or type(existing) is not type(block):
+        return False
+    if hasattr(block, "get"):  # a Secret: compare values without ever showing them
+        return existing.get() == block.get()
+    return existing.basepath == block.basepath
+
+
+def sync(wanted: list[Wanted], *, dry_run: bool = False) -> list[tuple[str, Wanted]]:
+    """Create or update each block; returns (action, item) with action create/update/unchanged."""
+    done = []
+    for item in wanted:
+        block = _block(item)
+        existing = _current(item)
+        action = "unchanged" if _same(existing, block) else "update" if existing else "create"
+        if action != "unchanged" and not dry_run:
+            block.save(item.name, overwrite=True)
+        done.append((action, item))
+    return done

@@ -1,0 +1,76 @@
+"""`airnub blocks sync` against the session's Prefect server."""
+
+import pytest
+from airnub_core import storage
+from airnub_core.cli import app
+from prefect import flow
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import get_client
+from prefect.filesystems import LocalFileSystem
+from typer.testing import CliRunner
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+ENV = "AIRNUB_SECRET_DEPT_PROJECT_ALPHA_API_KEY"
+TOKEN = "blk-91c2-do-not-print"
+
+
+@pytest.fixture(autouse=True)
+def no_data_root_block_left():
+    yield
+    with get_client(sync_client=True) as client:
+        for block in client.read_block_documents():
+            if block.name == storage.DATA_ROOT_BLOCK:
+                client.delete_block_document(block.id)
+    storage._block_root.cache_clear()
+
+
+def sync(*args):
+    return CliRunner().invoke(app, ["blocks", "sync", "dept_project_alpha", *args])
+
+
+def block_names():
+    with get_client(sync_client=True) as client:
+        return {b.name for b in client.read_block_documents()}
+
+
+def test_a_missing_secret_variable_is_named_and_nothing_is_written(monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    before = block_names()
+    result = sync()
+    assert result.exit_code == 1
+    assert f"needs ${ENV}, which is not set" in " ".join(result.output.split())
+    assert block_names() == before
+
+
+def test_secrets_come_from_the_environment_and_are_never_printed(monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV, TOKEN)
+    first = sync("--data-root", str(tmp_path / "root"))
+    assert first.exit_code == 0, first.output
+    assert TOKEN not in first.output
+    assert "create" in first.output and "dept-project-alpha-api-key" in first.output
+    assert Secret.load("dept-project-alpha-api-key").get() == TOKEN
+    again = sync("--data-root", str(tmp_path / "root"))
+    assert again.output.count("unchanged") == 2
+    monkeypatch.setenv(ENV, TOKEN + "-rotated")
+    assert "update" in sync("--data-root", str(tmp_path / "root")).output
+
+
+def test_runs_write_under_the_data_root_block(monkeypatch, tmp_path):
+    LocalFileSystem(basepath=str(tmp_path / "from-block")).save(
+        storage.DATA_ROOT_BLOCK, overwrite=True
+    )
+    monkeypatch.delenv(storage.DATA_ROOT_ENV)
+    storage._block_root.cache_clear()
+
+    @flow
+    def where() -> str:
+        return str(storage.data_root())
+
+    try:
+        assert where() == str(tmp_path / "from-block")
+        assert storage.data_root() != tmp_path / "from-block"  # outside a run: no lookup
+    finally:
+        with get_client(sync_client=True) as client:
+            block = client.read_block_document_by_name(storage.DATA_ROOT_BLOCK, "local-file-system")
+            client.delete_block_document(block.id)
+        storage._block_root.cache_clear()

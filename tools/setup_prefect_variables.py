@@ -1,0 +1,13 @@
+"""The spec's entry point for loading configs into Prefect Variables.
+
+Same as `airnub variables sync`, with the same flags:
+    uv run python tools/setup_prefect_variables.py [DEPT...] [--env ENV] [--dry-run] [--prune]
+"""
+
+import sys
+
+from airnub_core.cli import main
+
+if __name__ == "__main__":
+    sys.argv[1:1] = ["variables", "sync"]
+    main()
