@@ -164,6 +164,49 @@ def check_command(
     console.print(f"[green]conventions followed[/green]: {summary}")
 
 
+@app.command("affected")
+def affected_command(
+    base: Annotated[
+        str | None, typer.Option(help="Base commit; missing or all zeros means everything.")
+    ] = None,
+    head: Annotated[str, typer.Option(help="Head commit.")] = "HEAD",
+    output: Annotated[
+        str, typer.Option("--format", help="text, json (a matrix plus 'any'), or github.")
+    ] = "text",
+    doc_ext: Annotated[
+        str, typer.Option(help="Comma-separated extensions of files that affect nothing.")
+    ] = ",".join(("md", "rst")),
+) -> None:
+    """Which departments a git diff affects, reverse dependencies included."""
+    import json
+
+    from airnub_core.affected import affected
+    from airnub_core.storage import repository_root
+
+    if output not in ("text", "json", "github"):
+        raise fail(f"--format: unknown format {output!r}; valid: text, json, github")
+    root = repository_root()
+    if root is None:
+        raise fail("not inside the workspace: no uv.lock here or above")
+    extensions = tuple(e.strip().lstrip(".") for e in doc_ext.split(",") if e.strip())
+    try:
+        result = affected(root, base, head, extensions)
+    except RuntimeError as error:
+        raise fail(str(error), 1) from None
+    if output == "json":
+        print(json.dumps({**result.matrix(), "any": result.any, "deleted": result.deleted}))
+    elif output == "github":  # lines for $GITHUB_OUTPUT
+        print(f"matrix={json.dumps(result.matrix())}")
+        print(f"any={str(result.any).lower()}")
+        print(f"deleted={json.dumps(result.deleted)}")
+    else:
+        departments = [entry["department"] for entry in result.matrix()["include"]]
+        console.print(f"affected: {' '.join(departments) or 'none'}", highlight=False)
+        if result.deleted:
+            console.print(f"deleted:  {' '.join(result.deleted)}", highlight=False)
+        console.print(f"why:      {result.reason}", highlight=False)
+
+
 variables_app = typer.Typer(no_args_is_help=True, help="Prefect Variables from the YAML configs.")
 blocks_app = typer.Typer(no_args_is_help=True, help="Prefect Blocks the departments declare.")
 app.add_typer(variables_app, name="variables")

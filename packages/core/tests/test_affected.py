@@ -1,0 +1,177 @@
+"""`airnub affected` on a temporary git repository, side by side with difftrace."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from airnub_core.affected import ZERO_SHA, affected
+
+# member -> (folder, workspace members it depends on)
+MEMBERS = {
+    "airnub-core": ("packages/core", []),
+    "airnub-shared": ("packages/shared", ["airnub-core"]),
+    "dept-a": ("packages/dept_a", ["airnub-core"]),
+    "dept-b": ("packages/dept_b", ["airnub-core"]),
+    "dept-c": ("packages/dept_c", ["airnub-shared"]),
+}
+ALL = ["dept-a", "dept-b", "dept-c"]
+
+
+def lock(members):
+    names = ", ".join(f'"{name}"' for name in ["root", *members])
+    parts = [f'version = 1\nrequires-python = ">=3.11"\n\n[manifest]\nmembers = [{names}]\n']
+    parts.append('[[package]]\nname = "root"\nversion = "0"\nsource = { virtual = "." }\n')
+    for name, (folder, deps) in members.items():
+        listed = ", ".join(f'{{ name = "{d}" }}' for d in [*deps, "httpx"])
+        parts.append(
+            f'[[package]]\nname = "{name}"\nversion = "0.1.0"\n'
+            f'source = {{ editable = "{folder}" }}\ndependencies = [{listed}]\n'
+        )
+    parts.append('[[package]]\nname = "httpx"\nversion = "0.28.1"\n')
+    return "\n".join(parts)
+
+
+class Repo:
+    def __init__(self, root):
+        self.root = root
+        self.git("init", "-q", "-b", "main")
+        files = {"uv.lock": lock(MEMBERS), "pyproject.toml": "[project]\n", "README.md": "hi\n",
+                 ".python-version": "3.11\n", "tools/gen.py": "x = 1\n",
+                 ".github/workflows/ci.yml": "on: push\n"}  # fmt: skip
+        for name, (folder, _) in MEMBERS.items():
+            files[f"{folder}/pyproject.toml"] = f'[project]\nname = "{name}"\n'
+            files[f"{folder}/src/mod.py"] = "VALUE = 1\n"
+            files[f"{folder}/README.md"] = "docs\n"
+            files[f"{folder}/notes.txt"] = "notes\n"
+        self.base = self.commit(files)
+
+    def git(self, *args):
+        return subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=self.root, check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+
+    def commit(self, files):
+        for path, text in files.items():
+            target = self.root / path
+            if text is None:
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
+        self.git("add", "-A")
+        self.git("commit", "-qm", "change", "--allow-empty")
+        return self.git("rev-parse", "HEAD")
+
+    def scenario(self, files):
+        self.git("checkout", "-q", "--detach", self.base)
+        return self.commit(files)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    return Repo(tmp_path_factory.mktemp("affected"))
+
+
+without_c = {k: v for k, v in MEMBERS.items() if k != "dept-c"}
+with_d = {**MEMBERS, "dept-d": ("packages/dept_d", ["airnub-core"])}
+# name -> (files changed, expected departments, expected deleted, base override)
+SCENARIOS = {
+    "one department's code": ({"packages/dept_a/src/mod.py": "VALUE = 2\n"}, ["dept-a"]),
+    "core, used by all": ({"packages/core/src/mod.py": "VALUE = 2\n"}, ALL),
+    "a shared library, through it": ({"packages/shared/src/mod.py": "V = 3\n"}, ["dept-c"]),
+    "uv.lock": ({"uv.lock": lock(MEMBERS) + "\n# touched\n"}, ALL),
+    "the root pyproject.toml": ({"pyproject.toml": "[project]\nname = 'r'\n"}, ALL),
+    ".python-version": ({".python-version": "3.12\n"}, ALL),
+    "a workflow": ({".github/workflows/ci.yml": "on: [push]\n"}, ALL),
+    "the root README only": ({"README.md": "more\n"}, []),
+    "a department's README only": ({"packages/dept_b/README.md": "more\n"}, []),
+    "a department's data file": ({"packages/dept_b/notes.txt": "more\n"}, ["dept-b"]),
+    "tools only": ({"tools/gen.py": "x = 2\n"}, []),
+    "two departments": (
+        {"packages/dept_a/src/mod.py": "V = 9\n", "packages/dept_b/src/new.py": "W = 1\n"},
+        ["dept-a", "dept-b"],
+    ),
+    "a new department": (
+        {"uv.lock": lock(with_d), "packages/dept_d/src/mod.py": "V = 1\n"},
+        [*ALL, "dept-d"],
+    ),
+    "nothing": ({}, []),
+}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenarios(repo, name):
+    files, expected = SCENARIOS[name]
+    head = repo.scenario(files)
+    result = affected(repo.root, repo.base, head)
+    assert result.departments == expected, result.reason
+    assert result.any == bool(expected)
+    assert result.matrix()["include"] == [
+        {"department": repo_path.rsplit("/", 1)[-1], "package": d, "path": repo_path}
+        for d in expected
+        for repo_path in [with_d.get(d, MEMBERS.get(d))[0]]
+    ]
+
+
+def test_a_deleted_department_is_reported_for_clean_up(repo):
+    head = repo.scenario({"uv.lock": lock(without_c), "packages/dept_c": None})
+    result = affected(repo.root, repo.base, head)
+    assert result.deleted == ["dept_c"]
+    assert result.departments == ["dept-c"] or result.departments == ALL[:2]  # lock changed
+
+
+@pytest.mark.parametrize("base", [None, "", ZERO_SHA, "1234567deadbeef", "no-such-branch"])
+def test_a_missing_or_unknown_base_means_everything(repo, base):
+    head = repo.scenario({"README.md": "x\n"})
+    result = affected(repo.root, base, head)
+    assert result.departments == ALL
+    assert "no usable base" in result.reason
+
+
+def test_documentation_extensions_are_configurable(repo):
+    head = repo.scenario({"packages/dept_b/notes.txt": "changed\n"})
+    assert affected(repo.root, repo.base, head, ("md", "txt")).departments == []
+
+
+def test_a_force_push_diffs_from_the_common_ancestor(repo):
+    head = repo.scenario({"packages/dept_a/src/mod.py": "V = 5\n"})
+    rewritten = repo.scenario({"packages/dept_b/src/mod.py": "V = 6\n"})
+    # before the force-push the branch was at `head`; now it is at `rewritten`
+    assert affected(repo.root, head, rewritten).departments == ["dept-b"]
+
+
+# Where difftrace (a general tool) and airnub affected disagree, and why.
+DIFFERENCES = {
+    # difftrace treats all of .github/ as a root trigger; we count workflows only, and
+    # .python-version too, which difftrace does not know selects every environment.
+    ".python-version": "difftrace does not treat .python-version as global",
+    # A change that adds a department and touches uv.lock: difftrace's test-all lists the
+    # members it knew before the change, so the new department would not be tested.
+    "a new department": "difftrace leaves out a department added by the same change",
+}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_difftrace_agrees_except_where_explained(repo, name):
+    difftrace = shutil.which("difftrace")
+    if difftrace is None:
+        pytest.skip("difftrace is not installed")
+    files, expected = SCENARIOS[name]
+    repo.scenario(files)
+    done = subprocess.run(
+        [difftrace, "--base", repo.base, "--json", "--exclude-ext", "md", "--exclude-ext", "rst"],
+        cwd=repo.root, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    theirs = json.loads(done.stdout)
+    departments = (
+        ALL
+        if theirs["test_all"]
+        else sorted(n for n in theirs["affected"] if n.startswith("dept-"))
+    )
+    if name in DIFFERENCES:
+        assert departments != expected, f"no longer differs: {DIFFERENCES[name]}"
+    else:
+        assert departments == expected
