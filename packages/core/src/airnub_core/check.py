@@ -333,20 +333,22 @@ class _Department:
                 self.flag(path, f"no deployment of the {stage} stage orchestrator")
 
     def _entrypoint(self, path: Path, where: str, entrypoint: str) -> Any:
-        module_name, _, attribute = entrypoint.partition(":")
-        if not attribute or module_name.split(".")[0] != self.id:
-            self.flag(
-                path, f"{where}.entrypoint {entrypoint!r} must be '{self.id}.<module>:<flow>'"
-            )
-            return None
         try:
-            flow = getattr(_import(module_name), attribute)
-        except Exception as error:  # reported, not swallowed
-            self.flag(
-                path, f"{where}.entrypoint {entrypoint!r} does not import: {_one_line(error)}"
-            )
+            return entrypoint_flow(self.id, entrypoint)
+        except ConventionError as error:
+            self.flag(path, f"{where}.entrypoint {error}")
             return None
-        if not hasattr(flow, "airnub_identity"):
-            self.flag(path, f"{where}.entrypoint {entrypoint!r} is not a convention flow")
-            return None
-        return flow
+
+
+def entrypoint_flow(department: str, entrypoint: str) -> Any:
+    """The convention flow ``module:flow`` names; ConventionError says why it is not one."""
+    module_name, _, attribute = entrypoint.partition(":")
+    if not attribute or module_name.split(".")[0] != department:
+        raise ConventionError(f"{entrypoint!r} must be '{department}.<module>:<flow>'")
+    try:
+        flow = getattr(_import(module_name), attribute)
+    except Exception as error:  # reported, not swallowed
+        raise ConventionError(f"{entrypoint!r} does not import: {_one_line(error)}") from None
+    if not hasattr(flow, "airnub_identity"):
+        raise ConventionError(f"{entrypoint!r} is not a convention flow")
+    return flow

@@ -207,6 +207,58 @@ def affected_command(
         console.print(f"why:      {result.reason}", highlight=False)
 
 
+@app.command("deploy")
+def deploy_command(
+    department: Departments = None,
+    affected: Annotated[
+        bool, typer.Option("--affected", help="Deploy the departments `--base` affects.")
+    ] = False,
+    base: Annotated[str | None, typer.Option(help="Base commit for --affected.")] = None,
+    env: Annotated[str, typer.Option(help="AIRNUB_ENV for the runs: which config overlays.")] = (
+        "local"
+    ),
+    dry_run: DryRun = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete its deployments gone from prefect.yaml.")
+    ] = False,
+) -> None:
+    """Register departments' prefect.yaml deployments, creating missing work pools."""
+    from airnub_core import deploy
+    from airnub_core.config import ConfigError
+
+    if affected and department:
+        raise fail("give departments or --affected, not both")
+    if affected:
+        from airnub_core.affected import affected as find_affected
+        from airnub_core.storage import repository_root
+
+        result = find_affected(repository_root() or Path.cwd(), base)
+        chosen = [entry["department"] for entry in result.matrix()["include"]]
+        console.print(f"affected: {' '.join(chosen) or 'none'} ({result.reason})", highlight=False)
+    else:
+        chosen = chosen_departments(department)
+    if not chosen:
+        return
+    for name in chosen:
+        try:
+            deploy.planned(name, env)  # every entrypoint imports before anything is written
+        except ConfigError as error:
+            raise fail(str(error), 1) from None
+    with prefect_session() as url:
+        from prefect.client.orchestration import get_client
+
+        table = Table(title=f"Deployments ({env}) at {url}", title_justify="left")
+        table.add_column("change")
+        table.add_column("deployment", overflow="fold")
+        with get_client(sync_client=True) as client:
+            for name in chosen:
+                for action, what in deploy.deploy(client, name, env, dry_run=dry_run, prune=prune):
+                    table.add_row(action, what)
+    console.print(table)
+    if dry_run:
+        console.print("dry run: nothing written")
+
+
 variables_app = typer.Typer(no_args_is_help=True, help="Prefect Variables from the YAML configs.")
 blocks_app = typer.Typer(no_args_is_help=True, help="Prefect Blocks the departments declare.")
 app.add_typer(variables_app, name="variables")
@@ -228,14 +280,16 @@ def chosen_departments(names: list[str] | None) -> list[str]:
 @contextlib.contextmanager
 def prefect_session() -> Iterator[str]:
     """The configured Prefect API, or the embedded local one started for the command."""
+    import httpx
+
     from airnub_core import runner
 
     local = runner.start_local_api()
+    url = "the Prefect API"
     try:
         with runner.prefect_api(local) as url:
             yield url
-    except OSError as error:  # httpx's connection errors derive from it
-        url = os.environ.get("PREFECT_API_URL", "the configured Prefect API")
+    except (OSError, httpx.TransportError) as error:
         raise fail(f"cannot reach the Prefect API at {url}: {error}", 1) from None
     finally:
         if local is not None:
