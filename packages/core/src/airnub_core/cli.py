@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated
 
 import typer
@@ -176,6 +176,10 @@ def affected_command(
     doc_ext: Annotated[
         str, typer.Option(help="Comma-separated extensions of files that affect nothing.")
     ] = ",".join(("md", "rst")),
+    select: Annotated[
+        list[str] | None,
+        typer.Option(help="Name departments instead of diffing (a manual deploy's input)."),
+    ] = None,
 ) -> None:
     """Which departments a git diff affects, reverse dependencies included."""
     import json
@@ -193,6 +197,18 @@ def affected_command(
         result = affected(root, base, head, extensions)
     except RuntimeError as error:
         raise fail(str(error), 1) from None
+    if select:
+        folders = {name: PurePosixPath(path).name for name, path in result.paths.items()}
+        by_id = {
+            folder: name
+            for name, folder in folders.items()
+            if folder.startswith(conventions.DEPARTMENT_PREFIX)
+        }
+        for name in select:
+            if name not in by_id:
+                raise fail(f"--select: {unknown('department', name, sorted(by_id))}")
+        result.departments = sorted(by_id[name] for name in select)
+        result.deleted, result.reason = [], "selected by name"
     if output == "json":
         print(json.dumps({**result.matrix(), "any": result.any, "deleted": result.deleted}))
     elif output == "github":  # lines for $GITHUB_OUTPUT

@@ -1,0 +1,147 @@
+"""From deployment to a completed run, with real components on loopback.
+
+1. `prefect server start` with a fresh Prefect home;
+2. `airnub deploy dept_project_alpha` (creates its process work pool);
+3. `prefect worker start` for that pool;
+4. trigger the Ingestion deployment and wait until it is COMPLETED and its outputs exist;
+5. stop the worker and the server by PID, whatever happened.
+
+Exit 0 on success; otherwise print what failed, with the server's and worker's logs.
+Usage: uv run python tools/integration/deploy_smoke.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+DEPLOYMENT = "Ingestion Flow (Project Alpha)/dept-project-alpha-ingestion"
+POOL = "dept-project-alpha"
+OUTPUTS = [
+    "ingestion/public_api_data/records.json",
+    "ingestion/scheduled_file_downloads/files/manifest.json",
+    "ingestion/web_page_link_scraping/links.csv",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"prefect server exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} not healthy after {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen, name: str) -> None:
+    """SIGINT twice (a worker ignores one while it winds down), then SIGKILL."""
+    if process.poll() is not None:
+        return
+    for sig in (signal.SIGINT, signal.SIGINT):
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    process.kill()
+    process.wait()
+    print(f"{name} (pid {process.pid}) had to be killed", file=sys.stderr)
+
+
+def run(cmd: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def main() -> int:
+    scratch = Path(tempfile.mkdtemp(prefix="airnub-smoke-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    data = scratch / "data"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
+        "PREFECT_HOME": str(scratch / "home"),
+        "PREFECT_API_URL": url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
+        "DO_NOT_TRACK": "1",
+        "AIRNUB_DATA_ROOT": str(data),
+    }
+    logs = {name: (scratch / f"{name}.log").open("w") for name in ("server", "worker")}
+    started = time.monotonic()
+    server = subprocess.Popen(
+        ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=logs["server"], stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    worker = None
+    try:
+        wait_healthy(url, server)
+        print(f"server healthy after {time.monotonic() - started:.1f} s (pid {server.pid})")
+        deployed = run(["airnub", "deploy", "dept_project_alpha"], env)
+        print(f"airnub deploy: {deployed.count('create')} created (pool and deployments)")
+        worker = subprocess.Popen(
+            ["prefect", "worker", "start", "--pool", POOL, "--type", "process"],
+            env=env, stdout=logs["worker"], stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        triggered = time.monotonic()
+        output = run(["prefect", "deployment", "run", DEPLOYMENT], env)
+        run_id = next(
+            line.split()[-1] for line in output.splitlines() if "UUID" in line or "ID:" in line
+        )
+        state = wait_for(url, run_id)
+        print(f"flow run {run_id}: {state} after {time.monotonic() - triggered:.1f} s")
+        missing = [p for p in OUTPUTS if not (data / "dept_project_alpha" / p).is_file()]
+        if state != "COMPLETED" or missing:
+            raise RuntimeError(f"state {state}; missing outputs: {missing or 'none'}")
+        return 0
+    except Exception as error:
+        print(f"deploy smoke test failed: {error}", file=sys.stderr)
+        for name, handle in logs.items():
+            handle.flush()
+            tail = (scratch / f"{name}.log").read_text(errors="replace")[-3000:]
+            print(f"--- {name} log (tail) ---\n{tail}", file=sys.stderr)
+        return 1
+    finally:
+        if worker is not None:
+            stop(worker, "worker")
+        stop(server, "server")
+        print(f"stopped worker and server; total {time.monotonic() - started:.1f} s")
+
+
+def wait_for(url: str, run_id: str, timeout: float = 180) -> str:
+    deadline = time.monotonic() + timeout
+    state = "UNKNOWN"
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{url}/flow_runs/{run_id}", timeout=5) as response:
+            state = json.loads(response.read())["state_type"]
+        if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return state
+        time.sleep(1)
+    return f"{state} (timed out after {timeout:.0f} s)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
