@@ -7,8 +7,8 @@
 * The data-root storage block, ``airnub-data-root``: a LocalFileSystem at the data
   root by default, or a RemoteFileSystem for any fsspec URL.
 
-Everything is resolved before anything is written: a missing environment variable
-stops the sync with nothing changed.
+Everything is resolved before anything is written: ``airnub blocks sync`` stops with
+nothing changed when an environment variable is missing (``airnub dev`` warns instead).
 """
 
 from __future__ import annotations
@@ -61,8 +61,10 @@ def declared_secrets(department: str) -> list[tuple[str, str]]:
     return [(name, str(path)) for name in names]
 
 
-def wanted_blocks(departments: Iterable[str], data_root_url: str | None) -> list[Wanted]:
-    """Every block to sync, with its value; raises naming each missing variable."""
+def wanted_blocks(
+    departments: Iterable[str], data_root_url: str | None
+) -> tuple[list[Wanted], list[str]]:
+    """Every block whose value is known, and a message for each missing variable."""
     wanted: list[Wanted] = []
     missing: list[str] = []
     for department in departments:
@@ -75,11 +77,9 @@ def wanted_blocks(departments: Iterable[str], data_root_url: str | None) -> list
                 )
                 continue
             wanted.append(Wanted(name, "secret", value, origin))
-    if missing:
-        raise config.ConfigError("\n".join(missing))
     root = data_root_url or str(storage.data_root())
     wanted.append(Wanted(storage.DATA_ROOT_BLOCK, "storage", root, "data root"))
-    return wanted
+    return wanted, missing
 
 
 def _block(item: Wanted) -> Any:

@@ -371,9 +371,11 @@ def blocks_sync(
     chosen = chosen_departments(department)
     with prefect_session() as url:
         try:
-            wanted = blocks.wanted_blocks(chosen, data_root)
+            wanted, missing = blocks.wanted_blocks(chosen, data_root)
         except ConfigError as error:
             raise fail(f"nothing written; fix these first:\n{error}", 1) from None
+        if missing:
+            raise fail("nothing written; fix these first:\n" + "\n".join(missing), 1)
         results = blocks.sync(wanted, dry_run=dry_run)
     table = Table(title=f"Blocks at {url}", title_justify="left")
     for column in ("change", "block", "kind", "from"):
@@ -385,6 +387,83 @@ def blocks_sync(
     console.print(table)
     if dry_run:
         console.print("dry run: nothing written")
+
+
+@app.command("dev")
+def dev_command(
+    db: Annotated[
+        str, typer.Option(help="sqlite, or postgres (URL in $AIRNUB_DEV_DATABASE_URL).")
+    ] = ("sqlite"),
+    port: Annotated[int, typer.Option(help="Port of the Prefect server and UI.")] = 4200,
+    status: Annotated[bool, typer.Option("--status", help="Say whether it is running.")] = False,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop a running airnub dev.")] = False,
+) -> None:
+    """Run the platform locally: Prefect server and UI, a worker per department, deployments."""
+    import socket
+
+    from airnub_core import blocks, deploy, dev, variables
+    from airnub_core.config import ConfigError
+
+    current = dev.running()
+    if status or stop:
+        if current is None:
+            console.print("airnub dev is not running")
+            raise typer.Exit(1 if status else 0)
+        if stop:
+            dev.stop_running(current)
+            console.print(
+                f"stopped airnub dev (pid {current.pid}) and its {len(current.children)} processes"
+            )
+            return
+        workers = [name for name in current.children if name.startswith("worker-")]
+        phase = "ready" if current.ready else "starting"
+        console.print(
+            f"airnub dev (pid {current.pid}) {phase}: UI {current.ui_url},"
+            f" {current.database}, {len(workers)} workers"
+        )
+        return
+    if current is not None:
+        raise fail(f"airnub dev is already running (pid {current.pid}, UI {current.ui_url});"
+                   " `airnub dev --stop` stops it", 1)  # fmt: skip
+    if db not in ("sqlite", "postgres"):
+        raise fail(f"--db: unknown database {db!r}; valid: sqlite, postgres")
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise fail(f"--port: 127.0.0.1:{port} is already in use", 1)
+    try:
+        platform = dev.Platform(port, db, lambda line: console.print(line, highlight=False))
+    except RuntimeError as error:
+        raise fail(str(error), 1) from None
+    code = 0
+    try:
+        platform.start_server()
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        chosen = list(conventions.departments())
+        with temporary_settings(updates={PREFECT_API_URL: platform.state.api_url}):
+            with get_client(sync_client=True) as client:
+                changes = variables.sync(client, variables.desired_values(chosen, "local"), chosen)
+                console.print(f"Variables: {sum(c.action != 'unchanged' for c in changes)} written")
+                for department in chosen:
+                    deploy.deploy(client, department, "local")
+            wanted, missing = blocks.wanted_blocks(chosen, None)
+            blocks.sync(wanted)
+            for message in missing:
+                console.print(f"[yellow]skipped a block:[/yellow] {message}", highlight=False)
+        console.print(f"Deployed: {', '.join(chosen)}")
+        platform.start_workers()
+        platform.state.ready = True
+        platform.state.save()
+        console.print(f"[green]ready[/green]: the Prefect UI is at {platform.state.ui_url}"
+                      " (Ctrl-C stops everything)")  # fmt: skip
+        code = platform.watch()
+    except (RuntimeError, ConfigError, TimeoutError) as error:
+        errors.print(f"[red]error:[/red] {error}", highlight=False)
+        code = 1
+    finally:
+        platform.stop()
+    raise typer.Exit(code)
 
 
 def main() -> None:

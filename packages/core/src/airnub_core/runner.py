@@ -65,6 +65,8 @@ def prefect_api(local: local_api.LocalAPI | None) -> Iterator[str]:
         preload_engine()
         local.wait_healthy()
         updates[PREFECT_API_URL] = local.url
+    elif not _profile_api_url() and _dev_api_url():
+        updates[PREFECT_API_URL] = _dev_api_url()
     try:
         with settings(updates=updates):
             yield PREFECT_API_URL.value()
@@ -85,6 +87,14 @@ def _profile_api_url() -> str | None:
     return profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
 
 
+def _dev_api_url() -> str | None:
+    """The API of a running, ready ``airnub dev``: the local platform, when it is up."""
+    from airnub_core.dev import running
+
+    platform = running()
+    return platform.api_url if platform is not None and platform.ready else None
+
+
 def start_local_api() -> local_api.LocalAPI | None:
     """Start the embedded API early, unless an API is configured.
 
@@ -92,7 +102,7 @@ def start_local_api() -> local_api.LocalAPI | None:
     on the second core meanwhile; ``run_department`` stops it again if prefect's
     full settings turn out to name an API after all.
     """
-    return None if _profile_api_url() else local_api.start()
+    return None if _profile_api_url() or _dev_api_url() else local_api.start()
 
 
 def run_department(

@@ -1,0 +1,218 @@
+"""``airnub dev``: the whole platform on one machine, without Docker.
+
+A Prefect server with its UI on 127.0.0.1 (SQLite, or Postgres given a URL), one
+process worker per department pool, each running its department's flows from an
+environment holding only that department (``uv sync --package``), then Variables,
+Blocks and every department's deployments. Ctrl-C (or ``--stop``) stops everything
+it started. A state file in the Prefect home tells a second ``airnub dev``,
+``--status`` and ``airnub run`` that it is running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from airnub_core import local_api
+from airnub_core.conventions import departments, distribution_name, work_pool_name
+from airnub_core.storage import repository_root
+
+DATABASE_URL_ENV = "AIRNUB_DEV_DATABASE_URL"
+
+
+def state_file() -> Path:
+    return local_api.prefect_home() / "airnub-dev.json"
+
+
+@dataclass
+class DevState:
+    pid: int
+    port: int
+    database: str
+    children: dict[str, int] = field(default_factory=dict)  # name -> pid
+    ready: bool = False
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def save(self) -> None:
+        path = state_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_suffix(".tmp")
+        temp.write_text(json.dumps(asdict(self), indent=2))
+        os.replace(temp, path)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child counts as gone
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return True
+
+
+def running() -> DevState | None:
+    """The state of a live ``airnub dev``, or None (a stale state file is removed)."""
+    path = state_file()
+    try:
+        state = DevState(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if alive(state.pid):
+        return state
+    path.unlink(missing_ok=True)
+    return None
+
+
+def stop_process(process: subprocess.Popen | int, grace: float = 10) -> None:
+    """SIGINT, a second SIGINT (a worker waits out the first), then SIGKILL."""
+    pid = process if isinstance(process, int) else process.pid
+    for sig in (signal.SIGINT, signal.SIGINT, signal.SIGKILL):
+        if not alive(pid):
+            return
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace / 2
+        while time.monotonic() < deadline:
+            if isinstance(process, subprocess.Popen) and process.poll() is not None:
+                return
+            if not alive(pid):
+                return
+            time.sleep(0.1)
+
+
+def stop_running(state: DevState, timeout: float = 60) -> None:
+    """Ask a running ``airnub dev`` to stop, then make sure its children are gone."""
+    if alive(state.pid):
+        os.kill(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while alive(state.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    for pid in state.children.values():
+        stop_process(pid)
+    if alive(state.pid):
+        os.kill(state.pid, signal.SIGKILL)
+    state_file().unlink(missing_ok=True)
+
+
+def department_env(department: str) -> Path:
+    """The department's own environment for its worker: only its dependencies."""
+    root = repository_root()
+    if root is None:
+        raise RuntimeError("airnub dev runs from the workspace: no uv.lock here or above")
+    target = local_api.prefect_home() / "airnub-envs" / department
+    done = subprocess.run(
+        ["uv", "sync", "--locked", "--no-dev", "--package", distribution_name(department)],
+        cwd=root,
+        env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(target)},
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"uv sync for {department} failed: {done.stderr.strip()[-500:]}")
+    return target
+
+
+def database_url(db: str) -> str:
+    """A SQLite file of its own in the Prefect home, or the Postgres URL from the environment."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if db == "sqlite" and not url:
+        return f"sqlite+aiosqlite:///{local_api.prefect_home() / 'airnub-dev.db'}"
+    if not url:
+        example = "postgresql+asyncpg://user:password@127.0.0.1:5432/prefect"
+        raise RuntimeError(f"--db postgres needs ${DATABASE_URL_ENV}, e.g. {example}")
+    return url
+
+
+class Platform:
+    """The processes ``airnub dev`` owns, started and stopped together."""
+
+    def __init__(self, port: int, db: str, say: Callable[[str], None]) -> None:
+        self.say = say
+        url = database_url(db)
+        self.state = DevState(os.getpid(), port, url.split(":", 1)[0].split("+", 1)[0])
+        self.env = {
+            **os.environ,
+            **local_api.QUIET_ENV,
+            "PREFECT_API_URL": self.state.api_url,
+            "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
+        }
+        self.env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = url
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.logs = local_api.prefect_home() / "airnub-dev-logs"
+
+    def spawn(self, name: str, command: list[str]) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                command, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self.processes[name] = process
+        self.state.children[name] = process.pid
+        self.state.save()
+
+    def start_server(self) -> None:
+        prefect = str(Path(sys.executable).with_name("prefect"))
+        command = [
+            prefect,
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.state.port),
+        ]
+        self.spawn("server", command)
+        api = local_api.LocalAPI(self.state.api_url, self.processes["server"], self.logs / "server")
+        api.wait_healthy(timeout=120)
+        self.say(f"Prefect server ({self.state.database}) at {self.state.api_url}")
+
+    def start_workers(self) -> None:
+        for department in departments():
+            env = department_env(department)
+            pool = work_pool_name(department)
+            command = [str(env / "bin" / "prefect"), "worker", "start", "--pool", pool,
+                       "--type", "process", "--name", f"{pool}-dev"]  # fmt: skip
+            self.spawn(f"worker-{department}", command)
+            self.say(f"worker for pool {pool}, in {env}")
+
+    def stop(self) -> None:
+        for name, process in reversed(list(self.processes.items())):
+            stop_process(process)
+            self.say(f"stopped {name} (pid {process.pid})")
+        state_file().unlink(missing_ok=True)
+
+    def watch(self) -> int:
+        """Block until a signal or a child's death; returns the exit code."""
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append("SIGTERM"))
+        try:
+            while not stopping:
+                for name, process in self.processes.items():
+                    if process.poll() is not None:
+                        self.say(f"{name} exited with {process.returncode}; see {self.logs}")
+                        return 1
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        return 0
