@@ -62,9 +62,14 @@ def alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie child counts as gone
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    try:  # our own child that exited: reap it
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return False
     except ChildProcessError:
+        pass
+    try:  # someone else's child that exited and was not reaped yet (Linux)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return True
 
 
@@ -81,22 +86,17 @@ def running() -> DevState | None:
     return None
 
 
-def stop_process(process: subprocess.Popen | int, grace: float = 10) -> None:
-    """SIGINT, a second SIGINT (a worker waits out the first), then SIGKILL."""
-    pid = process if isinstance(process, int) else process.pid
-    for sig in (signal.SIGINT, signal.SIGINT, signal.SIGKILL):
-        if not alive(pid):
-            return
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace / 2
-        while time.monotonic() < deadline:
-            if isinstance(process, subprocess.Popen) and process.poll() is not None:
-                return
-            if not alive(pid):
-                return
+def stop_processes(pids: list[int]) -> None:
+    """SIGINT all, a second SIGINT (a worker only winds down on the first), then SIGKILL."""
+    for sig, wait in ((signal.SIGINT, 1.0), (signal.SIGINT, 8.0), (signal.SIGKILL, 2.0)):
+        live = [pid for pid in pids if alive(pid)]
+        for pid in live:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                continue
+        deadline = time.monotonic() + wait
+        while any(alive(pid) for pid in live) and time.monotonic() < deadline:
             time.sleep(0.1)
 
 
@@ -107,8 +107,7 @@ def stop_running(state: DevState, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while alive(state.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-    for pid in state.children.values():
-        stop_process(pid)
+    stop_processes(list(state.children.values()))
     if alive(state.pid):
         os.kill(state.pid, signal.SIGKILL)
     state_file().unlink(missing_ok=True)
@@ -197,8 +196,9 @@ class Platform:
             self.say(f"worker for pool {pool}, in {env}")
 
     def stop(self) -> None:
-        for name, process in reversed(list(self.processes.items())):
-            stop_process(process)
+        stop_processes([process.pid for process in self.processes.values()])
+        for name, process in self.processes.items():
+            process.wait()
             self.say(f"stopped {name} (pid {process.pid})")
         state_file().unlink(missing_ok=True)
 
