@@ -21,12 +21,8 @@ app = scaffold.app(__doc__)
 
 @app.command()
 def main(
-    department: Annotated[
-        str | None, typer.Option("--department", help="Department id, e.g. dept_project_alpha.")
-    ] = None,
-    stage: Annotated[
-        str | None, typer.Option("--stage", help=f"One of: {', '.join(conventions.STAGES)}.")
-    ] = None,
+    department: scaffold.DepartmentOption = None,
+    stage: scaffold.StageOption = None,
     category_id: Annotated[
         str | None, typer.Option("--id", help="Category id, lowercase snake_case.")
     ] = None,

@@ -20,12 +20,8 @@ app = scaffold.app(__doc__)
 
 @app.command()
 def main(
-    department: Annotated[
-        str | None, typer.Option("--department", help="Department id, e.g. dept_project_alpha.")
-    ] = None,
-    stage: Annotated[
-        str | None, typer.Option("--stage", help=f"One of: {', '.join(conventions.STAGES)}.")
-    ] = None,
+    department: scaffold.DepartmentOption = None,
+    stage: scaffold.StageOption = None,
     category: Annotated[
         str | None, typer.Option("--category", help="Category id; omit for a stage-level task.")
     ] = None,

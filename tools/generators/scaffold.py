@@ -32,6 +32,12 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Only list the files it would write.")]
+DepartmentOption = Annotated[
+    str | None, typer.Option("--department", help="Department id, e.g. dept_project_alpha.")
+]
+StageOption = Annotated[
+    str | None, typer.Option("--stage", help=f"One of: {', '.join(conventions.STAGES)}.")
+]
 
 
 class ScaffoldError(Exception):

@@ -12,16 +12,16 @@ Usage: uv run python tools/integration/deploy_smoke.py
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from airnub_core import local_api, remote
 
 DEPLOYMENT = "Ingestion Flow (Project Alpha)/dept-project-alpha-ingestion"
 POOL = "dept-project-alpha"
@@ -30,12 +30,6 @@ OUTPUTS = [
     "ingestion/scheduled_file_downloads/files/manifest.json",
     "ingestion/web_page_link_scraping/links.csv",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
@@ -77,7 +71,7 @@ def run(cmd: list[str], env: dict[str, str]) -> str:
 
 def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="airnub-smoke-"))
-    port = free_port()
+    port = local_api.free_port()
     url = f"http://127.0.0.1:{port}/api"
     data = scratch / "data"
     env = {
@@ -107,11 +101,8 @@ def main() -> int:
             env=env, stdout=logs["worker"], stderr=subprocess.STDOUT,
         )  # fmt: skip
         triggered = time.monotonic()
-        output = run(["prefect", "deployment", "run", DEPLOYMENT], env)
-        run_id = next(
-            line.split()[-1] for line in output.splitlines() if "UUID" in line or "ID:" in line
-        )
-        state = wait_for(url, run_id)
+        run_id = remote.trigger(url, DEPLOYMENT)
+        state = remote.wait_for(url, [run_id])[run_id]
         print(f"flow run {run_id}: {state} after {time.monotonic() - triggered:.1f} s")
         missing = [p for p in OUTPUTS if not (data / "dept_project_alpha" / p).is_file()]
         if state != "COMPLETED" or missing:
@@ -129,18 +120,6 @@ def main() -> int:
             stop(worker, "worker")
         stop(server, "server")
         print(f"stopped worker and server; total {time.monotonic() - started:.1f} s")
-
-
-def wait_for(url: str, run_id: str, timeout: float = 180) -> str:
-    deadline = time.monotonic() + timeout
-    state = "UNKNOWN"
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{url}/flow_runs/{run_id}", timeout=5) as response:
-            state = json.loads(response.read())["state_type"]
-        if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            return state
-        time.sleep(1)
-    return f"{state} (timed out after {timeout:.0f} s)"
 
 
 if __name__ == "__main__":

@@ -1,16 +1,12 @@
 """`airnub dev` brings the platform up on loopback, runs every department, and stops clean."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from urllib.parse import quote
 
-import httpx
 import pytest
+from airnub_core import dev, local_api, remote
 
 AIRNUB = str(Path(sys.executable).with_name("airnub"))
 DEPLOYMENTS = [
@@ -19,32 +15,22 @@ DEPLOYMENTS = [
 ]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("dev")
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env |= {"PREFECT_HOME": str(scratch / "home"), "AIRNUB_DATA_ROOT": str(scratch / "data")}
-    port = free_port()
+    port = local_api.free_port()
     log = (scratch / "dev.log").open("w")
     process = subprocess.Popen([AIRNUB, "dev", "--port", str(port)], env=env, stdout=log,
                                stderr=subprocess.STDOUT)  # fmt: skip
-    state_path = scratch / "home" / "airnub-dev.json"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and process.poll() is None:
-        if state_path.exists() and json.loads(state_path.read_text()).get("ready"):
-            break
-        time.sleep(0.5)
-    else:
+    try:
+        state = dev.wait_ready(scratch / "home" / "airnub-dev.json", process)
+    except TimeoutError as error:
         process.kill()
-        pytest.fail(f"airnub dev did not get ready:\n{(scratch / 'dev.log').read_text()[-3000:]}")
-    yield {"env": env, "url": f"http://127.0.0.1:{port}/api", "scratch": scratch,
-           "state": json.loads(state_path.read_text()), "process": process}  # fmt: skip
+        pytest.fail(f"{error}:\n{(scratch / 'dev.log').read_text()[-3000:]}")
+    yield {"env": env, "url": state.api_url, "scratch": scratch, "state": state,
+           "process": process}  # fmt: skip
     if process.poll() is None:
         process.kill()
 
@@ -57,34 +43,21 @@ def test_a_second_one_says_it_is_running(platform):
     status = airnub(platform, "dev", "--status")
     assert status.returncode == 0
     assert "ready" in status.stdout and "2 workers" in status.stdout
-    second = airnub(platform, "dev", "--port", str(free_port()))
+    second = airnub(platform, "dev", "--port", str(local_api.free_port()))
     assert second.returncode == 1
     assert "airnub dev is already running" in second.stderr
 
 
 def test_each_departments_deployment_runs_to_completion(platform):
-    url = platform["url"]
-    with httpx.Client(base_url=url, timeout=10) as api:
-        runs = {}
-        for name in DEPLOYMENTS:
-            deployment = api.get(f"/deployments/name/{quote(name, safe='/')}").json()
-            run = api.post(f"/deployments/{deployment['id']}/create_flow_run", json={}).json()
-            runs[name] = run["id"]
-        deadline = time.monotonic() + 180
-        states = {}
-        while time.monotonic() < deadline:
-            states = {n: api.get(f"/flow_runs/{i}").json()["state_type"] for n, i in runs.items()}
-            if all(s in ("COMPLETED", "FAILED", "CRASHED") for s in states.values()):
-                break
-            time.sleep(1)
-    assert states == dict.fromkeys(DEPLOYMENTS, "COMPLETED")
+    runs = [remote.trigger(platform["url"], name) for name in DEPLOYMENTS]
+    assert set(remote.wait_for(platform["url"], runs).values()) == {"COMPLETED"}
     data = platform["scratch"] / "data"
     assert (data / "dept_project_alpha/ingestion/public_api_data/records.json").is_file()
     assert (data / "dept_project_beta/ingestion/weather_observations/observations.json").is_file()
 
 
 def test_stop_leaves_no_process_behind(platform):
-    pids = [platform["state"]["pid"], *platform["state"]["children"].values()]
+    pids = [platform["state"].pid, *platform["state"].children.values()]
     stopped = airnub(platform, "dev", "--stop")
     assert stopped.returncode == 0, stopped.stderr
     platform["process"].wait(timeout=30)

@@ -5,7 +5,7 @@ import json
 from importlib.resources import files
 
 import pytest
-from airnub_core import runner
+from airnub_core.testing import run_whole_department
 from dept_project_alpha.analysis_flow_dept_project_alpha import analysis_flow
 from dept_project_alpha.ingestion.public_api_data.ingest_public_api_data_flow_dept_project_alpha import (  # noqa: E501
     ingest_public_api_data,
@@ -106,10 +106,7 @@ def test_processing_without_ingested_data_fails_naming_the_file():
 def department_run(prefect_api, tmp_path_factory):
     """Run the whole department once; the tests below read what it wrote."""
     root = tmp_path_factory.mktemp("department")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRNUB_DATA_ROOT", str(root))
-        outcomes = runner.run_department(DEPT, runner.plan(DEPT, None, None), local=None)
-    return root, outcomes
+    return root, run_whole_department(DEPT, root)
 
 
 def test_whole_department_runs_every_stage(department_run):

@@ -4,8 +4,8 @@ import csv
 import json
 
 import pytest
-from airnub_core import runner
 from airnub_core.flows import discover_categories
+from airnub_core.testing import run_whole_department
 from prefect.client.orchestration import get_client
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -16,9 +16,7 @@ DAILY = discover_categories(DEPT, "processing")["daily_consumption"]
 @pytest.fixture(scope="module")
 def department_run(prefect_api, tmp_path_factory):
     root = tmp_path_factory.mktemp("beta")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRNUB_DATA_ROOT", str(root))
-        outcomes = runner.run_department(DEPT, runner.plan(DEPT, None, None), local=None)
+    outcomes = run_whole_department(DEPT, root)
     assert all(o.completed for o in outcomes), [o.message for o in outcomes]
     return root, {o.stage: o.results for o in outcomes}
 

@@ -14,6 +14,7 @@ import inspect
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlparse
@@ -78,6 +79,14 @@ class FetchSettings(Settings):
             "backoff": self.backoff_seconds,
             "auth_block": self.api_key_block,
         }
+
+
+class PagedJsonSettings(FetchSettings):
+    """A paginated JSON API: where it starts, where the records are, how pages link."""
+
+    url: Source
+    records_key: str = "results"
+    next_key: str = "next"
 
 
 def package_dir(department: str) -> Path:
@@ -215,16 +224,25 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
 Layer = Callable[[Identity], tuple[str, dict[str, Any]] | None]
 
 
+# A stage reads its department's Variables once and hands them to its categories here,
+# instead of each category asking the API on its own.
+PREFETCHED: ContextVar[dict[str, Any] | None] = ContextVar("airnub_variables", default=None)
+
+
 def variable_layer(identity: Identity) -> tuple[str, dict[str, Any]] | None:
     """The node's Prefect Variable, when running under Prefect and the API has one."""
     from prefect.context import FlowRunContext, TaskRunContext
 
     if FlowRunContext.get() is None and TaskRunContext.get() is None:
         return None
-    from prefect.variables import Variable
-
     name = identity.variable_name()
-    value = Variable.get(name, default=None)
+    prefetched = PREFETCHED.get()
+    if prefetched is not None:
+        value = prefetched.get(name)
+    else:
+        from prefect.variables import Variable
+
+        value = Variable.get(name, default=None)
     if value is None:
         return None
     origin = f"Prefect Variable {name!r}"

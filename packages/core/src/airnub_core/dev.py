@@ -86,6 +86,20 @@ def running() -> DevState | None:
     return None
 
 
+def wait_ready(state_path: Path, process: subprocess.Popen, timeout: float = 180) -> DevState:
+    """Wait for an ``airnub dev`` started as ``process`` to report ready in ``state_path``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            state = DevState(**json.loads(state_path.read_text()))
+        except (OSError, ValueError, TypeError):
+            state = None
+        if state is not None and state.ready:
+            return state
+        time.sleep(0.5)
+    raise TimeoutError(f"airnub dev (pid {process.pid}) not ready; exit code {process.poll()}")
+
+
 def stop_processes(pids: list[int]) -> None:
     """SIGINT all, a second SIGINT (a worker only winds down on the first), then SIGKILL."""
     for sig, wait in ((signal.SIGINT, 1.0), (signal.SIGINT, 8.0), (signal.SIGKILL, 2.0)):

@@ -23,7 +23,7 @@ from prefect.exceptions import MissingContextError
 from prefect.states import State
 
 from airnub_core import storage
-from airnub_core.config import Settings, resolve_settings
+from airnub_core.config import PREFETCHED, Settings, resolve_settings
 from airnub_core.conventions import (
     RESERVED_NAMES,
     ConventionError,
@@ -32,6 +32,7 @@ from airnub_core.conventions import (
     identify,
     unknown,
 )
+from airnub_core.variables import department_values
 
 S = TypeVar("S", bound=Settings)
 
@@ -182,18 +183,29 @@ def run_categories(
     report = StageReport(identity.stage)
     if not chosen:
         return report
-    with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="category") as pool:
-        futures = {
-            name: pool.submit(
-                copy_context().run,
-                found[name],
-                overrides=dict(overrides.get(name) or {}),
-                return_state=True,
-            )
-            for name in chosen
-        }
-        report.states = {name: future.result() for name, future in futures.items()}
+    token = PREFETCHED.set(department_values(identity.department))
+    try:
+        report.states = _run_concurrently({n: found[n] for n in chosen}, overrides)
+    finally:
+        PREFETCHED.reset(token)
     logger = get_run_logger()
     for name, state in report.states.items():
         logger.info("category %s: %s", name, state.type.value)
     return report
+
+
+def _run_concurrently(
+    flows: dict[str, ConventionFlow], overrides: Mapping[str, Mapping]
+) -> dict[str, State]:
+    """Each flow in a thread, in a copy of this context so Prefect records it as a subflow."""
+    with ThreadPoolExecutor(max_workers=len(flows), thread_name_prefix="category") as pool:
+        futures = {
+            name: pool.submit(
+                copy_context().run,
+                flow,
+                overrides=dict(overrides.get(name) or {}),
+                return_state=True,
+            )
+            for name, flow in flows.items()
+        }
+        return {name: future.result() for name, future in futures.items()}

@@ -17,6 +17,7 @@ import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +73,18 @@ def airnub_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "data"
     monkeypatch.setenv("AIRNUB_DATA_ROOT", str(root))
     return root
+
+
+def run_whole_department(department: str, data_root: Path) -> list[Any]:
+    """Run every stage of ``department`` writing under ``data_root``; returns the outcomes.
+
+    For a module-scoped fixture, so several tests can read one run's outputs.
+    """
+    from airnub_core import runner
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRNUB_DATA_ROOT", str(data_root))
+        return runner.run_department(department, runner.plan(department, None, None), local=None)
 
 
 # A throwaway department for core's tests and the benchmarks.

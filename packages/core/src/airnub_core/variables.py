@@ -98,22 +98,34 @@ class Change:
     source: str = ""
 
 
-def managed_variables(client: Any) -> dict[str, Any]:
-    """Every Variable carrying the managed tag, read page by page."""
+def read_variables(client: Any, variable_filter: dict[str, Any]) -> dict[str, Any]:
+    """Variables matching a filter of Prefect's ``/variables/filter``, read page by page."""
     found: dict[str, Any] = {}
     offset = 0
     while True:
-        body = {
-            "offset": offset,
-            "limit": 200,
-            "variables": {"tags": {"all_": [MANAGED_TAG]}},
-        }
-        page = client._client.post("/variables/filter", json=body).json()
+        body = {"offset": offset, "limit": 200, "variables": variable_filter}
+        response = client._client.post("/variables/filter", json=body)
+        response.raise_for_status()
+        page = response.json()
         for item in page:
             found[item["name"]] = item
         if len(page) < 200:
             return found
         offset += 200
+
+
+def managed_variables(client: Any) -> dict[str, Any]:
+    """Every Variable carrying the managed tag."""
+    return read_variables(client, {"tags": {"all_": [MANAGED_TAG]}})
+
+
+def department_values(department: str) -> dict[str, Any]:
+    """Name -> value of every Variable named for ``department``, in one request."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        found = read_variables(client, {"name": {"like_": f"{department}-%"}})
+    return {name: item["value"] for name, item in found.items()}
 
 
 def plan(

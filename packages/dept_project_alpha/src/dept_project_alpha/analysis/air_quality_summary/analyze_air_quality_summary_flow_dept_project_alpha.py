@@ -6,6 +6,7 @@ from typing import Any
 from airnub_core.config import Settings
 from airnub_core.conventions import identify
 from airnub_core.flows import category_flow, data_dir, settings_for
+from airnub_core.reports import markdown_table
 from airnub_core.storage import read_csv
 from airnub_core.tasks import publish_markdown_task, publish_table_task, write_text_task
 from prefect import task
@@ -38,17 +39,14 @@ def summarize_stations(rows: list[dict[str, str]], pm25_limit: float) -> list[di
 
 
 def to_markdown(summary: list[dict[str, Any]], pm25_limit: float) -> str:
-    columns = list(summary[0])
+    ranked = sorted(summary, key=lambda s: (-s["days_over_limit"], s["station"]))
     lines = [
         "# Air quality summary",
         "",
         f"PM2.5 limit: {pm25_limit} µg/m³. Stations over it on any day are listed first.",
         "",
-        "| " + " | ".join(columns) + " |",
-        "|" + "---|" * len(columns),
+        *markdown_table(ranked),
     ]
-    ranked = sorted(summary, key=lambda s: (-s["days_over_limit"], s["station"]))
-    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in ranked]
     return "\n".join(lines) + "\n"
 
 

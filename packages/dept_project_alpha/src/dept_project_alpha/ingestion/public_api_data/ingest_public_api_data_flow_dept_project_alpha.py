@@ -2,17 +2,15 @@
 
 from typing import Any
 
-from airnub_core.config import FetchSettings, Source
+from airnub_core.config import PagedJsonSettings
 from airnub_core.flows import category_flow, data_dir, settings_for
 from airnub_core.tasks import fetch_json_pages_task, write_json_task
 
 from .tasks.parse_api_response_task_dept_project_alpha import parse_api_response
 
 
-class PublicApiSettings(FetchSettings):
-    url: Source
-    records_key: str = "results"
-    next_key: str = "next"
+class PublicApiSettings(PagedJsonSettings):
+    """The readings API; its records are under "results"."""
 
 
 @category_flow

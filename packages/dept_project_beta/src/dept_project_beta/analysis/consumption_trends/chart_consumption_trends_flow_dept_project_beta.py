@@ -9,6 +9,7 @@ from typing import Any
 from airnub_core.config import Settings
 from airnub_core.conventions import identify
 from airnub_core.flows import category_flow, data_dir, settings_for
+from airnub_core.reports import markdown_table
 from airnub_core.storage import read_csv
 from airnub_core.tasks import (
     publish_link_task,
@@ -27,7 +28,6 @@ class ConsumptionTrendsSettings(Settings):
 
 
 def to_markdown(summary: list[dict[str, Any]], chart: str, title: str) -> str:
-    columns = list(summary[0])
     lines = [
         f"# {title}",
         "",
@@ -36,10 +36,8 @@ def to_markdown(summary: list[dict[str, Any]], chart: str, title: str) -> str:
         "Incomplete days (missing meter readings) are circled in red on the chart.",
         "`kwh_per_degree` is the extra daily kWh for each degree colder.",
         "",
-        "| " + " | ".join(columns) + " |",
-        "|" + "---|" * len(columns),
+        *markdown_table(summary),
     ]
-    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in summary]
     return "\n".join(lines) + "\n"
 
 

@@ -2,15 +2,13 @@
 
 from typing import Any
 
-from airnub_core.config import FetchSettings, Source
+from airnub_core.config import PagedJsonSettings
 from airnub_core.flows import category_flow, data_dir, settings_for
 from airnub_core.tasks import fetch_json_pages_task, flatten_pages_task, write_json_task
 
 
-class WeatherObservationsSettings(FetchSettings):
-    url: Source
+class WeatherObservationsSettings(PagedJsonSettings):
     records_key: str = "observations"
-    next_key: str = "next"
 
 
 @category_flow
