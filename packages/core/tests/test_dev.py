@@ -56,6 +56,34 @@ def test_each_departments_deployment_runs_to_completion(platform):
     assert (data / "dept_project_beta/ingestion/weather_observations/observations.json").is_file()
 
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's; browser downloads do not work on these machines
+
+
+def test_the_ui_shows_conventional_names_tags_and_a_completed_run(platform):
+    """In a real headless browser: the spec's "Prefect UI clarity", as a user sees it."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (Debian package chromium)")
+    ui = platform["url"].removesuffix("/api")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
+        page = browser.new_page()
+        page.goto(f"{ui}/deployments")
+        for flow_name in ("Ingestion Flow (Project Alpha)", "Analysis Flow (Project Beta)"):
+            sync_api.expect(page.get_by_text(flow_name, exact=True).first).to_be_visible()
+        page.get_by_text("dept-project-alpha-ingestion", exact=True).click()
+        sync_api.expect(page.get_by_text("Entrypoint")).to_be_visible()
+        details = page.inner_text("body")
+        for tag in ("dept_project_alpha", "ingestion", "airnub-managed"):
+            assert tag in details
+        page.goto(f"{ui}/runs")
+        run = page.locator("text=Ingestion Flow (Project Beta)").first
+        sync_api.expect(run).to_be_visible()
+        assert "Completed" in page.inner_text("body")
+        browser.close()
+
+
 def test_stop_leaves_no_process_behind(platform):
     pids = [platform["state"].pid, *platform["state"].children.values()]
     stopped = airnub(platform, "dev", "--stop")
