@@ -58,3 +58,13 @@ def test_processing_without_ingested_meters_fails_naming_the_folder():
     state = DAILY(return_state=True)
     assert state.is_failed()
     assert "meter_readings: no files match 'meters_*.csv'" in state.message
+
+
+def test_dask_gives_the_same_daily_totals_as_threads(department_run, monkeypatch):
+    root, results = department_run
+    monkeypatch.setenv("AIRNUB_DATA_ROOT", str(root))
+    daily = root / DEPT / "processing/daily_consumption/daily.csv"
+    on_threads = daily.read_text()
+    result = DAILY(overrides={"task_runner": "dask", "max_workers": 2})
+    assert result["days"] == results["processing"]["daily_consumption"]["days"]
+    assert daily.read_text() == on_threads

@@ -1,14 +1,16 @@
 """Daily consumption: hourly meter readings -> daily kWh per building, joined with weather.
 
 Readings failing the MeterReading schema go to rejected.json with their reasons; a
-day with fewer readings than ``hours_per_day`` is kept but marked incomplete.
+day with fewer readings than ``hours_per_day`` is kept but marked incomplete. Each meter
+file is aggregated as its own task, on the task runner the config names (threads by
+default, Dask with ``task_runner: dask``).
 """
 
 import json
 from typing import Any
 
-from airnub_core.config import Settings
 from airnub_core.flows import category_flow, data_dir, settings_for
+from airnub_core.parallel import ParallelSettings, map_task
 from airnub_core.storage import read_csv
 from airnub_core.tasks import write_csv_task, write_json_task
 from pydantic import Field
@@ -16,7 +18,7 @@ from pydantic import Field
 from .tasks.aggregate_daily_task_dept_project_beta import COLUMNS, aggregate_daily
 
 
-class DailyConsumptionSettings(Settings):
+class DailyConsumptionSettings(ParallelSettings):
     meter_files: str = "meters_*.csv"
     buildings_file: str = "buildings.csv"
     hours_per_day: int = Field(24, ge=1, le=48)
@@ -31,12 +33,24 @@ def aggregate_daily_consumption(overrides: dict | None = None) -> dict[str, Any]
     files = sorted(meters.glob(settings.meter_files))
     if not files:
         raise FileNotFoundError(f"{meters}: no files match {settings.meter_files!r}")
-    readings = [row for path in files for row in read_csv(path)]
     buildings = read_csv(meters / settings.buildings_file)
     observations = json.loads((weather / "observations.json").read_text(encoding="utf-8"))
-    daily, rejected = aggregate_daily(
-        readings, buildings, observations, settings.hours_per_day, settings.max_rejected_fraction
+    shared = {
+        "buildings": buildings,
+        "weather": observations,
+        "hours_per_day": settings.hours_per_day,
+        "max_rejected_fraction": settings.max_rejected_fraction,
+    }
+    calls = [{"readings": read_csv(path), **shared} for path in files]
+    parts = map_task(aggregate_daily, calls, settings)
+    daily = sorted(
+        (row for rows, _ in parts for row in rows), key=lambda r: (r["building"], r["date"])
     )
+    rejected = [
+        {**reject, "file": path.name}
+        for path, (_, rejects) in zip(files, parts, strict=True)
+        for reject in rejects
+    ]
     out = data_dir(__name__)
     table = write_csv_task(out / "daily.csv", daily, COLUMNS)
     rejects = write_json_task(out / "rejected.json", rejected)
