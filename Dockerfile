@@ -16,11 +16,12 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/opt/venv
 WORKDIR /src
 COPY pyproject.toml uv.lock .python-version ./
-COPY packages/core packages/core
-COPY packages/${DEPARTMENT} packages/${DEPARTMENT}
-# --frozen: the lock names every member, but only core and this department are here.
+# Every member is mounted for the build only, so `--locked` can check the whole lock;
+# --no-editable installs this department and core as wheels, and nothing else of
+# packages/ reaches a layer.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable --package "$(echo "${DEPARTMENT}" | tr _ -)"
+    --mount=type=bind,source=packages,target=/src/packages \
+    uv sync --locked --no-dev --no-editable --package "$(echo "${DEPARTMENT}" | tr _ -)"
 
 FROM python:${PYTHON_VERSION}-slim
 ARG DEPARTMENT
