@@ -41,10 +41,7 @@ def main(
 ) -> None:
     """Create a category folder, its flow, config, sample source and tests."""
     root = scaffold.REPO_ROOT
-    dept = scaffold.find_department(
-        root, scaffold.required(department, "--department", "Department id")
-    )
-    stage = scaffold.find_stage(scaffold.required(stage, "--stage", "Stage"))
+    dept, stage = scaffold.department_and_stage(department, stage)
     category = scaffold.check(
         "--id", conventions.check_category, scaffold.required(category_id, "--id", "Category id")
     )

@@ -35,10 +35,7 @@ def main(
 ) -> None:
     """Create a task wrapper, its test and optionally its config file."""
     root = scaffold.REPO_ROOT
-    dept = scaffold.find_department(
-        root, scaffold.required(department, "--department", "Department id")
-    )
-    stage = scaffold.find_stage(scaffold.required(stage, "--stage", "Stage"))
+    dept, stage = scaffold.department_and_stage(department, stage)
     if category is not None:
         scaffold.check("--category", conventions.check_category, category)
         known = sorted(

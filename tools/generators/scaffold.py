@@ -120,6 +120,12 @@ def find_stage(value: str) -> str:
     return check("--stage", conventions.check_stage, value)
 
 
+def department_and_stage(department: str | None, stage: str | None) -> tuple[Department, str]:
+    """The --department and --stage a category or task goes into, asked for if missing."""
+    dept = find_department(REPO_ROOT, required(department, "--department", "Department id"))
+    return dept, find_stage(required(stage, "--stage", "Stage"))
+
+
 # --- rendering ------------------------------------------------------------------------
 
 
