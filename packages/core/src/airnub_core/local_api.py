@@ -152,9 +152,11 @@ class LocalAPI:
             previous = counts
             time.sleep(0.1)
 
-    def stop(self) -> None:
+    def stop(self, settle: bool = True) -> None:
+        """Stop the server; ``settle`` first lets it record what it was told."""
         if self.process.poll() is None:
-            self.settle()
+            if settle:
+                self.settle()
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
