@@ -3,7 +3,8 @@
 It gets the three stage orchestrators, the stage folders with ``tasks/``, the
 ``configs/variables/`` tree, tests, a README and a ``prefect.yaml`` whose
 deployments are the stage orchestrators. The root ``pyproject.toml`` gains the
-member, and ``uv lock`` runs; if anything fails, nothing is left behind.
+member, docker-compose.yml a worker for it, and ``uv lock`` runs; if anything fails,
+nothing is left behind.
 
     uv run python tools/generators/add_department.py --id project_gamma --name "Project Gamma"
 """
@@ -83,6 +84,9 @@ def make_plan(root: Path, department: str, display: str) -> scaffold.Plan:
     plan.render(package / "tests" / "conftest.py", "department/conftest.py.j2", **context)
     plan.render(package / "tests" / "test_stages.py", "department/test_stages.py.j2", **context)
     plan.edit[Path("pyproject.toml")] = scaffold.add_workspace_member(root, distribution)
+    compose = scaffold.add_compose_worker(root, department)
+    if compose is not None:
+        plan.edit[Path("docker-compose.yml")] = compose
     return plan
 
 

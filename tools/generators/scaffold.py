@@ -272,6 +272,24 @@ def add_workspace_member(root: Path, distribution: str) -> str:
     return text
 
 
+def add_compose_worker(root: Path, department: str) -> str | None:
+    """docker-compose.yml with a worker service for ``department``, or None if there is none."""
+    path = root / "docker-compose.yml"
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    service = f"worker-{conventions.distribution_name(department)}"
+    if f"\n  {service}:\n" in text:
+        return None
+    if "\nvolumes:\n" not in text:
+        raise ScaffoldError(f"{path}: no top-level 'volumes:' to add {service} before")
+    block = (
+        f"  {service}:\n    <<: *worker\n    build:\n      context: .\n      args:\n"
+        f"        DEPARTMENT: {department}\n\n"
+    )
+    return text.replace("\nvolumes:\n", f"\n{block.rstrip()}\n\nvolumes:\n", 1)
+
+
 def uv_lock(root: Path) -> None:
     uv = shutil.which("uv")
     if uv is None:

@@ -75,3 +75,11 @@ def test_airnub_run_works(generated):
     assert 'Generated "QA" {team}: all stages completed' in done.stdout
     for stage, category in [("ingestion", "weather_feed"), ("analysis", "trend_report")]:
         assert (root / "data" / DEPT / stage / category / "example.csv").is_file()
+
+
+def test_docker_compose_gets_a_valid_worker_service(generated):
+    root, run = generated
+    assert "  worker-dept-generated:\n    <<: *worker" in (root / "docker-compose.yml").read_text()
+    schema = ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"]
+    done = run(*schema)
+    assert done.returncode == 0, done.stdout + done.stderr
