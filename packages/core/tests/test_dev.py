@@ -69,6 +69,9 @@ def test_the_ui_shows_conventional_names_tags_and_a_completed_run(platform):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
         page = browser.new_page()
+        # The UI is a single-page app; on two busy cores it can take longer than 5 s to render.
+        page.set_default_timeout(30_000)
+        sync_api.expect.set_options(timeout=30_000)
         page.goto(f"{ui}/deployments")
         for flow_name in ("Ingestion Flow (Project Alpha)", "Analysis Flow (Project Beta)"):
             sync_api.expect(page.get_by_text(flow_name, exact=True).first).to_be_visible()

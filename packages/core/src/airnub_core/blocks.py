@@ -94,17 +94,14 @@ def _block(item: Wanted) -> Any:
     return LocalFileSystem(basepath=storage.local_path_of(item.value))
 
 
-def _current(item: Wanted) -> Any:
+def _current(name: str, block: Any) -> Any:
+    """The saved block of ``block``'s type named ``name``, or None."""
     from prefect.blocks.core import Block
 
     try:
-        return Block.load(f"{'secret' if item.kind == 'secret' else _slug(item)}/{item.name}")
+        return Block.load(f"{block.get_block_type_slug()}/{name}")
     except ValueError:  # Prefect's "Unable to find block document named ..."
         return None
-
-
-def _slug(item: Wanted) -> str:
-    return type(_block(item)).get_block_type_slug()
 
 
 def _same(existing: Any, block: Any) -> bool:
@@ -120,7 +117,7 @@ def sync(wanted: list[Wanted], *, dry_run: bool = False) -> list[tuple[str, Want
     done = []
     for item in wanted:
         block = _block(item)
-        existing = _current(item)
+        existing = _current(item.name, block)
         action = "unchanged" if _same(existing, block) else "update" if existing else "create"
         if action != "unchanged" and not dry_run:
             block.save(item.name, overwrite=True)

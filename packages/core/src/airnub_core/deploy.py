@@ -31,6 +31,7 @@ class Planned:
     name: str
     work_pool: str
     entry: dict[str, Any]
+    env: str  # AIRNUB_ENV for the runs
 
 
 def prefect_yaml(department: str) -> Path:
@@ -54,8 +55,7 @@ def planned(department: str, env: str) -> list[Planned]:
         pool = (entry.get("work_pool") or {}).get("name")
         if not pool:
             raise ConfigError(f"{where}.work_pool.name: missing")
-        entry = {**entry, "env": env}
-        found.append(Planned(identity, flow, identity.deployment_name, pool, entry))
+        found.append(Planned(identity, flow, identity.deployment_name, pool, entry, env))
     return found
 
 
@@ -64,7 +64,7 @@ def _deployment(item: Planned) -> Any:
     from prefect.schedules import Cron
 
     job_variables = dict((item.entry.get("work_pool") or {}).get("job_variables") or {})
-    job_variables["env"] = {**(job_variables.get("env") or {}), ENV_VAR: item.entry["env"]}
+    job_variables["env"] = {**(job_variables.get("env") or {}), ENV_VAR: item.env}
     schedules = [
         Cron(s["cron"], timezone=s.get("timezone", "UTC"), active=bool(s.get("active", True)))
         for s in item.entry.get("schedules") or []

@@ -65,8 +65,8 @@ def prefect_api(local: local_api.LocalAPI | None) -> Iterator[str]:
         preload_engine()
         local.wait_healthy()
         updates[PREFECT_API_URL] = local.url
-    elif not _profile_api_url() and _dev_api_url():
-        updates[PREFECT_API_URL] = _dev_api_url()
+    elif not _profile_api_url() and (dev_url := _dev_api_url()):
+        updates[PREFECT_API_URL] = dev_url
     try:
         with settings(updates=updates):
             yield PREFECT_API_URL.value()
