@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,6 +46,14 @@ class ScaffoldError(Exception):
     """A refusal: the message is one line naming the argument, file or field."""
 
 
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP: raised like Ctrl-C, so the undo path runs for them too."""
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
 def app(help_text: str) -> typer.Typer:
     return typer.Typer(
         add_completion=False, help=help_text, rich_markup_mode=None, pretty_exceptions_enable=False
@@ -51,15 +61,19 @@ def app(help_text: str) -> typer.Typer:
 
 
 def run(application: typer.Typer) -> None:
-    """Run a generator; refusals print one line on stderr and exit 1."""
+    """Run a generator; refusals print one line on stderr and exit 1, and a signal
+    (Ctrl-C, SIGTERM, SIGHUP) exits non-zero after everything written was undone."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupted)
     try:
         application(standalone_mode=False)
     except (ScaffoldError, ConventionError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
-    except typer.Abort:
-        print("error: aborted", file=sys.stderr)
-        raise SystemExit(1) from None
+    except (typer.Abort, KeyboardInterrupt, Interrupted) as stop:
+        why = str(stop) if isinstance(stop, Interrupted) else "SIGINT"
+        print(f"error: interrupted ({why}); nothing was changed", file=sys.stderr)
+        raise SystemExit(130) from None
     except typer.Exit as done:
         raise SystemExit(done.exit_code) from None
     except typer.TyperException as error:  # usage errors: one line as well
@@ -120,6 +134,17 @@ def find_stage(value: str) -> str:
     return check("--stage", conventions.check_stage, value)
 
 
+def department_names(root: Path) -> dict[str, str]:
+    """Display name -> department id, read from the tree (not what happens to be installed)."""
+    names = {}
+    for dept in repo_departments(root).values():
+        data = tomllib.loads((dept.root / "pyproject.toml").read_text(encoding="utf-8"))
+        entries = data.get("project", {}).get("entry-points", {})
+        for display, value in entries.get(conventions.ENTRY_POINT_GROUP, {}).items():
+            names[display] = value
+    return names
+
+
 def department_and_stage(department: str | None, stage: str | None) -> tuple[Department, str]:
     """The --department and --stage a category or task goes into, asked for if missing."""
     dept = find_department(REPO_ROOT, required(department, "--department", "Department id"))
@@ -146,11 +171,12 @@ def _environment() -> Environment:
 
 @dataclass
 class Plan:
-    """Files to create (relative path -> text) and existing files to rewrite."""
+    """Files to create (relative path -> text), existing files to rewrite, folders to remove."""
 
     root: Path
     create: dict[Path, str] = field(default_factory=dict)
     edit: dict[Path, str] = field(default_factory=dict)
+    remove: list[Path] = field(default_factory=list)
 
     def render(self, target: Path | str, template: str, **context: object) -> None:
         text = _environment().get_template(template).render(**context)
@@ -162,6 +188,9 @@ class Plan:
         self.create[Path(target)] = ""
 
     def show(self) -> None:
+        for path in self.remove:
+            files = sum(1 for p in (self.root / path).rglob("*") if p.is_file())
+            print(f"remove {path}/ ({files} files)")
         for path in sorted(self.create):
             print(f"create {path}")
         for path in sorted(self.edit):
@@ -173,23 +202,47 @@ class Plan:
                 raise ScaffoldError(f"{path} already exists; refusing to overwrite it")
 
     def apply(self, then: Callable[[], None] | None = None) -> None:
-        """Write everything, run ``then``, and undo it all if anything fails."""
+        """Write everything, run ``then``, and undo it all if anything fails.
+
+        Folders to remove are first renamed aside (outside ``packages/``, so the
+        workspace no longer sees them) and deleted only once everything succeeded."""
         self.refuse_existing()
-        with _undo_on_failure(self.root, [*self.edit, Path("uv.lock")]) as created:
-            staged = {
-                path: _stage(self.root / path, text, created) for path, text in self.create.items()
-            }
-            for path, temp in staged.items():
-                target = self.root / path
-                if target.exists():  # appeared since we checked: never clobber it
-                    raise ScaffoldError(f"{path} already exists; refusing to overwrite it")
-                os.replace(temp, target)
-                created.append(target)
-            for path, text in self.edit.items():
-                temp = _stage(self.root / path, text, created)
-                os.replace(temp, self.root / path)
-            if then is not None:
-                then()
+        aside = None
+        if self.remove:
+            aside = Path(tempfile.mkdtemp(dir=self.root, prefix=".airnub-removing-"))
+        moved: list[tuple[Path, Path]] = []
+        try:
+            with _undo_on_failure(self.root, [*self.edit, Path("uv.lock")]) as created:
+                for index, path in enumerate(self.remove):
+                    assert aside is not None  # made above whenever there is a folder to remove
+                    moved.append((self.root / path, aside / str(index)))
+                    os.rename(*moved[-1])
+                staged = {
+                    path: _stage(self.root / path, text, created)
+                    for path, text in self.create.items()
+                }
+                for path, temp in staged.items():
+                    target = self.root / path
+                    if target.exists():  # appeared since we checked: never clobber it
+                        raise ScaffoldError(f"{path} already exists; refusing to overwrite it")
+                    os.replace(temp, target)
+                    created.append(target)
+                for path, text in self.edit.items():
+                    temp = _stage(self.root / path, text, created)
+                    os.replace(temp, self.root / path)
+                if then is not None:
+                    then()
+        except BaseException:
+            for original, parked in reversed(moved):
+                if parked.exists():
+                    os.rename(parked, original)
+            if aside is not None:
+                aside.rmdir()  # empty again; fails loudly rather than delete what it holds
+            raise
+        if aside is not None:
+            shutil.rmtree(aside)
+        for path in self.remove:
+            print(f"removed {path}/")
         for path in sorted(self.create):
             print(f"created {path}")
         for path in sorted(self.edit):
@@ -235,6 +288,8 @@ def _undo_on_failure(root: Path, backed_up: list[Path]) -> Iterator[list[Path]]:
     try:
         yield created
     except BaseException:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # let the undo finish
+            signal.signal(signum, signal.SIG_IGN)
         for path in reversed(created):  # newest first, so folders are empty when reached
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)  # a folder this run created
@@ -298,3 +353,38 @@ def uv_lock(root: Path) -> None:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise ScaffoldError(f"uv lock failed in {root}: {last}")
+
+
+def remove_workspace_member(root: Path, distribution: str) -> str:
+    """The root pyproject.toml without ``distribution`` in its dependencies and sources:
+    the exact reverse of :func:`add_workspace_member`."""
+    path = root / "pyproject.toml"
+    text = path.read_text(encoding="utf-8")
+    dependencies = tomllib.loads(text)["project"]["dependencies"]
+    start = text.index("dependencies = [")
+    end = text.index("]", start) + 1
+    kept = ", ".join(json.dumps(d) for d in dependencies if d != distribution)
+    text = f"{text[:start]}dependencies = [{kept}]{text[end:]}"
+    source = re.compile(rf"^{re.escape(distribution)} = \{{ workspace = true \}}\n", re.MULTILINE)
+    text = source.sub("", text, count=1)
+    data = tomllib.loads(text)
+    if distribution in data["project"]["dependencies"] or distribution in data.get("tool", {}).get(
+        "uv", {}
+    ).get("sources", {}):
+        raise ScaffoldError(f"{path}: could not remove {distribution}; edit it by hand")
+    return text
+
+
+def remove_compose_worker(root: Path, department: str) -> str | None:
+    """docker-compose.yml without ``department``'s worker service, or None if it has none."""
+    path = root / "docker-compose.yml"
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    service = f"worker-{conventions.distribution_name(department)}"
+    # The service's block: its key line, then indented (or blank) lines up to the next key.
+    block = re.compile(
+        rf"^  {re.escape(service)}:\n(?:(?:    .*)?\n)*?(?=  \S|\S|\Z)", re.MULTILINE
+    )
+    edited, count = block.subn("", text, count=1)
+    return edited if count else None

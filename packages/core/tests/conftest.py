@@ -1,10 +1,7 @@
 """A throwaway department, ``dept_demo``, built in a temp folder for core's own tests."""
 
-import sys
-
 import pytest
-from airnub_core import conventions
-from airnub_core.testing import start_session_api, write_department
+from airnub_core.testing import importable_departments, start_session_api, write_department
 
 start_session_api()
 
@@ -18,10 +15,5 @@ def demo_department(tmp_path_factory: pytest.TempPathFactory) -> str:
         "dept_demo",
         {"ingestion": ["alpha", "beta", "gamma"], "processing": ["tidy"], "analysis": ["sums"]},
     )
-    sys.path.insert(0, str(root))
-    known = {**conventions.departments(), "dept_demo": "Demo Team"}
-    patcher = pytest.MonkeyPatch()
-    patcher.setattr(conventions, "departments", lambda: known)
-    yield "dept_demo"
-    patcher.undo()
-    sys.path.remove(str(root))
+    with importable_departments(root, {"dept_demo": "Demo Team"}):
+        yield "dept_demo"

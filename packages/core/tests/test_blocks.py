@@ -3,6 +3,7 @@
 import pytest
 from airnub_core import storage
 from airnub_core.cli import app
+from airnub_core.testing import importable_departments, write_department
 from prefect import flow
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
@@ -10,8 +11,20 @@ from prefect.filesystems import LocalFileSystem
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-ENV = "AIRNUB_SECRET_DEPT_PROJECT_ALPHA_API_KEY"
+DEPT = "dept_blocks"
+BLOCK = "dept-blocks-api-key"
+ENV = "AIRNUB_SECRET_DEPT_BLOCKS_API_KEY"
 TOKEN = "blk-91c2-do-not-print"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def department(tmp_path_factory):
+    """A throwaway department that declares one Secret block."""
+    root = tmp_path_factory.mktemp("blocks")
+    write_department(root, DEPT, {"ingestion": ["one"]})
+    (root / DEPT / "configs" / "blocks.yaml").write_text(f"secrets:\n  - {BLOCK}\n")
+    with importable_departments(root, {DEPT: "Blocks Team"}):
+        yield DEPT
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +38,7 @@ def no_data_root_block_left():
 
 
 def sync(*args):
-    return CliRunner().invoke(app, ["blocks", "sync", "dept_project_alpha", *args])
+    return CliRunner().invoke(app, ["blocks", "sync", DEPT, *args])
 
 
 def block_names():
@@ -47,8 +60,8 @@ def test_secrets_come_from_the_environment_and_are_never_printed(monkeypatch, tm
     first = sync("--data-root", str(tmp_path / "root"))
     assert first.exit_code == 0, first.output
     assert TOKEN not in first.output
-    assert "create" in first.output and "dept-project-alpha-api-key" in first.output
-    assert Secret.load("dept-project-alpha-api-key").get() == TOKEN
+    assert "create" in first.output and BLOCK in first.output
+    assert Secret.load(BLOCK).get() == TOKEN
     again = sync("--data-root", str(tmp_path / "root"))
     assert again.output.count("unchanged") == 2
     monkeypatch.setenv(ENV, TOKEN + "-rotated")

@@ -3,14 +3,13 @@ against the session's Prefect server on loopback."""
 
 import importlib
 import re
-import sys
 
 import pytest
-from airnub_core import config, conventions, local_api, variables
+from airnub_core import config, local_api, variables
 from airnub_core.cli import app
 from airnub_core.config import ConfigError
 from airnub_core.conventions import Identity
-from airnub_core.testing import write_department
+from airnub_core.testing import importable_departments, write_department
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import VariableCreate
@@ -32,12 +31,8 @@ def departments(tmp_path_factory):
     root = tmp_path_factory.mktemp("variables")
     for name in (DEPT, OTHER):
         write_department(root, name, {"ingestion": ["one", "two"]})
-    sys.path.insert(0, str(root))
-    known = {**conventions.departments(), DEPT: "Vars Team", OTHER: "Other Team"}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conventions, "departments", lambda: known)
+    with importable_departments(root, {DEPT: "Vars Team", OTHER: "Other Team"}):
         yield root
-    sys.path.remove(str(root))
 
 
 @pytest.fixture
@@ -176,17 +171,24 @@ def test_an_invalid_variable_fails_the_run_naming_it_and_the_key(departments):
 
 
 def test_a_secret_block_is_used_and_never_logged_or_published(httpserver, airnub_data_root):
-    from dept_project_alpha.ingestion.public_api_data import (
-        ingest_public_api_data_flow_dept_project_alpha as public_api,
-    )
+    """A core task reads the Secret block itself: the token reaches the source's origin
+    and nowhere else (not a parameter, a log line, an artifact or an output)."""
+    from airnub_core.tasks import fetch_json_pages_task, publish_table_task, write_json_task
+    from prefect import flow
 
     token = "tok-7f3a9c-never-show-me"
     Secret(value=token).save("test-api-key", overwrite=True)
     httpserver.expect_request(
         "/api", headers={"Authorization": f"Bearer {token}"}
     ).respond_with_json({"results": [{"id": "r1"}], "next": None})
-    overrides = {"url": httpserver.url_for("/api"), "api_key_block": "test-api-key"}
-    state = public_api.ingest_public_api_data(overrides=overrides, return_state=True)
+
+    @flow
+    def fetch_with_secret(url: str, api_key_block: str) -> str:
+        pages = fetch_json_pages_task(url, auth_block=api_key_block)
+        publish_table_task("secret-test", pages[0]["results"], "what was fetched")
+        return str(write_json_task(airnub_data_root / "records.json", pages))
+
+    state = fetch_with_secret(httpserver.url_for("/api"), "test-api-key", return_state=True)
     assert state.is_completed(), state.message
     assert token not in flow_logs(state)
     with get_client(sync_client=True) as client:
@@ -194,9 +196,5 @@ def test_a_secret_block_is_used_and_never_logged_or_published(httpserver, airnub
         run = client.read_flow_run(state.state_details.flow_run_id)
     assert token not in published
     assert token not in str(run.parameters)
-    assert (
-        token
-        not in (airnub_data_root / "dept_project_alpha")
-        .joinpath("ingestion/public_api_data/records.json")
-        .read_text()
-    )
+    assert "r1" in (airnub_data_root / "records.json").read_text()
+    assert token not in (airnub_data_root / "records.json").read_text()

@@ -13,9 +13,11 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +156,17 @@ def write_department(root: Path, department: str, categories: dict[str, list[str
             config.parent.mkdir(parents=True, exist_ok=True)
             config.write_text(f"message: hello from {category}\n")
     (package / "__init__.py").touch()
+
+
+@contextmanager
+def importable_departments(root: Path, names: dict[str, str]) -> Iterator[Path]:
+    """Departments written under ``root`` (see :func:`write_department`), importable and
+    known to :func:`conventions.departments` by ``names`` (id -> display name) meanwhile."""
+    sys.path.insert(0, str(root))
+    known = {**conventions.departments(), **names}
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(conventions, "departments", lambda: known)
+            yield root
+    finally:
+        sys.path.remove(str(root))

@@ -1,0 +1,46 @@
+"""Alpha's public API category with a Secret block: the token is used and never leaks."""
+
+import pytest
+from airnub_core import local_api
+from dept_project_alpha.ingestion.public_api_data import (
+    ingest_public_api_data_flow_dept_project_alpha as public_api,
+)
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def flow_logs(state) -> str:
+    local_api.drain_client_workers()  # logs reach the API in the background
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(
+            log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    return "\n".join(log.message for log in logs)
+
+
+def test_a_secret_block_is_used_and_never_logged_or_published(httpserver, airnub_data_root):
+    token = "tok-7f3a9c-never-show-me"
+    Secret(value=token).save("test-api-key", overwrite=True)
+    httpserver.expect_request(
+        "/api", headers={"Authorization": f"Bearer {token}"}
+    ).respond_with_json({"results": [{"id": "r1"}], "next": None})
+    overrides = {"url": httpserver.url_for("/api"), "api_key_block": "test-api-key"}
+    state = public_api.ingest_public_api_data(overrides=overrides, return_state=True)
+    assert state.is_completed(), state.message
+    assert token not in flow_logs(state)
+    with get_client(sync_client=True) as client:
+        published = " ".join(str(a.data) for a in client.read_artifacts())
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert token not in published
+    assert token not in str(run.parameters)
+    assert (
+        token
+        not in (airnub_data_root / "dept_project_alpha")
+        .joinpath("ingestion/public_api_data/records.json")
+        .read_text()
+    )

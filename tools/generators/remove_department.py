@@ -1,0 +1,83 @@
+"""Remove a department: the reverse of ``add_department.py``.
+
+It removes the workspace member ``packages/dept_<id>`` (the whole folder), its
+entries in the root ``pyproject.toml`` and its worker service in
+``docker-compose.yml``, then runs ``uv lock``. All or nothing: the folder is moved
+aside first and deleted only when everything else succeeded; any failure or
+signal puts everything back. Its deployments on a Prefect server are left to
+``airnub retire`` (CI runs it when a push removes a department).
+
+    uv run python tools/generators/remove_department.py --id project_gamma
+"""
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import scaffold
+import typer
+from airnub_core import conventions
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+app = scaffold.app(__doc__)
+
+
+@app.command()
+def main(
+    department_id: Annotated[
+        str | None,
+        typer.Option("--id", help="The department's id, with or without the dept_ prefix."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what it would remove and edit.")
+    ] = False,
+    lock: Annotated[bool, typer.Option(help="Run `uv lock` afterwards.")] = True,
+) -> None:
+    """Remove packages/dept_<id> and its place in the workspace."""
+    raw = scaffold.required(department_id, "--id", "Department id to remove")
+    department = scaffold.check("--id", conventions.department_id, raw)
+    root = scaffold.REPO_ROOT
+    known = scaffold.repo_departments(root)
+    if department not in known:
+        message = conventions.unknown("department", department, known)
+        raise scaffold.ScaffoldError(f"--id: {message}")
+    refuse_dependents(root, department)
+    plan = make_plan(root, department)
+    if dry_run:
+        plan.show()
+        return
+    plan.apply(then=(lambda: scaffold.uv_lock(root)) if lock else None)
+    print(f"next: `uv run airnub retire {department}` removes its deployments from a server")
+
+
+def refuse_dependents(root: Path, department: str) -> None:
+    """Another member that depends on this one would break: name it instead."""
+    distribution = conventions.distribution_name(department)
+    for pyproject in sorted((root / "packages").glob("*/pyproject.toml")):
+        if pyproject.parent.name == department:
+            continue
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+        wanted = [*project.get("dependencies", [])]
+        wanted += [d for extra in project.get("optional-dependencies", {}).values() for d in extra]
+        for requirement in wanted:
+            if canonicalize_name(Requirement(requirement).name) == distribution:
+                where = pyproject.relative_to(root)
+                raise scaffold.ScaffoldError(
+                    f"--id: {where} depends on {distribution}; remove that dependency first"
+                )
+
+
+def make_plan(root: Path, department: str) -> scaffold.Plan:
+    plan = scaffold.Plan(root)
+    plan.remove.append(Path("packages") / department)
+    distribution = conventions.distribution_name(department)
+    plan.edit[Path("pyproject.toml")] = scaffold.remove_workspace_member(root, distribution)
+    compose = scaffold.remove_compose_worker(root, department)
+    if compose is not None:
+        plan.edit[Path("docker-compose.yml")] = compose
+    return plan
+
+
+if __name__ == "__main__":
+    scaffold.run(app)
