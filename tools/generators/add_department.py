@@ -41,7 +41,7 @@ def main(
     root = scaffold.REPO_ROOT
     if department in scaffold.repo_departments(root) or (root / "packages" / department).exists():
         raise scaffold.ScaffoldError(f"--id: packages/{department} already exists")
-    taken = {v: k for k, v in conventions.departments().items()}
+    taken = scaffold.department_names(root)
     if display in taken and taken[display] != department:
         raise scaffold.ScaffoldError(f"--name: {display!r} is already the name of {taken[display]}")
 

@@ -47,7 +47,7 @@ class ScaffoldError(Exception):
 
 
 class Interrupted(BaseException):
-    """SIGTERM or SIGHUP: raised like Ctrl-C, so the undo path runs for them too."""
+    """SIGINT, SIGTERM or SIGHUP: raised like Ctrl-C, so the undo path runs for them all."""
 
 
 def _interrupted(signum: int, _frame: object) -> None:
@@ -63,7 +63,8 @@ def app(help_text: str) -> typer.Typer:
 def run(application: typer.Typer) -> None:
     """Run a generator; refusals print one line on stderr and exit 1, and a signal
     (Ctrl-C, SIGTERM, SIGHUP) exits non-zero after everything written was undone."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too: a parent may have started us with it ignored, and Ctrl-C must still undo.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupted)
     try:
         application(standalone_mode=False)

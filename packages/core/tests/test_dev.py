@@ -1,48 +1,53 @@
-"""`airnub dev` brings the platform up on loopback, runs every department, and stops clean."""
+"""`airnub dev` brings the platform up on loopback, runs every department, and stops clean.
+
+It runs in a scratch workspace whose departments the test made with the generators
+(``scratch_root``), so it holds whatever the repository's own departments are."""
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from airnub_core import dev, local_api, remote
+from airnub_core.testing import SCRATCH_DEPARTMENTS, clean_env
 
-AIRNUB = str(Path(sys.executable).with_name("airnub"))
+# What the conventions make of the scratch departments' names.
 DEPLOYMENTS = [
-    "Ingestion Flow (Project Alpha)/dept-project-alpha-ingestion",
-    "Ingestion Flow (Project Beta)/dept-project-beta-ingestion",
+    "Ingestion Flow (Scratch Team)/dept-scratch-ingestion",
+    "Ingestion Flow (Second Team)/dept-scratch-two-ingestion",
 ]
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory):
+def platform(tmp_path_factory, scratch_root):
     scratch = tmp_path_factory.mktemp("dev")
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env = {k: v for k, v in clean_env().items() if k != "PREFECT_API_URL"}
     env |= {"PREFECT_HOME": str(scratch / "home"), "AIRNUB_DATA_ROOT": str(scratch / "data")}
+    airnub = str(scratch_root / ".venv" / "bin" / "airnub")  # the scratch workspace's own
     port = local_api.free_port()
     log = (scratch / "dev.log").open("w")
-    process = subprocess.Popen([AIRNUB, "dev", "--port", str(port)], env=env, stdout=log,
-                               stderr=subprocess.STDOUT)  # fmt: skip
+    process = subprocess.Popen([airnub, "dev", "--port", str(port)], env=env, stdout=log,
+                               stderr=subprocess.STDOUT, cwd=scratch_root)  # fmt: skip
     try:
         state = dev.wait_ready(scratch / "home" / "airnub-dev.json", process)
     except TimeoutError as error:
         process.kill()
         pytest.fail(f"{error}:\n{(scratch / 'dev.log').read_text()[-3000:]}")
     yield {"env": env, "url": state.api_url, "scratch": scratch, "state": state,
-           "process": process}  # fmt: skip
+           "process": process, "airnub": airnub, "root": scratch_root}  # fmt: skip
     if process.poll() is None:
         process.kill()
 
 
 def airnub(platform, *args):
-    return subprocess.run([AIRNUB, *args], env=platform["env"], capture_output=True, text=True)
+    return subprocess.run([platform["airnub"], *args], env=platform["env"], capture_output=True,
+                          text=True, cwd=platform["root"])  # fmt: skip
 
 
 def test_a_second_one_says_it_is_running(platform):
     status = airnub(platform, "dev", "--status")
     assert status.returncode == 0
-    assert "ready" in status.stdout and "2 workers" in status.stdout
+    assert "ready" in status.stdout and f"{len(SCRATCH_DEPARTMENTS)} workers" in status.stdout
     second = airnub(platform, "dev", "--port", str(local_api.free_port()))
     assert second.returncode == 1
     assert "airnub dev is already running" in second.stderr
@@ -52,8 +57,8 @@ def test_each_departments_deployment_runs_to_completion(platform):
     runs = [remote.trigger(platform["url"], name) for name in DEPLOYMENTS]
     assert set(remote.wait_for(platform["url"], runs).values()) == {"COMPLETED"}
     data = platform["scratch"] / "data"
-    assert (data / "dept_project_alpha/ingestion/public_api_data/records.json").is_file()
-    assert (data / "dept_project_beta/ingestion/weather_observations/observations.json").is_file()
+    for department in SCRATCH_DEPARTMENTS:
+        assert (data / department / "ingestion/feed/example.csv").is_file()
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; browser downloads do not work on these machines
@@ -73,15 +78,15 @@ def test_the_ui_shows_conventional_names_tags_and_a_completed_run(platform):
         page.set_default_timeout(30_000)
         sync_api.expect.set_options(timeout=30_000)
         page.goto(f"{ui}/deployments")
-        for flow_name in ("Ingestion Flow (Project Alpha)", "Analysis Flow (Project Beta)"):
+        for flow_name in ("Ingestion Flow (Scratch Team)", "Analysis Flow (Second Team)"):
             sync_api.expect(page.get_by_text(flow_name, exact=True).first).to_be_visible()
-        page.get_by_text("dept-project-alpha-ingestion", exact=True).click()
+        page.get_by_text("dept-scratch-ingestion", exact=True).click()
         sync_api.expect(page.get_by_text("Entrypoint")).to_be_visible()
         details = page.inner_text("body")
-        for tag in ("dept_project_alpha", "ingestion", "airnub-managed"):
+        for tag in ("dept_scratch", "ingestion", "airnub-managed"):
             assert tag in details
         page.goto(f"{ui}/runs")
-        run = page.locator("text=Ingestion Flow (Project Beta)").first
+        run = page.locator("text=Ingestion Flow (Second Team)").first
         sync_api.expect(run).to_be_visible()
         assert "Completed" in page.inner_text("body")
         browser.close()

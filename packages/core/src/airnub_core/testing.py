@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -170,3 +171,82 @@ def importable_departments(root: Path, names: dict[str, str]) -> Iterator[Path]:
             yield root
     finally:
         sys.path.remove(str(root))
+
+
+# --- scratch workspaces: a copy of the repository with departments of the test's own ----
+
+GENERATORS = Path("tools") / "generators"
+# What a scratch workspace holds unless told otherwise: two departments (so "each
+# department" means more than one), with one category per stage.
+SCRATCH_DEPARTMENTS = {"dept_scratch": "Scratch Team", "dept_scratch_two": "Second Team"}
+SCRATCH_CATEGORIES = {"ingestion": ["feed"], "processing": ["tidy"], "analysis": ["totals"]}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for commands in a copy: its own venv, not the one running us."""
+    drop = {"VIRTUAL_ENV", "PYTHONPATH", "UV_PROJECT_ENVIRONMENT"}
+    return {**{k: v for k, v in os.environ.items() if k not in drop}, **extra}
+
+
+def _git(root: Path, *args: str) -> str:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    return subprocess.run([*git, *args], cwd=root, capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+
+
+def copy_workspace(source: Path, target: Path) -> Path:
+    """Copy what git tracks (and untracked, unignored files) into ``target``, as a new repo."""
+    listed = _git(source, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    for name in listed.split("\0"):
+        if name and (source / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / name, target / name)
+    _git(target, "init", "-q")
+    _git(target, "add", "-A")
+    _git(target, "commit", "-qm", "copy")
+    return target
+
+
+def generate(root: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run one of ``root``'s generators with stdin closed; raise with its stderr on failure."""
+    done = subprocess.run(
+        [sys.executable, str(root / GENERATORS / f"{script}.py"), *args],
+        cwd=root, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=clean_env(),
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} {' '.join(args)}: {done.stderr.strip()}")
+    return done
+
+
+def scratch_workspace(
+    target: Path,
+    departments: dict[str, str] = SCRATCH_DEPARTMENTS,
+    categories: dict[str, list[str]] = SCRATCH_CATEGORIES,
+    source: Path | None = None,
+) -> Path:
+    """A copy of the repository holding only ``departments`` (id -> display name), made
+    by the project's own generators: every department of the source is removed, each new
+    one is added with ``categories``, and the copy's own ``.venv`` is synced. Tests that
+    need a whole workspace use this, so they never depend on what the repository holds."""
+    from airnub_core.storage import repository_root
+
+    root = copy_workspace(source or repository_root() or Path.cwd(), target)
+    for existing in sorted((root / "packages").glob(f"{conventions.DEPARTMENT_PREFIX}*")):
+        generate(root, "remove_department", "--id", existing.name, "--no-lock")
+    for department, display_name in departments.items():
+        generate(root, "add_department", "--id", department, "--name", display_name)
+        for stage, names in categories.items():
+            for name in names:
+                generate(root, "add_category", "--department", department, "--stage", stage,
+                         "--id", name)  # fmt: skip
+    sync = ["uv", "sync", "--all-packages", "--locked", "--quiet"]
+    subprocess.run(sync, cwd=root, env=clean_env(), check=True)
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", f"only {', '.join(departments)}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def scratch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One scratch workspace per test session (see :func:`scratch_workspace`)."""
+    return scratch_workspace(tmp_path_factory.mktemp("scratch"))
