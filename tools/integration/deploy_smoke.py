@@ -1,7 +1,9 @@
 """From deployment to a completed run, with real components on loopback.
 
+It runs in a scratch workspace holding a department made by the generators, so it
+checks the platform whatever departments the repository holds:
 1. `prefect server start` with a fresh Prefect home;
-2. `airnub deploy dept_project_alpha` (creates its process work pool);
+2. `airnub deploy dept_scratch` (creates its process work pool);
 3. `prefect worker start` for that pool;
 4. trigger the Ingestion deployment and wait until it is COMPLETED and its outputs exist;
 5. stop the worker and the server by PID, whatever happened.
@@ -12,7 +14,7 @@ Usage: uv run python tools/integration/deploy_smoke.py
 
 from __future__ import annotations
 
-import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,14 +24,12 @@ import urllib.request
 from pathlib import Path
 
 from airnub_core import local_api, remote
+from airnub_core.testing import SCRATCH_INGESTION_DEPLOYMENTS, clean_env, scratch_workspace
 
-DEPLOYMENT = "Ingestion Flow (Project Alpha)/dept-project-alpha-ingestion"
-POOL = "dept-project-alpha"
-OUTPUTS = [
-    "ingestion/public_api_data/records.json",
-    "ingestion/scheduled_file_downloads/files/manifest.json",
-    "ingestion/web_page_link_scraping/links.csv",
-]
+DEPARTMENT = "dept_scratch"
+DEPLOYMENT = SCRATCH_INGESTION_DEPLOYMENTS[DEPARTMENT]
+POOL = "dept-scratch"
+OUTPUTS = ["ingestion/feed/example.csv"]  # what the generated ingestion category writes
 
 
 def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
@@ -62,8 +62,8 @@ def stop(process: subprocess.Popen, name: str) -> None:
     print(f"{name} (pid {process.pid}) had to be killed", file=sys.stderr)
 
 
-def run(cmd: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+def run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=cwd)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return done.stdout
@@ -71,11 +71,14 @@ def run(cmd: list[str], env: dict[str, str]) -> str:
 
 def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="airnub-smoke-"))
+    (scratch / "workspace").mkdir()
+    workspace = scratch_workspace(scratch / "workspace", {DEPARTMENT: "Scratch Team"})
+    bin_dir = workspace / ".venv" / "bin"  # the scratch workspace's own environment
     port = local_api.free_port()
     url = f"http://127.0.0.1:{port}/api"
     data = scratch / "data"
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
+        **{k: v for k, v in clean_env().items() if not k.startswith("PREFECT_")},
         "PREFECT_HOME": str(scratch / "home"),
         "PREFECT_API_URL": url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -87,24 +90,24 @@ def main() -> int:
     logs = {name: (scratch / f"{name}.log").open("w") for name in ("server", "worker")}
     started = time.monotonic()
     server = subprocess.Popen(
-        ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=logs["server"], stderr=subprocess.STDOUT,
+        [bin_dir / "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=logs["server"], stderr=subprocess.STDOUT, cwd=workspace,
     )  # fmt: skip
     worker = None
     try:
         wait_healthy(url, server)
         print(f"server healthy after {time.monotonic() - started:.1f} s (pid {server.pid})")
-        deployed = run(["airnub", "deploy", "dept_project_alpha"], env)
+        deployed = run([str(bin_dir / "airnub"), "deploy", DEPARTMENT], env, workspace)
         print(f"airnub deploy: {deployed.count('create')} created (pool and deployments)")
         worker = subprocess.Popen(
-            ["prefect", "worker", "start", "--pool", POOL, "--type", "process"],
-            env=env, stdout=logs["worker"], stderr=subprocess.STDOUT,
+            [bin_dir / "prefect", "worker", "start", "--pool", POOL, "--type", "process"],
+            env=env, stdout=logs["worker"], stderr=subprocess.STDOUT, cwd=workspace,
         )  # fmt: skip
         triggered = time.monotonic()
         run_id = remote.trigger(url, DEPLOYMENT)
         state = remote.wait_for(url, [run_id])[run_id]
         print(f"flow run {run_id}: {state} after {time.monotonic() - triggered:.1f} s")
-        missing = [p for p in OUTPUTS if not (data / "dept_project_alpha" / p).is_file()]
+        missing = [p for p in OUTPUTS if not (data / DEPARTMENT / p).is_file()]
         if state != "COMPLETED" or missing:
             raise RuntimeError(f"state {state}; missing outputs: {missing or 'none'}")
         return 0
@@ -120,6 +123,7 @@ def main() -> int:
             stop(worker, "worker")
         stop(server, "server")
         print(f"stopped worker and server; total {time.monotonic() - started:.1f} s")
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

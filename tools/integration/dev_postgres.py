@@ -2,8 +2,8 @@
 
 1. find Postgres's binaries, installing Debian's `postgresql` if they are missing;
 2. create a throwaway cluster owned by the postgres user and start it on a free port;
-3. `airnub dev --db postgres` against it, trigger Beta's and Alpha's ingestion, wait
-   until both are COMPLETED;
+3. `airnub dev --db postgres` against it, in a scratch workspace holding two departments
+   made by the generators; trigger each one's ingestion and wait until all are COMPLETED;
 4. stop airnub dev and the cluster, whatever happened.
 
 If Postgres cannot be installed here, it says so and exits 0: the check is skipped
@@ -21,11 +21,7 @@ import tempfile
 from pathlib import Path
 
 from airnub_core import dev, local_api, remote
-
-DEPLOYMENTS = [
-    "Ingestion Flow (Project Alpha)/dept-project-alpha-ingestion",
-    "Ingestion Flow (Project Beta)/dept-project-beta-ingestion",
-]
+from airnub_core.testing import SCRATCH_INGESTION_DEPLOYMENTS, clean_env, scratch_workspace
 
 
 def postgres_bin() -> Path | None:
@@ -71,7 +67,11 @@ def main() -> int:
         "start",
     )
     process = None
+    env = clean_env()
     try:
+        (scratch / "workspace").mkdir()
+        workspace = scratch_workspace(scratch / "workspace")
+        airnub = str(workspace / ".venv" / "bin" / "airnub")  # the workspace's own
         as_postgres(
             str(binaries / "createdb"),
             "-h",
@@ -83,19 +83,20 @@ def main() -> int:
             "prefect",
         )
         home = scratch / "home"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+        env = {k: v for k, v in env.items() if not k.startswith("PREFECT_API")}
         env |= {
             "PREFECT_HOME": str(home),
             "AIRNUB_DATA_ROOT": str(scratch / "data"),
             dev.DATABASE_URL_ENV: f"postgresql+asyncpg://postgres@127.0.0.1:{port}/prefect",
         }
-        airnub = str(Path(sys.executable).with_name("airnub"))
         log = (scratch / "dev.log").open("w")
         command = [airnub, "dev", "--db", "postgres", "--port", str(local_api.free_port())]
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=workspace)  # fmt: skip
         state = dev.wait_ready(home / "airnub-dev.json", process)
         print(f"airnub dev ready on {state.database} at {state.api_url}")
-        runs = [remote.trigger(state.api_url, name) for name in DEPLOYMENTS]
+        deployments = SCRATCH_INGESTION_DEPLOYMENTS.values()
+        runs = [remote.trigger(state.api_url, name) for name in deployments]
         states = remote.wait_for(state.api_url, runs)
         print(f"runs: {sorted(states.values())}")
         if set(states.values()) != {"COMPLETED"}:
@@ -104,11 +105,11 @@ def main() -> int:
         return 0
     finally:
         if process is not None:
-            subprocess.run([str(Path(sys.executable).with_name("airnub")), "dev", "--stop"],
-                           env=env, capture_output=True)  # fmt: skip
+            subprocess.run([airnub, "dev", "--stop"], env=env, capture_output=True, cwd=workspace)
             process.wait(timeout=60)
         as_postgres(str(binaries / "pg_ctl"), "-D", str(cluster), "-m", "fast", "-w", "stop")
         print("stopped airnub dev and Postgres")
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,7 @@ from pathlib import Path
 
 import pytest
 from airnub_core import dev, local_api, remote
-from airnub_core.testing import SCRATCH_DEPARTMENTS, clean_env
-
-# What the conventions make of the scratch departments' names.
-DEPLOYMENTS = [
-    "Ingestion Flow (Scratch Team)/dept-scratch-ingestion",
-    "Ingestion Flow (Second Team)/dept-scratch-two-ingestion",
-]
+from airnub_core.testing import SCRATCH_DEPARTMENTS, SCRATCH_INGESTION_DEPLOYMENTS, clean_env
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +48,9 @@ def test_a_second_one_says_it_is_running(platform):
 
 
 def test_each_departments_deployment_runs_to_completion(platform):
-    runs = [remote.trigger(platform["url"], name) for name in DEPLOYMENTS]
+    runs = [
+        remote.trigger(platform["url"], name) for name in SCRATCH_INGESTION_DEPLOYMENTS.values()
+    ]
     assert set(remote.wait_for(platform["url"], runs).values()) == {"COMPLETED"}
     data = platform["scratch"] / "data"
     for department in SCRATCH_DEPARTMENTS:

@@ -179,6 +179,11 @@ GENERATORS = Path("tools") / "generators"
 # What a scratch workspace holds unless told otherwise: two departments (so "each
 # department" means more than one), with one category per stage.
 SCRATCH_DEPARTMENTS = {"dept_scratch": "Scratch Team", "dept_scratch_two": "Second Team"}
+# Their ingestion deployments, as the conventions name them: a literal, to check those.
+SCRATCH_INGESTION_DEPLOYMENTS = {
+    "dept_scratch": "Ingestion Flow (Scratch Team)/dept-scratch-ingestion",
+    "dept_scratch_two": "Ingestion Flow (Second Team)/dept-scratch-two-ingestion",
+}
 SCRATCH_CATEGORIES = {"ingestion": ["feed"], "processing": ["tidy"], "analysis": ["totals"]}
 
 
@@ -225,20 +230,22 @@ def scratch_workspace(
     source: Path | None = None,
 ) -> Path:
     """A copy of the repository holding only ``departments`` (id -> display name), made
-    by the project's own generators: every department of the source is removed, each new
-    one is added with ``categories``, and the copy's own ``.venv`` is synced. Tests that
-    need a whole workspace use this, so they never depend on what the repository holds."""
+    the way a user would: each new department is added with ``categories`` by the
+    project's generators, then every department the source had is removed with
+    ``remove_department``, and the copy's own ``.venv`` is synced. Tests that need a
+    whole workspace use this, so they never depend on what the repository holds."""
     from airnub_core.storage import repository_root
 
     root = copy_workspace(source or repository_root() or Path.cwd(), target)
-    for existing in sorted((root / "packages").glob(f"{conventions.DEPARTMENT_PREFIX}*")):
-        generate(root, "remove_department", "--id", existing.name, "--no-lock")
+    originals = sorted((root / "packages").glob(f"{conventions.DEPARTMENT_PREFIX}*"))
     for department, display_name in departments.items():
         generate(root, "add_department", "--id", department, "--name", display_name)
         for stage, names in categories.items():
             for name in names:
                 generate(root, "add_category", "--department", department, "--stage", stage,
                          "--id", name)  # fmt: skip
+    for existing in originals:
+        generate(root, "remove_department", "--id", existing.name)
     sync = ["uv", "sync", "--all-packages", "--locked", "--quiet"]
     subprocess.run(sync, cwd=root, env=clean_env(), check=True)
     _git(root, "add", "-A")
