@@ -37,15 +37,7 @@ def main(
     root = scaffold.REPO_ROOT
     dept, stage = scaffold.department_and_stage(department, stage)
     if category is not None:
-        scaffold.check("--category", conventions.check_category, category)
-        known = sorted(
-            p.name
-            for p in (dept.src / stage).iterdir()
-            if (p / "__init__.py").is_file() and p.name not in conventions.RESERVED_NAMES
-        )
-        if category not in known:
-            message = conventions.unknown(f"{stage} category of {dept.id}", category, known)
-            raise scaffold.ScaffoldError(f"--category: {message}")
+        scaffold.find_category(dept, stage, category)
     name = scaffold.check(
         "--id",
         lambda v: conventions.check_category(v, "task id"),

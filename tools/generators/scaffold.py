@@ -135,6 +135,24 @@ def find_stage(value: str) -> str:
     return check("--stage", conventions.check_stage, value)
 
 
+def stage_categories(dept: Department, stage: str) -> list[str]:
+    """The categories in a department's stage folder."""
+    return sorted(
+        p.name
+        for p in (dept.src / stage).iterdir()
+        if (p / "__init__.py").is_file() and p.name not in conventions.RESERVED_NAMES
+    )
+
+
+def find_category(dept: Department, stage: str, value: str) -> str:
+    category = check("--category", conventions.check_category, value)
+    known = stage_categories(dept, stage)
+    if category not in known:
+        message = conventions.unknown(f"{stage} category of {dept.id}", category, known)
+        raise ScaffoldError(f"--category: {message}")
+    return category
+
+
 def department_names(root: Path) -> dict[str, str]:
     """Display name -> department id, read from the tree (not what happens to be installed)."""
     names = {}
@@ -172,7 +190,8 @@ def _environment() -> Environment:
 
 @dataclass
 class Plan:
-    """Files to create (relative path -> text), existing files to rewrite, folders to remove."""
+    """Files to create (relative path -> text), existing files to rewrite, and files or
+    folders to remove."""
 
     root: Path
     create: dict[Path, str] = field(default_factory=dict)
@@ -190,8 +209,7 @@ class Plan:
 
     def show(self) -> None:
         for path in self.remove:
-            files = sum(1 for p in (self.root / path).rglob("*") if p.is_file())
-            print(f"remove {path}/ ({files} files)")
+            print(f"remove {_shown(self.root, path)}")
         for path in sorted(self.create):
             print(f"create {path}")
         for path in sorted(self.edit):
@@ -205,9 +223,10 @@ class Plan:
     def apply(self, then: Callable[[], None] | None = None) -> None:
         """Write everything, run ``then``, and undo it all if anything fails.
 
-        Folders to remove are first renamed aside (outside ``packages/``, so the
+        What is removed is first renamed aside (outside ``packages/``, so the
         workspace no longer sees them) and deleted only once everything succeeded."""
         self.refuse_existing()
+        removed = [_shown(self.root, path, count=False) for path in self.remove]
         aside = None
         if self.remove:
             aside = Path(tempfile.mkdtemp(dir=self.root, prefix=".airnub-removing-"))
@@ -242,12 +261,20 @@ class Plan:
             raise
         if aside is not None:
             shutil.rmtree(aside)
-        for path in self.remove:
-            print(f"removed {path}/")
+        for shown in removed:
+            print(f"removed {shown}")
         for path in sorted(self.create):
             print(f"created {path}")
         for path in sorted(self.edit):
             print(f"edited  {path}")
+
+
+def _shown(root: Path, path: Path, count: bool = True) -> str:
+    """``path``, and for a folder a trailing slash and how many files it holds."""
+    if not (root / path).is_dir():
+        return str(path)
+    files = sum(1 for p in (root / path).rglob("*") if p.is_file())
+    return f"{path}/ ({files} files)" if count else f"{path}/"
 
 
 def _ruff(target: Path, source: str) -> str:

@@ -1,0 +1,84 @@
+"""Remove a category from a department's stage: the reverse of ``add_category.py``.
+
+It removes ``<stage>/<category>/`` (flow, tasks, subflows), its config files
+(``configs/variables/<stage>/<category>.yaml``, its ``<category>.<env>.yaml`` overlays
+and its tasks' configs), its tests, and its ``sample_data/<category>/`` unless a
+category of the same id in another stage still reads it. A category that the
+department's ``prefect.yaml`` deploys is refused until that entry is gone. The stage
+orchestrator needs no edit: it finds its categories. All or nothing, like the others.
+
+    uv run python tools/generators/remove_category.py --department project_gamma \\
+        --stage ingestion --id weather_feed
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import scaffold
+import typer
+import yaml
+from airnub_core import conventions
+
+app = scaffold.app(__doc__)
+
+
+@app.command()
+def main(
+    department: scaffold.DepartmentOption = None,
+    stage: scaffold.StageOption = None,
+    category_id: Annotated[str | None, typer.Option("--id", help="The category's id.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what it would remove.")
+    ] = False,
+) -> None:
+    """Remove a category's folder, configs, sample data and tests."""
+    root = scaffold.REPO_ROOT
+    dept, stage = scaffold.department_and_stage(department, stage)
+    raw = scaffold.required(category_id, "--id", "Category id to remove")
+    category = scaffold.check("--id", conventions.check_category, raw)
+    known = scaffold.stage_categories(dept, stage)
+    if category not in known:
+        message = conventions.unknown(f"{stage} category of {dept.id}", category, known)
+        raise scaffold.ScaffoldError(f"--id: {message}")
+    refuse_deployed(root, dept, f"{dept.id}.{stage}.{category}.")
+    plan = make_plan(root, dept, stage, category)
+    if dry_run:
+        plan.show()
+        return
+    plan.apply()
+
+
+def refuse_deployed(root: Path, dept: scaffold.Department, module_prefix: str) -> None:
+    """A prefect.yaml entry whose entrypoint lives under ``module_prefix`` would break."""
+    path = dept.root / "prefect.yaml"
+    if not path.is_file():
+        return
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for index, entry in enumerate(data.get("deployments") or []):
+        if str((entry or {}).get("entrypoint", "")).startswith(module_prefix):
+            where = path.relative_to(root)
+            raise scaffold.ScaffoldError(
+                f"--id: {where}: deployments[{index}] deploys it; remove that entry first"
+            )
+
+
+def make_plan(root: Path, dept: scaffold.Department, stage: str, category: str) -> scaffold.Plan:
+    src = dept.src.relative_to(root)
+    tests = dept.root.relative_to(root) / "tests"
+    configs = src / "configs" / "variables" / stage
+    found = [src / stage / category, configs / category]
+    found += sorted(p.relative_to(root) for p in (root / configs).glob(f"{category}.*yaml"))
+    found += [tests / f"test_{stage}_{category}.py"]
+    found += sorted(
+        p.relative_to(root) for p in (root / tests).glob(f"test_task_{stage}_{category}_*.py")
+    )
+    elsewhere = [s for s in conventions.STAGES if s != stage and (dept.src / s / category).is_dir()]
+    if not elsewhere:
+        found.append(src / "sample_data" / category)
+    plan = scaffold.Plan(root)
+    plan.remove = [p for p in found if (root / p).exists()]
+    return plan
+
+
+if __name__ == "__main__":
+    scaffold.run(app)

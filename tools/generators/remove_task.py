@@ -1,0 +1,71 @@
+"""Remove a task wrapper: the reverse of ``add_task.py``.
+
+It removes ``<stage>/[<category>/]tasks/<task>_task_dept_<id>.py``, its config
+(``configs/variables/<stage>/[<category>/]<task>.yaml`` and its overlays) and its
+test. A task that other code of the department still imports is refused, naming
+the file. All or nothing, like the others.
+
+    uv run python tools/generators/remove_task.py --department project_gamma \\
+        --stage ingestion --category weather_feed --id count_outputs
+"""
+
+from typing import Annotated
+
+import scaffold
+import typer
+from airnub_core import conventions
+
+app = scaffold.app(__doc__)
+
+
+@app.command()
+def main(
+    department: scaffold.DepartmentOption = None,
+    stage: scaffold.StageOption = None,
+    category: Annotated[
+        str | None,
+        typer.Option("--category", help="The task's category; omit for a stage-level task."),
+    ] = None,
+    task_id: Annotated[str | None, typer.Option("--id", help="The task's name.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what it would remove.")
+    ] = False,
+) -> None:
+    """Remove a task wrapper, its config and its test."""
+    root = scaffold.REPO_ROOT
+    dept, stage = scaffold.department_and_stage(department, stage)
+    node = [stage]
+    if category is not None:
+        node.append(scaffold.find_category(dept, stage, category))
+    raw = scaffold.required(task_id, "--id", "Task name to remove")
+    task = scaffold.check("--id", lambda v: conventions.check_category(v, "task id"), raw)
+    module = f"{task}{conventions.task_suffix(dept.id)}"
+    tasks = dept.src.joinpath(*node, "tasks")
+    if not (tasks / f"{module}.py").is_file():
+        known = sorted(
+            p.stem.removesuffix(conventions.task_suffix(dept.id))
+            for p in tasks.glob(f"*{conventions.task_suffix(dept.id)}.py")
+        )
+        where = f"task of {dept.id} {'/'.join(node)}"
+        raise scaffold.ScaffoldError(f"--id: {conventions.unknown(where, task, known)}")
+    wrapper = (tasks / f"{module}.py").relative_to(root)
+    test = dept.root / "tests" / f"test_task_{'_'.join(node)}_{task}.py"
+    for source in sorted(dept.src.rglob("*.py")):
+        if source != root / wrapper and module in source.read_text(encoding="utf-8"):
+            raise scaffold.ScaffoldError(
+                f"--id: {source.relative_to(root)} uses {module}; remove that use first"
+            )
+    configs = dept.src.joinpath("configs", "variables", *node)
+    found = [wrapper, test.relative_to(root)]
+    found += sorted(p.relative_to(root) for p in configs.glob(f"{task}.yaml"))
+    found += sorted(p.relative_to(root) for p in configs.glob(f"{task}.*.yaml"))
+    plan = scaffold.Plan(root)
+    plan.remove = [p for p in found if (root / p).exists()]
+    if dry_run:
+        plan.show()
+        return
+    plan.apply()
+
+
+if __name__ == "__main__":
+    scaffold.run(app)
