@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -154,3 +155,67 @@ def write_department(root: Path, department: str, categories: dict[str, list[str
             config.parent.mkdir(parents=True, exist_ok=True)
             config.write_text(f"message: hello from {category}\n")
     (package / "__init__.py").touch()
+
+
+def write_department_project(
+    root: Path,
+    department: str,
+    display_name: str,
+    categories: dict[str, list[str]],
+    prefect_yaml: str | None = None,
+) -> Path:
+    """``root/packages/<department>`` laid out as in the repository, returned.
+
+    The package goes under ``src/`` beside a ``prefect.yaml`` (``prefect_yaml``, or one
+    deploying the stage orchestrators by the conventions) and a ``.dist-info`` naming
+    the department, so a process with ``src/`` on its path finds it as if installed.
+    """
+    folder = root / "packages" / department
+    src = folder / "src"
+    write_department(src, department, categories)
+    info = src / f"{department}-0.0.0.dist-info"
+    info.mkdir()
+    distribution = conventions.distribution_name(department)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.0.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[{conventions.ENTRY_POINT_GROUP}]\n{display_name} = {department}\n"
+    )
+    (folder / "prefect.yaml").write_text(prefect_yaml or _prefect_yaml(department))
+    return folder
+
+
+def _prefect_yaml(department: str) -> str:
+    pool = conventions.work_pool_name(department)
+    lines = [f"name: {conventions.distribution_name(department)}", "pull: []", "deployments:"]
+    for stage in conventions.STAGES:
+        lines += [
+            f"  - name: {pool}-{stage}",
+            f"    entrypoint: {department}.{stage}{conventions.flow_suffix(department)}"
+            f":{stage}_flow",
+            f"    tags: [{department}, {stage}, {conventions.MANAGED_TAG}]",
+            f"    work_pool: {{name: {pool}, job_variables: {{env: {{AIRNUB_ENV: local}}}}}}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def make_department(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Build throwaway departments with :func:`write_department_project`, known to
+    ``conventions.departments()`` and importable until the test ends."""
+    patch = pytest.MonkeyPatch()
+    paths: list[str] = []
+
+    def make(department: str, categories: dict[str, list[str]], **options: Any) -> Path:
+        root = tmp_path_factory.mktemp(department)
+        display = options.pop("display_name", conventions.humanize(department.split("_", 1)[1]))
+        folder = write_department_project(root, department, display, categories, **options)
+        paths.append(str(folder / "src"))
+        sys.path.insert(0, paths[-1])
+        known = {**conventions.departments(), department: display}
+        patch.setattr(conventions, "departments", lambda: known)
+        return folder
+
+    yield make
+    patch.undo()
+    for path in paths:
+        sys.path.remove(path)
