@@ -26,6 +26,7 @@ deployments:
     entrypoint: {DEPT}.ingestion_flow_{DEPT}:ingestion_flow
     tags: [{DEPT}, ingestion]
     concurrency_limit: 1
+    schedules: [{{cron: "0 6 * * *"}}]
   - name: dept-broken-processing
     entrypoint: {DEPT}.processing_flow_{DEPT}:no_such_flow
     tags: [{DEPT}, processing, airnub-managed]
@@ -99,6 +100,7 @@ EXPECTED = [
      ".directory: an absolute path ties the deployments to one machine"),
     (f"packages/{DEPT}/prefect.yaml", "deployments[0].concurrency_limit: not supported"),
     (f"packages/{DEPT}/prefect.yaml", "deployments[1].work_pool.image: not supported"),
+    (f"packages/{DEPT}/prefect.yaml", "deployments[0].schedules[0].slug: missing"),
     (f"packages/{DEPT}/prefect.yaml", "no deployment of the analysis stage orchestrator"),
 ]  # fmt: skip
 

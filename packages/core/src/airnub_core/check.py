@@ -376,6 +376,10 @@ class _Department:
             pool = deployment.get("work_pool")
             for key in sorted(set(pool) - WORK_POOL_KEYS if isinstance(pool, dict) else ()):
                 self.flag(path, f"{where}.work_pool.{key}: not supported{why}")
+            for number, schedule in enumerate(deployment.get("schedules") or []):
+                if isinstance(schedule, dict) and not schedule.get("slug"):
+                    self.flag(path, f"{where}.schedules[{number}].slug: missing; without one"
+                              " every deploy replaces the schedule")  # fmt: skip
 
     def _entrypoint(self, path: Path, where: str, entrypoint: str) -> Any:
         try:

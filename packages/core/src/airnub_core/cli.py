@@ -278,7 +278,10 @@ def deploy_command(
 @app.command("retire")
 def retire_command(
     department: Annotated[
-        list[str], typer.Argument(help="Ids of removed departments, e.g. dept_project_gamma.")
+        list[str],
+        typer.Argument(
+            metavar="DEPARTMENT", help="Ids of removed departments, e.g. dept_project_gamma."
+        ),
     ],
     dry_run: DryRun = False,
 ) -> None:
@@ -296,7 +299,7 @@ def retire_command(
 
         console.print(f"Prefect API: {url}", highlight=False)
         with get_client(sync_client=True) as client:
-            for name in department:
+            for name in dict.fromkeys(department):
                 results = deploy.retire(client, name, dry_run=dry_run)
                 for action, what in results:
                     console.print(f"{action} {what}", highlight=False, soft_wrap=True)
