@@ -125,8 +125,12 @@ def test_the_environment_reaches_the_runs(department):
 def test_a_deployment_made_without_the_managed_tag_is_adopted(department):
     flow, name = analysis_flow(department), f"{pool(department)}-analysis"
     flow.to_deployment(name=name, tags=[department, "analysis"]).apply()  # by hand, unmanaged
+    with get_client(sync_client=True) as client:
+        assert client.read_deployment_by_name(f"{flow.name}/{name}").path == "."
     assert actions(run(department))[f"{flow.name}/{name}"] == "update"
-    assert MANAGED_TAG in deployed(department)[f"{flow.name}/{name}"].tags
+    adopted = deployed(department)[f"{flow.name}/{name}"]
+    assert (MANAGED_TAG in adopted.tags, adopted.path) == (True, None)
+    assert set(actions(run(department)).values()) == {"unchanged"}
 
 
 def test_prune_deletes_only_this_departments_managed_leftovers(department):

@@ -166,7 +166,8 @@ class _PullSteps:
         return self.steps == getattr(other, "steps", None)
 
 
-def _apply(item: Planned) -> None:
+def _apply(client: Any, item: Planned, existing: Any) -> None:
+    from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.deployments.runner import RunnerDeployment
 
     fields = wanted(item)
@@ -184,6 +185,9 @@ def _apply(item: Planned) -> None:
     )
     deployment._set_defaults_from_flow(item.flow)  # parameter schema and version, as prefect does
     deployment.apply(schedules=_schedules(item) or None)
+    if existing is not None and existing.path is not None:
+        # a path some other tool left; an update through `apply` never clears it
+        client.update_deployment(existing.id, DeploymentUpdate(path=None))
 
 
 def _paged(read: Any, **filters: Any) -> list[Any]:
@@ -264,7 +268,7 @@ def deploy(
             results.append(("unchanged", item.key))
             continue
         if not dry_run:
-            _apply(item)
+            _apply(client, item, existing)
         results.append(("create" if existing is None else "update", item.key))
     for key, deployment in sorted(before.items()):
         if key in wanted_keys:
