@@ -18,13 +18,19 @@ dependencies = ["airnub-core"]
 "Broken Team" = "{DEPT}"
 """
 PREFECT_YAML = f"""
+pull:
+  - prefect.deployments.steps.set_working_directory:
+      directory: /home/someone/checkout
 deployments:
   - name: wrong-name
     entrypoint: {DEPT}.ingestion_flow_{DEPT}:ingestion_flow
     tags: [{DEPT}, ingestion]
+    concurrency_limit: 1
+    schedules: [{{cron: "0 6 * * *"}}]
   - name: dept-broken-processing
     entrypoint: {DEPT}.processing_flow_{DEPT}:no_such_flow
-    tags: [{DEPT}, processing]
+    tags: [{DEPT}, processing, airnub-managed]
+    work_pool: {{name: dept-broken, image: any}}
 """
 HAND_NAMED = """
 from prefect import flow
@@ -88,6 +94,13 @@ EXPECTED = [
     (f"packages/{DEPT}/prefect.yaml", "deployments[0].name is 'wrong-name', not the derived"
      " 'dept-broken-ingestion'"),
     (f"packages/{DEPT}/prefect.yaml", "deployments[1].entrypoint"),
+    (f"packages/{DEPT}/prefect.yaml", "deployments[0].tags is ['dept_broken', 'ingestion'], not"
+     " the derived ['dept_broken', 'ingestion', 'airnub-managed']"),
+    (f"packages/{DEPT}/prefect.yaml", "pull[0].prefect.deployments.steps.set_working_directory"
+     ".directory: an absolute path ties the deployments to one machine"),
+    (f"packages/{DEPT}/prefect.yaml", "deployments[0].concurrency_limit: not supported"),
+    (f"packages/{DEPT}/prefect.yaml", "deployments[1].work_pool.image: not supported"),
+    (f"packages/{DEPT}/prefect.yaml", "deployments[0].schedules[0].slug: missing"),
     (f"packages/{DEPT}/prefect.yaml", "no deployment of the analysis stage orchestrator"),
 ]  # fmt: skip
 

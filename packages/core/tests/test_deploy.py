@@ -1,15 +1,72 @@
-"""`airnub deploy` against the session's Prefect server."""
+"""`airnub deploy` against the session's Prefect server, on throwaway departments."""
+
+import itertools
+from importlib import import_module
 
 import pytest
 from airnub_core import deploy
 from airnub_core.cli import app
+from airnub_core.conventions import MANAGED_TAG
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.deployments.runner import EntrypointType
 from prefect.exceptions import ObjectNotFound
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-ALPHA = "dept_project_alpha"
+CATEGORIES = {"ingestion": ["feed"], "analysis": ["sums"]}
+
+
+def prefect_yaml(department: str) -> str:
+    """Stage orchestrators, a scheduled ingestion and one category with parameters."""
+    pool = department.replace("_", "-")
+    common = f"work_pool: {{name: {pool}, job_variables: {{env: {{AIRNUB_ENV: local}}}}}}"
+    return f"""
+name: {pool}
+pull: []
+deployments:
+  - name: {pool}-ingestion
+    entrypoint: {department}.ingestion_flow_{department}:ingestion_flow
+    description: The ingestion stage.
+    tags: [{department}, ingestion, {MANAGED_TAG}]
+    {common}
+    schedules:
+      - cron: "0 6 * * *"
+        timezone: UTC
+        active: false
+  - name: {pool}-processing
+    entrypoint: {department}.processing_flow_{department}:processing_flow
+    tags: [{department}, processing, {MANAGED_TAG}]
+    {common}
+  - name: {pool}-analysis
+    entrypoint: {department}.analysis_flow_{department}:analysis_flow
+    tags: [{department}, analysis, {MANAGED_TAG}]
+    {common}
+  - name: {pool}-ingestion-feed
+    entrypoint: {department}.ingestion.feed.make_feed_flow_{department}:make_feed
+    tags: [{department}, ingestion, feed, {MANAGED_TAG}]
+    parameters: {{overrides: {{message: from the deployment}}}}
+    {common}
+"""
+
+
+_made = itertools.count(1)
+
+
+@pytest.fixture
+def department(make_department):
+    """A fresh department per test, dept_deploy_<n> ("Deploy <n>"), not yet deployed."""
+    name = f"dept_deploy_{next(_made)}"
+    make_department(name, CATEGORIES, prefect_yaml=prefect_yaml(name))
+    return name
+
+
+def pool(department):
+    return department.replace("_", "-")
+
+
+def analysis_flow(department):
+    return import_module(f"{department}.analysis_flow_{department}").analysis_flow
 
 
 def run(department, env="local", **options):
@@ -17,74 +74,98 @@ def run(department, env="local", **options):
         return deploy.deploy(client, department, env, **options)
 
 
-def alpha_deployments():
+def deployed(department):
     with get_client(sync_client=True) as client:
-        return deploy.existing_deployments(client, ALPHA)
+        return deploy.existing_deployments(client, department)
 
 
-def test_a_department_deploys_its_prefect_yaml_idempotently():
-    first = dict((what, action) for action, what in run(ALPHA))
-    ingestion = "Ingestion Flow (Project Alpha)/dept-project-alpha-ingestion"
-    assert first[ingestion] in ("create", "update")
-    deployed = alpha_deployments()
-    assert set(deployed) >= {
-        ingestion,
-        "Processing Flow (Project Alpha)/dept-project-alpha-processing",
-        "Analysis Flow (Project Alpha)/dept-project-alpha-analysis",
-        "Ingest Public API Data (Project Alpha)/dept-project-alpha-ingestion-public-api-data",
+def actions(results):
+    return {what: action for action, what in results}
+
+
+def test_a_department_deploys_its_prefect_yaml_idempotently(department):
+    number = department.rsplit("_", 1)[1]
+    ingestion = f"Ingestion Flow (Deploy {number})/{pool(department)}-ingestion"
+    first = run(department)
+    assert ("create pool", pool(department)) in first
+    assert set(actions(first).values()) == {"create pool", "create"}
+    found = deployed(department)
+    assert len(found) == 4
+    stage = found[ingestion]
+    assert stage.tags == [department, "ingestion", MANAGED_TAG]
+    assert stage.entrypoint == f"{department}.ingestion_flow_{department}:ingestion_flow"
+    assert stage.work_pool_name == pool(department)
+    assert stage.job_variables == {"env": {"AIRNUB_ENV": "local"}}
+    assert [(s.schedule.cron, s.active) for s in stage.schedules] == [("0 6 * * *", False)]
+    assert (stage.pull_steps, stage.path, stage.description) == ([], None, "The ingestion stage.")
+    feed = next(d for key, d in found.items() if key.endswith("-ingestion-feed"))
+    assert feed.parameters == {"overrides": {"message": "from the deployment"}}
+    assert set(actions(run(department)).values()) == {"unchanged"}
+    assert {d.id for d in deployed(department).values()} == {d.id for d in found.values()}
+
+
+def test_unchanged_means_every_compared_field_matches(department):
+    run(department)
+    key, target = next(iter(deployed(department).items()))
+    with get_client(sync_client=True) as client:
+        client.update_deployment(target.id, DeploymentUpdate(job_variables={"env": {}}))
+    assert actions(run(department, dry_run=True))[key] == "update"
+    assert actions(run(department))[key] == "update"
+    assert set(actions(run(department)).values()) == {"unchanged"}
+
+
+def test_the_environment_reaches_the_runs(department):
+    run(department)
+    assert set(actions(run(department, env="staging")).values()) == {"update"}
+    assert {d.job_variables["env"]["AIRNUB_ENV"] for d in deployed(department).values()} == {
+        "staging"
     }
-    stage = deployed[ingestion]
-    assert sorted(stage.tags) == sorted([ALPHA, "ingestion", deploy.MANAGED_TAG])
-    assert stage.entrypoint == "dept_project_alpha.ingestion_flow_dept_project_alpha.ingestion_flow"
-    assert stage.work_pool_name == "dept-project-alpha"
-    assert stage.job_variables["env"]["AIRNUB_ENV"] == "local"
-    assert [s.active for s in stage.schedules] == [False]
-    again = run(ALPHA)
-    assert {action for action, _ in again} == {"update"}
-    assert alpha_deployments().keys() == deployed.keys()
 
 
-def test_the_environment_reaches_the_runs():
-    run(ALPHA, env="staging")
-    deployed = alpha_deployments()["Analysis Flow (Project Alpha)/dept-project-alpha-analysis"]
-    assert deployed.job_variables["env"]["AIRNUB_ENV"] == "staging"
-    run(ALPHA)
+def test_a_deployment_made_without_the_managed_tag_is_adopted(department):
+    flow, name = analysis_flow(department), f"{pool(department)}-analysis"
+    flow.to_deployment(name=name, tags=[department, "analysis"]).apply()  # by hand, unmanaged
+    with get_client(sync_client=True) as client:
+        assert client.read_deployment_by_name(f"{flow.name}/{name}").path == "."
+    assert actions(run(department))[f"{flow.name}/{name}"] == "update"
+    adopted = deployed(department)[f"{flow.name}/{name}"]
+    assert (MANAGED_TAG in adopted.tags, adopted.path) == (True, None)
+    assert set(actions(run(department)).values()) == {"unchanged"}
 
 
-def test_prune_deletes_only_this_departments_managed_leftovers():
-    from dept_project_alpha.analysis_flow_dept_project_alpha import analysis_flow
-
-    run(ALPHA)
-    for name, tags in [("old-one", [ALPHA, deploy.MANAGED_TAG]), ("hand-made", [ALPHA])]:
-        analysis_flow.to_deployment(
-            name=name, tags=tags, work_pool_name="dept-project-alpha",
+def test_prune_deletes_only_this_departments_managed_leftovers(department):
+    flow = analysis_flow(department)
+    run(department)
+    for name, tags in [("old-one", [department, MANAGED_TAG]), ("hand-made", [department])]:
+        flow.to_deployment(
+            name=name,
+            tags=tags,
+            work_pool_name=pool(department),
             entrypoint_type=EntrypointType.MODULE_PATH,
-        ).apply()  # fmt: skip
-    results = run(ALPHA)
-    assert ("stale", "Analysis Flow (Project Alpha)/old-one") in results
-    results = run(ALPHA, prune=True)
-    assert ("delete", "Analysis Flow (Project Alpha)/old-one") in results
+        ).apply()
+    assert ("stale", f"{flow.name}/old-one") in run(department)
+    assert ("delete", f"{flow.name}/old-one") in run(department, prune=True)
     with get_client(sync_client=True) as client:
         with pytest.raises(ObjectNotFound):
-            client.read_deployment_by_name("Analysis Flow (Project Alpha)/old-one")
-        assert client.read_deployment_by_name("Analysis Flow (Project Alpha)/hand-made")
+            client.read_deployment_by_name(f"{flow.name}/old-one")
+        assert client.read_deployment_by_name(f"{flow.name}/hand-made")
 
 
-def test_a_dry_run_writes_nothing():
-    results = run("dept_project_beta", dry_run=True)
-    assert ("create pool", "dept-project-beta") in results
-    with get_client(sync_client=True) as client:
-        with pytest.raises(ObjectNotFound):
-            client.read_work_pool("dept-project-beta")
-        assert deploy.existing_deployments(client, "dept_project_beta") == {}
+def test_a_dry_run_writes_nothing(department):
+    results = run(department, dry_run=True)
+    assert ("create pool", pool(department)) in results
+    assert set(actions(results).values()) == {"create pool", "create"}
+    with get_client(sync_client=True) as client, pytest.raises(ObjectNotFound):
+        client.read_work_pool(pool(department))
+    assert deployed(department) == {}
 
 
-def test_an_unreachable_api_is_named(monkeypatch):
+def test_an_unreachable_api_is_named(department, monkeypatch):
     from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     url = "http://127.0.0.1:9/api"
     monkeypatch.setenv("PREFECT_API_URL", url)
     with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_CLIENT_MAX_RETRIES: 0}):
-        result = CliRunner().invoke(app, ["deploy", ALPHA])
+        result = CliRunner().invoke(app, ["deploy", department])
     assert result.exit_code == 1
     assert f"cannot reach the Prefect API at {url}" in " ".join(result.output.split())

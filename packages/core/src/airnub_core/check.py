@@ -8,6 +8,7 @@ settings models, so a module that fails to import is itself a violation.
 from __future__ import annotations
 
 import importlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,17 @@ import yaml
 from prefect import Flow
 
 from airnub_core import config, conventions
-from airnub_core.conventions import STAGES, ConventionError, Identity
+from airnub_core.conventions import MANAGED_TAG, STAGES, ConventionError, Identity
 
 SRC_EXTRAS = frozenset({"__init__.py", "configs", "sample_data", "py.typed", "__pycache__"})
 FOLDER_EXTRAS = frozenset({"__init__.py", "tasks", "__pycache__"})
+# The prefect.yaml keys `airnub deploy` reads exactly as `prefect deploy` does. Any other
+# key would make the two commands write different deployments, so `airnub check` flags it.
+TOP_LEVEL_KEYS = frozenset({"name", "prefect-version", "pull", "build", "push", "deployments"})
+DEPLOYMENT_KEYS = frozenset(
+    {"name", "entrypoint", "description", "tags", "work_pool", "schedules", "parameters"}
+)
+WORK_POOL_KEYS = frozenset({"name", "job_variables", "work_queue_name"})
 
 
 @dataclass(frozen=True)
@@ -314,9 +322,15 @@ class _Department:
         except yaml.YAMLError as error:
             self.flag(path, f"invalid YAML: {_one_line(error)}")
             return
+        if not isinstance(data, dict):
+            self.flag(path, "must be a mapping with a deployments list")
+            return
+        self._interop(path, data)
         deployed = set()
         for index, deployment in enumerate(data.get("deployments") or []):
             where = f"deployments[{index}]"
+            if not isinstance(deployment, dict):
+                continue  # flagged by _interop
             entrypoint = str(deployment.get("entrypoint", ""))
             flow = self._entrypoint(path, where, entrypoint)
             if flow is None:
@@ -324,7 +338,8 @@ class _Department:
             identity: Identity = flow.airnub_identity
             if identity.category is None:
                 deployed.add(identity.stage)
-            for key, derived in (("name", identity.deployment_name), ("tags", identity.tags)):
+            tags = [*identity.tags, MANAGED_TAG]
+            for key, derived in (("name", identity.deployment_name), ("tags", tags)):
                 if deployment.get(key) != derived:
                     self.flag(path, f"{where}.{key} is {deployment.get(key)!r}, not the derived"
                               f" {derived!r}")  # fmt: skip
@@ -332,12 +347,58 @@ class _Department:
             if stage not in deployed:
                 self.flag(path, f"no deployment of the {stage} stage orchestrator")
 
+    def _interop(self, path: Path, data: dict[str, Any]) -> None:
+        """Keys `airnub deploy` reads as `prefect deploy` does, and a portable pull section."""
+        why = "; `airnub deploy` would not write what `prefect deploy` does"
+        for key in sorted(set(data) - TOP_LEVEL_KEYS):
+            self.flag(path, f"{key}: not supported{why}")
+        for key in ("build", "push"):
+            if data.get(key):
+                self.flag(path, f"{key}: must be empty; nothing is built or pushed")
+        if "pull" not in data:
+            self.flag(
+                path,
+                "pull: missing; write `pull: []` (entrypoints are module paths), or"
+                " `prefect deploy` pins this checkout's path as the working directory",
+            )
+        elif not isinstance(data["pull"], list):
+            self.flag(path, "pull: must be a list of steps, e.g. pull: []")
+        else:
+            for place in _absolute_paths(data["pull"], "pull"):
+                self.flag(path, f"{place}: an absolute path ties the deployments to one machine")
+        for index, deployment in enumerate(data.get("deployments") or []):
+            where = f"deployments[{index}]"
+            if not isinstance(deployment, dict):
+                self.flag(path, f"{where}: must be a mapping")
+                continue
+            for key in sorted(set(deployment) - DEPLOYMENT_KEYS):
+                self.flag(path, f"{where}.{key}: not supported{why}")
+            pool = deployment.get("work_pool")
+            for key in sorted(set(pool) - WORK_POOL_KEYS if isinstance(pool, dict) else ()):
+                self.flag(path, f"{where}.work_pool.{key}: not supported{why}")
+            for number, schedule in enumerate(deployment.get("schedules") or []):
+                if isinstance(schedule, dict) and not schedule.get("slug"):
+                    self.flag(path, f"{where}.schedules[{number}].slug: missing; without one"
+                              " every deploy replaces the schedule")  # fmt: skip
+
     def _entrypoint(self, path: Path, where: str, entrypoint: str) -> Any:
         try:
             return entrypoint_flow(self.id, entrypoint)
         except ConventionError as error:
             self.flag(path, f"{where}.entrypoint {error}")
             return None
+
+
+def _absolute_paths(value: Any, where: str) -> list[str]:
+    """Places in a pull section holding an absolute path (this machine's checkout)."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _absolute_paths(v, f"{where}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _absolute_paths(v, f"{where}[{i}]")]
+    portable = not isinstance(value, str) or not (
+        value.startswith(("/", "~", "\\\\")) or re.match(r"[A-Za-z]:[\\/]", value)
+    )
+    return [] if portable else [where]
 
 
 def entrypoint_flow(department: str, entrypoint: str) -> Any:

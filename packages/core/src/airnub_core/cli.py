@@ -275,6 +275,40 @@ def deploy_command(
         console.print("dry run: nothing written")
 
 
+@app.command("retire")
+def retire_command(
+    department: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="DEPARTMENT", help="Ids of removed departments, e.g. dept_project_gamma."
+        ),
+    ],
+    dry_run: DryRun = False,
+) -> None:
+    """Delete removed departments' airnub-managed deployments, and their unused work pools."""
+    from airnub_core import deploy
+
+    for name in department:
+        try:
+            conventions.check_department(name)
+        except ConventionError as error:
+            raise fail(f"DEPARTMENT: {error}") from None
+    # Works with the department's package gone: nothing here imports it.
+    with prefect_session() as url:
+        from prefect.client.orchestration import get_client
+
+        console.print(f"Prefect API: {url}", highlight=False)
+        with get_client(sync_client=True) as client:
+            for name in dict.fromkeys(department):
+                results = deploy.retire(client, name, dry_run=dry_run)
+                for action, what in results:
+                    console.print(f"{action} {what}", highlight=False, soft_wrap=True)
+                if not any(action.startswith("delete") for action, _ in results):
+                    console.print(f"{name}: nothing to remove", highlight=False)
+    if dry_run:
+        console.print("dry run: nothing written")
+
+
 variables_app = typer.Typer(no_args_is_help=True, help="Prefect Variables from the YAML configs.")
 blocks_app = typer.Typer(no_args_is_help=True, help="Prefect Blocks the departments declare.")
 app.add_typer(variables_app, name="variables")

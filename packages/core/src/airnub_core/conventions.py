@@ -24,6 +24,8 @@ STAGE_ACTIONS: dict[str, str] = {
 }
 DEPARTMENT_PREFIX = "dept_"
 ENTRY_POINT_GROUP = "airnub.departments"
+# Tags every deployment `airnub deploy` writes; only these are ever pruned or retired.
+MANAGED_TAG = "airnub-managed"
 # Folder names with a fixed meaning inside a stage or category.
 RESERVED_NAMES = frozenset({"tasks", "subflows", "configs", "sample_data", *STAGES})
 MAX_ID_LENGTH = 40

@@ -1,12 +1,15 @@
 """``airnub deploy``: register a department's ``prefect.yaml`` deployments with Prefect.
 
-Each entry's entrypoint is imported and turned into a deployment with a module
-entrypoint, so a worker anywhere the package is installed can run it; nothing is
-built or pushed. Names, tags and descriptions come from the conventions (``airnub
-check`` enforces that ``prefect.yaml`` agrees). Missing work pools are created
-(process pools; production pools of other types are made once by an operator).
-``AIRNUB_ENV`` goes to every run through the job variables, choosing the config
-overlays. ``prune`` deletes the department's deployments no longer listed.
+Each entry becomes the same deployment ``prefect --no-prompt deploy --all`` makes from
+that file: the entrypoint as written (a module path, so a worker anywhere the package is
+installed can run it), the file's ``pull`` steps, no path, and the same schedules,
+parameters and job variables; nothing is built or pushed. Names and tags come from the
+conventions (``airnub check`` enforces that ``prefect.yaml`` agrees, managed tag
+included). Missing work pools are created (process pools; production pools of other
+types are made once by an operator). ``AIRNUB_ENV`` goes to every run through the job
+variables, choosing the config overlays. A deployment whose server object already
+matches is left alone ("unchanged"); ``prune`` deletes the department's deployments no
+longer listed.
 """
 
 from __future__ import annotations
@@ -19,9 +22,16 @@ import yaml
 
 from airnub_core.check import entrypoint_flow
 from airnub_core.config import ENV_VAR, ConfigError, package_dir
-from airnub_core.conventions import ConventionError, Identity
+from airnub_core.conventions import MANAGED_TAG, ConventionError, Identity, work_pool_name
 
-MANAGED_TAG = "airnub-managed"
+# Fields compared to decide "unchanged". The version is left out: prefect sets it to the
+# git commit, and a new commit alone changes nothing a run does.
+COMPARED = (
+    "entrypoint", "tags", "description", "work_pool_name", "work_queue_name",
+    "job_variables", "parameters", "pull_steps", "path", "enforce_parameter_schema",
+    "parameter_openapi_schema",
+)  # fmt: skip
+PAGE = 200
 
 
 @dataclass
@@ -32,6 +42,11 @@ class Planned:
     work_pool: str
     entry: dict[str, Any]
     env: str  # AIRNUB_ENV for the runs
+    pull: list[dict[str, Any]]
+
+    @property
+    def key(self) -> str:
+        return f"{self.flow.name}/{self.name}"
 
 
 def prefect_yaml(department: str) -> Path:
@@ -44,6 +59,9 @@ def planned(department: str, env: str) -> list[Planned]:
     if not path.is_file():
         raise ConfigError(f"{path}: missing; `airnub check` explains what it should hold")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    pull = data.get("pull") or []  # none at all is flagged by `airnub check`
+    if not isinstance(pull, list):
+        raise ConfigError(f"{path}: pull must be a list of steps, e.g. pull: []")
     found = []
     for index, entry in enumerate(data.get("deployments") or []):
         where = f"{path}: deployments[{index}]"
@@ -55,43 +73,162 @@ def planned(department: str, env: str) -> list[Planned]:
         pool = (entry.get("work_pool") or {}).get("name")
         if not pool:
             raise ConfigError(f"{where}.work_pool.name: missing")
-        found.append(Planned(identity, flow, identity.deployment_name, pool, entry, env))
+        found.append(Planned(identity, flow, identity.deployment_name, pool, entry, env, pull))
     return found
 
 
-def _deployment(item: Planned) -> Any:
-    from prefect.deployments.runner import EntrypointType
-    from prefect.schedules import Cron
-
+def _job_variables(item: Planned) -> dict[str, Any]:
     job_variables = dict((item.entry.get("work_pool") or {}).get("job_variables") or {})
     job_variables["env"] = {**(job_variables.get("env") or {}), ENV_VAR: item.env}
-    schedules = [
-        Cron(s["cron"], timezone=s.get("timezone", "UTC"), active=bool(s.get("active", True)))
-        for s in item.entry.get("schedules") or []
-    ]
-    return item.flow.to_deployment(
+    return job_variables
+
+
+def _schedules(item: Planned) -> list[dict[str, Any]]:
+    # Prefect's own reading of a prefect.yaml schedule, so both commands agree on it.
+    from prefect.cli.deploy._schedules import _schedule_config_to_deployment_schedule
+
+    return [_schedule_config_to_deployment_schedule(s) for s in item.entry.get("schedules") or []]
+
+
+def wanted(item: Planned) -> dict[str, Any]:
+    """The compared fields of the deployment ``item`` should be on the server."""
+    from prefect.utilities.callables import parameter_schema
+
+    fields = {
+        "entrypoint": item.entry["entrypoint"],
+        "tags": [*item.identity.tags, MANAGED_TAG],
+        "description": item.entry.get("description") or item.flow.description,
+        "work_pool_name": item.work_pool,
+        "work_queue_name": (item.entry.get("work_pool") or {}).get("work_queue_name") or "default",
+        "job_variables": _job_variables(item),
+        "parameters": item.entry.get("parameters") or {},
+        "pull_steps": item.pull,
+        "path": None,
+        "enforce_parameter_schema": True,
+        "parameter_openapi_schema": parameter_schema(item.flow).model_dump(exclude_unset=True),
+    }
+    # An empty or missing list leaves a deployment's schedules as they are, in both commands.
+    if schedules := _schedules(item):
+        from prefect.client.schemas.actions import DeploymentScheduleCreate
+
+        fields["schedules"] = [_schedule_fields(DeploymentScheduleCreate(**s)) for s in schedules]
+    return fields
+
+
+def _schedule_fields(schedule: Any) -> dict[str, Any]:
+    return {
+        "schedule": schedule.schedule.model_dump(mode="json"),
+        "active": schedule.active,
+        "parameters": schedule.parameters,
+        "slug": schedule.slug,
+    }
+
+
+def current(deployment: Any) -> dict[str, Any]:
+    fields = {name: getattr(deployment, name) for name in COMPARED}
+    fields["schedules"] = [_schedule_fields(s) for s in deployment.schedules]
+    return fields
+
+
+def differences(item: Planned, deployment: Any) -> list[str]:
+    """The compared fields where the server's deployment differs from ``item``."""
+    have = current(deployment)
+    if have["description"] == "None":  # how Prefect's create stores a missing description
+        have["description"] = None
+    return [name for name, value in wanted(item).items() if have.get(name) != value]
+
+
+class _PullSteps:
+    """Storage that only carries pull steps, as ``prefect deploy`` passes them."""
+
+    def __init__(self, steps: list[dict[str, Any]]) -> None:
+        self.steps = steps
+        self._base = Path(".")
+
+    def set_base_path(self, path: Path) -> None:
+        self._base = path
+
+    @property
+    def destination(self) -> Path:
+        return self._base
+
+    @property
+    def pull_interval(self) -> int | None:
+        return None
+
+    async def pull_code(self) -> None:
+        return None
+
+    def to_pull_step(self) -> list[dict[str, Any]]:
+        return self.steps
+
+    def __eq__(self, other: object) -> bool:
+        return self.steps == getattr(other, "steps", None)
+
+
+def _apply(client: Any, item: Planned, existing: Any) -> None:
+    from prefect.client.schemas.actions import DeploymentUpdate
+    from prefect.deployments.runner import RunnerDeployment
+
+    fields = wanted(item)
+    deployment = RunnerDeployment(
         name=item.name,
-        tags=[*item.identity.tags, MANAGED_TAG],
-        description=item.entry.get("description") or item.flow.description,
+        flow_name=item.flow.name,
+        entrypoint=fields["entrypoint"],
         work_pool_name=item.work_pool,
-        job_variables=job_variables,
-        schedules=schedules or None,
-        entrypoint_type=EntrypointType.MODULE_PATH,
+        work_queue_name=(item.entry.get("work_pool") or {}).get("work_queue_name"),
+        parameters=fields["parameters"],
+        description=fields["description"],
+        tags=fields["tags"],
+        storage=_PullSteps(item.pull),  # so the path is None and the pull steps are the file's
+        job_variables=fields["job_variables"],
     )
+    deployment._set_defaults_from_flow(item.flow)  # parameter schema and version, as prefect does
+    deployment.apply(schedules=_schedules(item) or None)
+    if existing is not None and existing.path is not None:
+        # a path some other tool left; an update through `apply` never clears it
+        client.update_deployment(existing.id, DeploymentUpdate(path=None))
+
+
+def _paged(read: Any, **filters: Any) -> list[Any]:
+    found: list[Any] = []
+    while page := read(**filters, limit=PAGE, offset=len(found)):
+        found.extend(page)
+        if len(page) < PAGE:
+            break
+    return found
 
 
 def existing_deployments(client: Any, department: str) -> dict[str, Any]:
     """The department's airnub-managed deployments: 'flow name/deployment name' -> deployment."""
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterTags,
+        FlowFilter,
+        FlowFilterId,
+    )
 
-    found = client.read_deployments(
+    found = _paged(
+        client.read_deployments,
         deployment_filter=DeploymentFilter(
             tags=DeploymentFilterTags(all_=[department, MANAGED_TAG])
         ),
-        limit=200,
     )
-    flows = {f.id: f.name for f in client.read_flows(limit=200)} if found else {}
+    ids = sorted({d.flow_id for d in found})
+    flows = {
+        f.id: f.name
+        for f in _paged(client.read_flows, flow_filter=FlowFilter(id=FlowFilterId(any_=ids)))
+    } if ids else {}  # fmt: skip
     return {f"{flows.get(d.flow_id, '?')}/{d.name}": d for d in found}
+
+
+def _by_name(client: Any, key: str) -> Any:
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return client.read_deployment_by_name(key)
+    except ObjectNotFound:
+        return None
 
 
 def ensure_work_pools(client: Any, names: set[str], dry_run: bool) -> list[str]:
@@ -112,22 +249,29 @@ def ensure_work_pools(client: Any, names: set[str], dry_run: bool) -> list[str]:
 def deploy(
     client: Any, department: str, env: str, *, dry_run: bool = False, prune: bool = False
 ) -> list[tuple[str, str]]:
-    """(action, 'flow/deployment') for every deployment of the department and every pool."""
+    """(action, 'flow/deployment') for every deployment of the department and every pool.
+
+    Actions: create pool, create, update, unchanged, stale, delete.
+    """
     items = planned(department, env)
     results = [
         ("create pool", name)
         for name in ensure_work_pools(client, {i.work_pool for i in items}, dry_run)
     ]
     before = existing_deployments(client, department)
-    wanted = set()
+    wanted_keys = set()
     for item in items:
-        key = f"{item.flow.name}/{item.name}"
-        wanted.add(key)
+        wanted_keys.add(item.key)
+        # one `prefect deploy` made from a file without the managed tag is adopted
+        existing = before.get(item.key) or _by_name(client, item.key)
+        if existing is not None and not differences(item, existing):
+            results.append(("unchanged", item.key))
+            continue
         if not dry_run:
-            _deployment(item).apply()
-        results.append(("update" if key in before else "create", key))
+            _apply(client, item, existing)
+        results.append(("create" if existing is None else "update", item.key))
     for key, deployment in sorted(before.items()):
-        if key in wanted:
+        if key in wanted_keys:
             continue
         if prune:
             if not dry_run:
@@ -136,3 +280,56 @@ def deploy(
         else:
             results.append(("stale", key))
     return results
+
+
+def retire(client: Any, department: str, *, dry_run: bool = False) -> list[tuple[str, str]]:
+    """Delete a removed department's managed deployments, then its pools no one else uses.
+
+    Never imports the department: its package is usually gone. Returns (action, what)
+    with actions delete, delete pool and keep pool.
+    """
+    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
+    from prefect.exceptions import ObjectNotFound
+
+    results = []
+    doomed = existing_deployments(client, department)
+    for key, deployment in sorted(doomed.items()):
+        if not dry_run:
+            client.delete_deployment(deployment.id)
+        results.append(("delete", key))
+    gone = {d.id for d in doomed.values()}
+    pools = {work_pool_name(department)} | {d.work_pool_name for d in doomed.values()}
+    for pool in sorted(p for p in pools if p):
+        try:
+            client.read_work_pool(pool)
+        except ObjectNotFound:
+            continue
+        users = [
+            d
+            for d in _paged(
+                client.read_deployments,
+                work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])),
+            )
+            if d.id not in gone
+        ]
+        if users:
+            results.append(("keep pool", f"{pool}: used by {_described(users)}"))
+            continue
+        if not dry_run:
+            client.delete_work_pool(pool)
+        results.append(("delete pool", pool))
+    return results
+
+
+def _described(deployments: list[Any]) -> str:
+    unmanaged = sum(MANAGED_TAG not in d.tags for d in deployments)
+    managed = len(deployments) - unmanaged
+    parts = [
+        f"{count} {'deployment' if count == 1 else 'deployments'} {what}"
+        for count, what in (
+            (unmanaged, "not managed by airnub"),
+            (managed, "of other departments"),
+        )
+        if count
+    ]
+    return " and ".join(parts)

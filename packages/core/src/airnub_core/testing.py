@@ -18,7 +18,7 @@ import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +257,61 @@ def scratch_workspace(
 def scratch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One scratch workspace per test session (see :func:`scratch_workspace`)."""
     return scratch_workspace(tmp_path_factory.mktemp("scratch"))
+
+
+def write_department_project(
+    root: Path,
+    department: str,
+    display_name: str,
+    categories: dict[str, list[str]],
+    prefect_yaml: str | None = None,
+) -> Path:
+    """``root/packages/<department>`` laid out as in the repository, returned.
+
+    The package goes under ``src/`` beside a ``prefect.yaml`` (``prefect_yaml``, or one
+    deploying the stage orchestrators by the conventions) and a ``.dist-info`` naming
+    the department, so a process with ``src/`` on its path finds it as if installed.
+    """
+    folder = root / "packages" / department
+    src = folder / "src"
+    write_department(src, department, categories)
+    info = src / f"{department}-0.0.0.dist-info"
+    info.mkdir()
+    distribution = conventions.distribution_name(department)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.0.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[{conventions.ENTRY_POINT_GROUP}]\n{display_name} = {department}\n"
+    )
+    (folder / "prefect.yaml").write_text(prefect_yaml or _prefect_yaml(department))
+    return folder
+
+
+def _prefect_yaml(department: str) -> str:
+    pool = conventions.work_pool_name(department)
+    lines = [f"name: {conventions.distribution_name(department)}", "pull: []", "deployments:"]
+    for stage in conventions.STAGES:
+        lines += [
+            f"  - name: {pool}-{stage}",
+            f"    entrypoint: {department}.{stage}{conventions.flow_suffix(department)}"
+            f":{stage}_flow",
+            f"    tags: [{department}, {stage}, {conventions.MANAGED_TAG}]",
+            f"    work_pool: {{name: {pool}, job_variables: {{env: {{AIRNUB_ENV: local}}}}}}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def make_department(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Build throwaway departments with :func:`write_department_project`, known to
+    ``conventions.departments()`` and importable until the test ends."""
+    with ExitStack() as stack:
+
+        def make(department: str, categories: dict[str, list[str]], **options: Any) -> Path:
+            root = tmp_path_factory.mktemp(department)
+            default = conventions.humanize(department.split("_", 1)[1])
+            display = options.pop("display_name", default)
+            folder = write_department_project(root, department, display, categories, **options)
+            stack.enter_context(importable_departments(folder / "src", {department: display}))
+            return folder
+
+        yield make

@@ -1,0 +1,134 @@
+"""`airnub retire` against the session's Prefect server.
+
+The retired department is never installed here: its deployments are made straight
+through the API, as an earlier `airnub deploy` of a since-deleted package left them.
+"""
+
+import sys
+
+import pytest
+from airnub_core import deploy
+from airnub_core.cli import app
+from airnub_core.conventions import MANAGED_TAG
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.exceptions import ObjectNotFound
+from typer.testing import CliRunner
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+GONE = "dept_gone"  # no such package anywhere
+
+
+def make(client, flow, name, pool, tags):
+    if pool:
+        try:
+            client.read_work_pool(pool)
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+    flow_id = client.create_flow_from_name(flow)
+    return client.create_deployment(
+        flow_id=flow_id, name=name, work_pool_name=pool, tags=tags,
+        entrypoint=f"{GONE}.ingestion_flow_{GONE}:ingestion_flow",
+    )  # fmt: skip
+
+
+def exists(client, read, *args):
+    try:
+        read(*args)
+    except ObjectNotFound:
+        return False
+    return True
+
+
+def retire(*arguments):
+    result = CliRunner().invoke(app, ["retire", *arguments])
+    return result.exit_code, " ".join(result.output.split())
+
+
+@pytest.fixture
+def leftovers():
+    """Two managed deployments (own pool, shared pool), a hand-made one of the same
+    department on the shared pool, and another department's managed one."""
+    with get_client(sync_client=True) as client:
+        managed, other = [GONE, MANAGED_TAG], ["dept_other", MANAGED_TAG]
+        ids = {
+            "own": make(client, "Gone Stage", "dept-gone-ingestion", "dept-gone", managed),
+            "shared": make(client, "Gone Stage", "dept-gone-shared", "gone-shared", managed),
+            "hand-made": make(client, "Gone Stage", "by-hand", "gone-shared", [GONE]),
+            "other": make(client, "Other Stage", "other", "other-pool", other),
+        }
+    yield ids
+    with get_client(sync_client=True) as client:
+        for deployment_id in ids.values():
+            if exists(client, client.read_deployment, deployment_id):
+                client.delete_deployment(deployment_id)
+        for pool in ("dept-gone", "gone-shared", "other-pool"):
+            if exists(client, client.read_work_pool, pool):
+                client.delete_work_pool(pool)
+
+
+def test_a_dry_run_says_what_would_go_and_writes_nothing(leftovers):
+    code, output = retire(GONE, "--dry-run")
+    assert code == 0, output
+    for line in (
+        "delete Gone Stage/dept-gone-ingestion",
+        "delete Gone Stage/dept-gone-shared",
+        "delete pool dept-gone",
+        "keep pool gone-shared: used by 1 deployment not managed by airnub",
+        "dry run: nothing written",
+    ):
+        assert line in output
+    assert "by-hand" not in output and "Other Stage" not in output
+    with get_client(sync_client=True) as client:
+        assert all(exists(client, client.read_deployment, i) for i in leftovers.values())
+        assert exists(client, client.read_work_pool, "dept-gone")
+
+
+def test_retire_removes_managed_deployments_and_unshared_pools_only(leftovers):
+    code, output = retire(GONE)
+    assert code == 0, output
+    assert "delete pool dept-gone" in output
+    assert "keep pool gone-shared: used by 1 deployment not managed by airnub" in output
+    with get_client(sync_client=True) as client:
+        gone = {k for k, i in leftovers.items() if not exists(client, client.read_deployment, i)}
+        assert gone == {"own", "shared"}
+        assert not exists(client, client.read_work_pool, "dept-gone")
+        assert exists(client, client.read_work_pool, "gone-shared")
+        assert exists(client, client.read_work_pool, "other-pool")
+    assert GONE not in sys.modules  # it never tried to import the department
+    code, output = retire(GONE)
+    assert code == 0, output
+    assert "dept_gone: nothing to remove" in output
+    assert "delete" not in output
+
+
+def test_a_pool_another_departments_deployment_uses_is_kept(leftovers):
+    with get_client(sync_client=True) as client:
+        make(client, "Other Stage", "on-gone-pool", "dept-gone", ["dept_other", MANAGED_TAG])
+        results = deploy.retire(client, GONE)
+        assert ("keep pool", "dept-gone: used by 1 deployment of other departments") in results
+        client.delete_deployment(client.read_deployment_by_name("Other Stage/on-gone-pool").id)
+
+
+def test_nothing_to_retire_is_not_an_error():
+    code, output = retire("dept_never_was")
+    assert (code, output.endswith("dept_never_was: nothing to remove")) == (0, True), output
+
+
+@pytest.mark.parametrize("bad", ["gone", "dept_Gone", "dept_", "dept_a-b", "dept_class"])
+def test_an_invalid_department_id_is_named(bad):
+    code, output = retire("dept_fine", bad)
+    assert code != 0
+    assert output.startswith("error: DEPARTMENT: department") and repr(bad)[1:-1] in output
+    assert "Prefect API" not in output  # refused before anything is touched
+
+
+def test_an_unreachable_api_is_named(monkeypatch):
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    url = "http://127.0.0.1:9/api"
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_CLIENT_MAX_RETRIES: 0}):
+        code, output = retire(GONE)
+    assert code == 1
+    assert f"cannot reach the Prefect API at {url}" in output
