@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from airnub_core import config, conventions
-from airnub_core.conventions import STAGES, Identity
+from airnub_core.conventions import MANAGED_TAG, STAGES, Identity
 
-MANAGED_TAG = "airnub-managed"
 MAX_VALUE_CHARS = 5000  # Prefect's limit on a Variable's value, as JSON
 
 
