@@ -5,7 +5,7 @@ import shutil
 import subprocess
 
 import pytest
-from airnub_core.affected import ZERO_SHA, affected
+from airnub_core.affected import KINDS, ZERO_SHA, affected
 
 # member -> (folder, workspace members it depends on)
 MEMBERS = {
@@ -115,6 +115,48 @@ def test_scenarios(repo, name):
     ]
 
 
+# files changed -> the kinds of check the change needs
+KIND_SCENARIOS = {
+    "one department's code": ({"packages/dept_a/src/mod.py": "V = 2\n"}, {"python"}),
+    "a department's pyproject": ({"packages/dept_a/pyproject.toml": "[project]\n"}, {"python"}),
+    "a department's data file": ({"packages/dept_b/notes.txt": "more\n"}, set()),
+    "core": ({"packages/core/src/mod.py": "V = 2\n"}, {"python", "core"}),
+    "a shared library": ({"packages/shared/notes.txt": "x\n"}, {"core"}),
+    "tools": ({"tools/gen.py": "x = 2\n"}, {"python", "core"}),
+    "uv.lock": ({"uv.lock": lock(MEMBERS) + "\n# touched\n"}, {"python", "core"}),
+    ".python-version": ({".python-version": "3.12\n"}, {"core"}),
+    ".pre-commit-config.yaml": ({".pre-commit-config.yaml": "repos: []\n"}, {"core"}),
+    ".ci/": ({".ci/run": "#!/bin/sh\n"}, {"core"}),
+    "a workflow": ({".github/workflows/ci.yml": "on: [push]\n"}, {"workflows", "core"}),
+    "the README": ({"README.md": "more\n"}, {"docs"}),
+    "a department's README": ({"packages/dept_b/README.md": "more\n"}, {"docs"}),
+    "the docs folder": ({"docs/img.svg": "<svg/>\n"}, {"docs"}),
+    "mkdocs.yml": ({"mkdocs.yml": "site_name: x\n"}, {"docs"}),
+    "the Dockerfile": ({"Dockerfile": "FROM x\n"}, {"containers"}),
+    "the compose file": ({"docker-compose.yml": "services: {}\n"}, {"containers"}),
+    ".dockerignore": ({".dockerignore": ".git\n"}, {"containers"}),
+    "nothing": ({}, set()),
+}
+
+
+@pytest.mark.parametrize("name", KIND_SCENARIOS)
+def test_the_change_is_sorted_into_kinds_of_check(repo, name):
+    files, expected = KIND_SCENARIOS[name]
+    head = repo.scenario(files)
+    assert affected(repo.root, repo.base, head).kinds == {k: k in expected for k in KINDS}
+
+
+def test_docs_only_selects_no_department_and_not_core(repo):
+    head = repo.scenario({"README.md": "x\n", "docs/index.md": "y\n", "mkdocs.yml": "a: 1\n"})
+    result = affected(repo.root, repo.base, head)
+    assert (result.departments, result.kinds["core"], result.kinds["docs"]) == ([], False, True)
+
+
+def test_no_usable_base_needs_every_kind(repo):
+    head = repo.scenario({"README.md": "x\n"})
+    assert all(affected(repo.root, ZERO_SHA, head).kinds.values())
+
+
 def test_a_deleted_department_is_reported_for_clean_up(repo):
     head = repo.scenario({"uv.lock": lock(without_c), "packages/dept_c": None})
     result = affected(repo.root, repo.base, head)
@@ -175,3 +217,17 @@ def test_difftrace_agrees_except_where_explained(repo, name):
         assert departments != expected, f"no longer differs: {DIFFERENCES[name]}"
     else:
         assert departments == expected
+
+
+def test_the_github_format_gives_one_output_per_kind(repo):
+    head = repo.scenario({"docs/index.md": "x\n"})
+    repo.git("checkout", "-q", head)
+    done = subprocess.run(
+        [shutil.which("airnub") or "airnub", "affected", "--base", repo.base, "--format", "github"],
+        cwd=repo.root, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    outputs = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    assert outputs["any"] == "false" and outputs["deleted"] == "[]"
+    assert {kind: outputs[kind] for kind in KINDS} == {
+        kind: "true" if kind == "docs" else "false" for kind in KINDS
+    }

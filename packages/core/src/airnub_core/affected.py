@@ -6,6 +6,11 @@ it; every department that depends on that member, directly or through others, is
 affected too, so a change to ``packages/core`` selects every department using core.
 Files that shape every environment (``uv.lock``, the root ``pyproject.toml``,
 ``.python-version``, workflows) select everything; documentation selects nothing.
+
+The change is also sorted into kinds, so CI runs only the checks it needs: ``docs``
+(the site build), ``workflows`` (workflow linters), ``containers`` (the compose check),
+``python`` (ruff, the lock check) and ``core`` (core, the other non-department members,
+the generators, and the files every job depends on).
 """
 
 from __future__ import annotations
@@ -22,6 +27,45 @@ GLOBAL_FILES = ("uv.lock", "pyproject.toml", ".python-version")
 GLOBAL_FOLDERS = (".github/workflows/",)
 DOC_EXTENSIONS = ("md", "rst")
 ZERO_SHA = "0" * 40
+
+KINDS = ("docs", "workflows", "containers", "python", "core")
+# Beyond GLOBAL_*: files that change how every check runs, but not what a department is.
+CORE_FILES = (*GLOBAL_FILES, ".pre-commit-config.yaml")
+CORE_FOLDERS = (*GLOBAL_FOLDERS, ".ci/", "tools/")
+DOC_FILES = ("mkdocs.yml",)
+DOC_FOLDERS = ("docs/",)
+PYTHON_NAMES = ("pyproject.toml", "uv.lock")
+PYTHON_SUFFIXES = (".py", ".pyi")
+
+
+def is_container_file(name: str) -> bool:
+    """Dockerfile (and Dockerfile.x / x.Dockerfile), compose files, .dockerignore."""
+    return (
+        name == ".dockerignore"
+        or name == "Dockerfile"
+        or name.startswith("Dockerfile.")
+        or name.endswith(".Dockerfile")
+        or (name.startswith(("docker-compose", "compose")) and name.endswith((".yml", ".yaml")))
+    )
+
+
+def kinds_of(path: str, doc_extensions: tuple[str, ...]) -> set[str]:
+    """The kinds of check a change to ``path`` needs (core members are added by the caller)."""
+    pure = PurePosixPath(path)
+    found: set[str] = set()
+    if pure.suffix.lstrip(".") in doc_extensions or path in DOC_FILES:
+        found.add("docs")
+    if path.startswith(DOC_FOLDERS):
+        found.add("docs")
+    if path.startswith(".github/"):
+        found.add("workflows")
+    if is_container_file(pure.name):
+        found.add("containers")
+    if pure.suffix in PYTHON_SUFFIXES or pure.name in PYTHON_NAMES:
+        found.add("python")
+    if path in CORE_FILES or path.startswith(CORE_FOLDERS):
+        found.add("core")
+    return found
 
 
 @dataclass
@@ -84,6 +128,7 @@ class Affected:
     deleted: list[str] = field(default_factory=list)  # departments gone at head
     reason: str = ""
     paths: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(KINDS, False))
 
     @property
     def any(self) -> bool:
@@ -136,6 +181,7 @@ def affected(
     result = Affected(paths=workspace.paths)
     if not base or base == ZERO_SHA or not _resolves(root, base):
         result.departments = everything
+        result.kinds = dict.fromkeys(KINDS, True)
         result.reason = f"no usable base ({base or 'none given'}): everything"
         return result
 
@@ -147,16 +193,28 @@ def affected(
         if name not in workspace.paths
     )
     changed: set[str] = set()
+    kinds: set[str] = set()
+    global_change = ""
     for _status, path in changed_files(root, base, head):
+        kinds |= kinds_of(path, doc_extensions)
         if path in GLOBAL_FILES or path.startswith(GLOBAL_FOLDERS):
-            result.departments = everything
-            result.reason = f"{path} changed: everything"
-            return result
+            global_change = global_change or path
+            continue
         if PurePosixPath(path).suffix.lstrip(".") in doc_extensions:
             continue
         owner = workspace.owner(path) or old.owner(path)
+        if owner is None:
+            continue
+        # A non-department member (core, a shared library) is tested by the core job.
+        if owner not in workspace.departments and owner not in old.departments:
+            kinds.add("core")
         if owner in workspace.paths:
             changed.add(owner)
+    result.kinds = {kind: kind in kinds for kind in KINDS}
+    if global_change:
+        result.departments = everything
+        result.reason = f"{global_change} changed: everything"
+        return result
     hit = workspace.dependents(changed)
     result.departments = sorted(name for name in hit if name in workspace.departments)
     result.reason = f"changed members: {', '.join(sorted(changed)) or 'none'}"

@@ -208,18 +208,28 @@ def affected_command(
             if name not in by_id:
                 raise fail(f"--select: {unknown('department', name, sorted(by_id))}")
         result.departments = sorted(by_id[name] for name in select)
+        # A manual deploy tests the named departments only: no other check is implied.
         result.deleted, result.reason = [], "selected by name"
+        result.kinds = dict.fromkeys(result.kinds, False)
     if output == "json":
-        print(json.dumps({**result.matrix(), "any": result.any, "deleted": result.deleted}))
+        print(
+            json.dumps(
+                {**result.matrix(), "any": result.any, "deleted": result.deleted, **result.kinds}
+            )
+        )
     elif output == "github":  # lines for $GITHUB_OUTPUT
         print(f"matrix={json.dumps(result.matrix())}")
         print(f"any={str(result.any).lower()}")
         print(f"deleted={json.dumps(result.deleted)}")
+        for kind, needed in result.kinds.items():
+            print(f"{kind}={str(needed).lower()}")
     else:
         departments = [entry["department"] for entry in result.matrix()["include"]]
         console.print(f"affected: {' '.join(departments) or 'none'}", highlight=False)
         if result.deleted:
             console.print(f"deleted:  {' '.join(result.deleted)}", highlight=False)
+        kinds = [kind for kind, needed in result.kinds.items() if needed]
+        console.print(f"checks:   {' '.join(kinds) or 'none'}", highlight=False)
         console.print(f"why:      {result.reason}", highlight=False)
 
 

@@ -1,0 +1,324 @@
+"""The CI/CD workflow's structure: what runs for which change, and what gates a deploy.
+
+There is no GitHub here, so job and step `if`s are evaluated by a small translator of
+the expression forms the workflow uses, with outputs from the real `airnub affected`.
+"""
+
+import itertools
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from airnub_core.affected import KINDS, read_workspace
+from airnub_core.cli import app
+from airnub_core.storage import repository_root
+from typer.testing import CliRunner
+
+ROOT = repository_root(Path(__file__).parent)
+WORKFLOWS = ROOT / ".github" / "workflows"
+CI = yaml.safe_load((WORKFLOWS / "ci.yml").read_text())
+JOBS: dict[str, dict] = CI["jobs"]
+TRIGGERS = CI.get("on", CI.get(True))  # YAML 1.1 reads a bare `on` key as True
+
+
+def run_text(job: dict) -> str:
+    return "\n".join(step.get("run", "") for step in job.get("steps", []))
+
+
+DEPLOYS = {name for name, job in JOBS.items() if "environment" in job}
+RETIRES = {name for name, job in JOBS.items() if "airnub retire" in run_text(job)}
+PYTHON_TESTS = {
+    name for name, job in JOBS.items() if re.search(r"pytest|template_user\.py", run_text(job))
+}
+
+
+# --- a translator for GitHub expressions, enough for this workflow's `if`s ----------
+TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>\d+(?:\.\d+)?)|(?P<op>==|!=|&&|\|\||[!(),])"
+    r"|(?P<name>[A-Za-z_][\w-]*(?:\.[\w*-]+)*))"
+)
+FUNCTIONS = {
+    "always": lambda: True,
+    "success": lambda: True,
+    "failure": lambda: False,
+    "cancelled": lambda: False,
+    "fromJson": json.loads,
+    "toJSON": json.dumps,
+}
+
+
+def evaluate(expression: str | bool | None, context: dict[str, object]) -> bool:
+    """The truth of a job or step `if` (missing means success(): true here)."""
+    if expression is None or isinstance(expression, bool):
+        return expression is not False
+    text = expression.strip()
+    if text.startswith("${{") and text.endswith("}}"):
+        text = text[3:-2]
+    python, position = [], 0
+    while position < len(text.rstrip()):
+        match = TOKEN.match(text, position)
+        assert match, f"cannot read {text[position:]!r}"
+        position = match.end()
+        if match["str"]:
+            python.append(repr(match["str"][1:-1].replace("''", "'")))
+        elif match["num"]:
+            python.append(match["num"])
+        elif match["op"]:
+            python.append({"&&": " and ", "||": " or ", "!": " not "}.get(match["op"], match["op"]))
+        elif text[position:].lstrip().startswith("("):
+            python.append(f"F[{match['name']!r}]")
+        elif match["name"] in ("true", "false", "null"):
+            python.append({"true": "True", "false": "False", "null": "None"}[match["name"]])
+        else:
+            python.append(f"C.get({match['name']!r})")
+    return bool(eval("".join(python), {"F": FUNCTIONS, "C": context}))
+
+
+# --- contexts -----------------------------------------------------------------------
+def outputs(**overrides: object) -> dict[str, str]:
+    values = {"any": "false", "deleted": "[]", **dict.fromkeys(KINDS, "false")}
+    values.update({k: v if isinstance(v, str) else str(v).lower() for k, v in overrides.items()})
+    return values
+
+
+def context(event: str, detected: dict[str, str], **extra: object) -> dict[str, object]:
+    found: dict[str, object] = {
+        "github.event_name": event,
+        "github.ref": "refs/heads/main" if event != "pull_request" else "refs/pull/1/merge",
+        **{f"needs.detect.outputs.{k}": v for k, v in detected.items()},
+        **{f"steps.affected.outputs.{k}": v for k, v in detected.items()},
+        "needs.ci-ok.result": "success",
+    }
+    found.update(extra)
+    return found
+
+
+def runs(job: str, ctx: dict[str, object]) -> bool:
+    return evaluate(JOBS[job].get("if"), ctx)
+
+
+def needs(job: str) -> set[str]:
+    value = JOBS[job].get("needs", [])
+    return {value} if isinstance(value, str) else set(value)
+
+
+def all_needs(job: str) -> set[str]:
+    found = set()
+    for parent in needs(job):
+        found |= {parent, *all_needs(parent)}
+    return found
+
+
+def step_running(pattern: str) -> tuple[str, dict]:
+    """(job, step) of the one step whose command matches ``pattern``."""
+    hits = [
+        (name, step)
+        for name, job in JOBS.items()
+        for step in job.get("steps", [])
+        if re.search(pattern, step.get("run", ""))
+    ]
+    assert len(hits) == 1, f"{pattern}: {[name for name, _ in hits]}"
+    return hits[0]
+
+
+# --- the deploy gate ----------------------------------------------------------------
+def test_there_is_a_deploy_and_a_retire_job():
+    assert DEPLOYS and RETIRES and RETIRES <= DEPLOYS
+    assert all("airnub deploy" in run_text(JOBS[j]) for j in DEPLOYS - RETIRES)
+
+
+@pytest.mark.parametrize("job", sorted(DEPLOYS))
+def test_a_deploy_needs_ci_ok_and_runs_only_after_it_passed(job):
+    assert "ci-ok" in all_needs(job)
+    detected = outputs(any=True, deleted='["dept_gone"]')
+    assert runs(job, context("push", detected))
+    assert runs(job, context("workflow_dispatch", detected, **{"inputs.environment": "prod"}))
+    for result in ("failure", "cancelled", "skipped"):
+        assert not runs(job, context("push", detected, **{"needs.ci-ok.result": result}))
+
+
+@pytest.mark.parametrize("job", sorted(DEPLOYS))
+@pytest.mark.parametrize("event", ["pull_request", "merge_group", "push"])
+def test_no_deploy_on_pull_requests_the_merge_queue_or_other_branches(job, event):
+    for any_, deleted in itertools.product(["true", "false"], ['["dept_gone"]', "[]"]):
+        ctx = context(event, outputs(any=any_, deleted=deleted))
+        if event == "push":
+            ctx["github.ref"] = "refs/heads/feature"
+        assert not runs(job, ctx)
+
+
+@pytest.mark.parametrize("job", sorted(DEPLOYS))
+def test_prod_is_deployed_by_hand_only_from_main(job):
+    detected = outputs(any=True, deleted='["dept_gone"]')
+    ctx = context("workflow_dispatch", detected, **{"inputs.environment": "prod"})
+    ctx["github.ref"] = "refs/heads/feature"
+    assert not runs(job, ctx)
+    assert runs(job, {**ctx, "inputs.environment": "staging"})
+
+
+def test_manual_runs_name_a_department_and_a_target():
+    inputs = TRIGGERS["workflow_dispatch"]["inputs"]
+    assert inputs["department"]["required"] is True
+    assert set(inputs["environment"]["options"]) == {"staging", "prod"}
+    assert "pull_request" in TRIGGERS and TRIGGERS["push"]["branches"] == ["main"]
+
+
+@pytest.mark.parametrize("job", sorted(DEPLOYS))
+def test_deploys_queue_per_department_and_are_never_cancelled(job):
+    concurrency = JOBS[job]["concurrency"]
+    assert "matrix.department" in concurrency["group"]
+    assert concurrency["cancel-in-progress"] is False
+    assert "secrets.PREFECT_API_KEY" in json.dumps(JOBS[job]["steps"])
+
+
+def test_runs_on_main_are_never_cancelled_by_the_next_push():
+    cancel = CI["concurrency"]["cancel-in-progress"]
+    for event, expected in [("push", False), ("workflow_dispatch", False), ("pull_request", True)]:
+        assert evaluate(cancel, {"github.event_name": event}) is expected
+
+
+def test_permissions_are_granted_per_job_and_read_only():
+    assert CI["permissions"] == {}
+    for name, job in JOBS.items():
+        assert set(job.get("permissions", {}).values()) <= {"read"}, name
+
+
+def test_every_action_is_pinned_by_commit():
+    for job in JOBS.values():
+        for step in job.get("steps", []):
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+
+
+# --- retiring removed departments ---------------------------------------------------
+@pytest.mark.parametrize("job", sorted(RETIRES))
+def test_each_deleted_department_is_retired_and_an_empty_list_is_guarded(job):
+    assert "needs.detect.outputs.deleted" in json.dumps(JOBS[job]["strategy"]["matrix"])
+    assert 'airnub retire "$DEPARTMENT"' in run_text(JOBS[job])
+    assert "--package airnub-core" in run_text(JOBS[job])
+    assert runs(job, context("push", outputs(deleted='["dept_gone"]')))
+    assert not runs(job, context("push", outputs(any=True, deleted="[]")))
+
+
+def test_the_department_matrices_are_guarded_against_an_empty_list():
+    for name, job in JOBS.items():
+        matrix = json.dumps(job.get("strategy", {}).get("matrix", ""))
+        if "needs.detect.outputs.matrix" in matrix:
+            assert not runs(name, context("push", outputs(any=False))), name
+            assert runs(name, context("push", outputs(any=True))), name
+
+
+# --- the aggregate check ------------------------------------------------------------
+def test_ci_ok_always_runs_and_needs_every_other_check():
+    assert JOBS["ci-ok"]["if"] == "always()"
+    assert needs("ci-ok") == set(JOBS) - DEPLOYS - {"ci-ok"}
+    assert "failure|cancelled" in run_text(JOBS["ci-ok"])
+
+
+def test_detect_exports_every_output_the_other_jobs_read():
+    exported = set(JOBS["detect"]["outputs"])
+    read = set(re.findall(r"needs\.detect\.outputs\.(\w+)", yaml.safe_dump(CI)))
+    assert read <= exported
+    assert {"matrix", "any", "deleted", *KINDS} <= exported
+
+
+# --- each check runs for its kind of change -----------------------------------------
+CHECKS = {
+    "docs": r"mkdocs build --strict",
+    "workflows": r"actionlint",
+    "containers": r"vendor\.compose-spec",
+    "python": r"ruff check",
+}
+
+
+@pytest.mark.parametrize("kind", CHECKS)
+def test_each_static_check_is_a_step_gated_on_its_kind(kind):
+    job, step = step_running(CHECKS[kind])
+    assert job == "detect", "cheap checks are steps of the first job: no extra billed job"
+    assert evaluate(step.get("if"), context("pull_request", outputs(**{kind: True})))
+    assert not evaluate(step.get("if"), context("pull_request", outputs()))
+    others = outputs(any=True, **{k: True for k in KINDS if k != kind})
+    assert not evaluate(step.get("if"), context("pull_request", others))
+
+
+def test_the_workflow_checks_match_the_local_ones():
+    _, step = step_running(r"actionlint")
+    for command in ("check-jsonschema --builtin-schema vendor.github-workflows", "zizmor"):
+        assert command in step["run"]
+
+
+def test_the_core_job_runs_for_core_changes_only():
+    job, _ = step_running(r"template_user\.py")
+    assert runs(job, context("pull_request", outputs(core=True)))
+    assert not runs(job, context("pull_request", outputs(any=True, docs=True, python=True)))
+
+
+# --- with the real `airnub affected` ------------------------------------------------
+@pytest.fixture
+def change(tmp_path, monkeypatch):
+    """A change to files over this repository's lock -> `airnub affected --format github`."""
+
+    def outputs_for(files: dict[str, str]) -> dict[str, str]:
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run([*git, "init", "-q", "-b", "main"], cwd=tmp_path, check=True)
+        shutil.copy(ROOT / "uv.lock", tmp_path / "uv.lock")
+        (tmp_path / "README.md").write_text("start\n")
+        subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+        subprocess.run([*git, "commit", "-qm", "base"], cwd=tmp_path, check=True)
+        for path, text in files.items():
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).write_text(text)
+        subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+        subprocess.run([*git, "commit", "-qm", "change"], cwd=tmp_path, check=True)
+        monkeypatch.chdir(tmp_path)
+        done = CliRunner().invoke(app, ["affected", "--base", "HEAD~1", "--format", "github"])
+        assert done.exit_code == 0, done.output
+        return dict(line.split("=", 1) for line in done.stdout.splitlines())
+
+    return outputs_for
+
+
+def jobs_for(detected: dict[str, str]) -> set[str]:
+    """The jobs a pull request with these `detect` outputs runs."""
+    return {job for job in JOBS if runs(job, context("pull_request", detected))}
+
+
+def a_department_folder() -> str:
+    workspace = read_workspace((ROOT / "uv.lock").read_text())
+    if not workspace.departments:
+        pytest.skip("this workspace has no department")
+    return sorted(workspace.departments.values())[0]
+
+
+def test_a_docs_only_change_runs_no_python_test_job(change):
+    docs = {"README.md": "more\n", "docs/index.md": "# more\n", "mkdocs.yml": "x: 1\n"}
+    ran = jobs_for(change(docs))
+    assert PYTHON_TESTS and not ran & PYTHON_TESTS
+    assert ran == {"detect", "ci-ok"}
+
+
+def test_one_departments_change_runs_its_tests_and_not_core(change):
+    ran = jobs_for(change({f"{a_department_folder()}/src/new_module.py": "VALUE = 1\n"}))
+    assert ran == {"detect", "test", "ci-ok"}
+
+
+def test_a_core_change_runs_core_and_every_department(change):
+    workspace = read_workspace((ROOT / "uv.lock").read_text())
+    core = workspace.paths["airnub-core"]
+    detected = change({f"{core}/src/new_module.py": "VALUE = 1\n"})
+    assert jobs_for(detected) >= {"detect", "core", "ci-ok"}
+    assert detected["core"] == "true"
+    include = json.loads(detected["matrix"])["include"]
+    assert {entry["path"] for entry in include} == set(workspace.departments.values())
+
+
+def test_the_workflows_name_no_department_of_this_repository():
+    workspace = read_workspace((ROOT / "uv.lock").read_text())
+    for workflow in WORKFLOWS.glob("*.y*ml"):
+        text = workflow.read_text()
+        for folder in workspace.departments.values():
+            assert Path(folder).name not in text, workflow.name
