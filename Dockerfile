@@ -9,6 +9,8 @@ FROM ghcr.io/astral-sh/uv:0.9.26 AS uv
 
 FROM python:${PYTHON_VERSION}-slim AS build
 ARG DEPARTMENT
+# A failing `echo | tr` in the RUN below must fail the build, not pass an empty name.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -31,7 +33,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     AIRNUB_DATA_ROOT=/data \
     DO_NOT_TRACK=1 \
     AIRNUB_WORK_POOL=${DEPARTMENT}
-USER airnub
+USER 10001
 WORKDIR /home/airnub
 # The work pool is the department's, by convention: dept_project_alpha -> dept-project-alpha.
 CMD ["sh", "-c", "exec prefect worker start --type process --pool \"$(echo \"$AIRNUB_WORK_POOL\" | tr _ -)\""]
