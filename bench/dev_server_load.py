@@ -5,8 +5,9 @@ on a new SQLite file, deploys a throwaway flow, starts a process worker, trigger
 runs at once over HTTP and waits for them (tools/integration/dev_server_load.py does
 all of it); once with Prefect's default connection pool, once with airnub's single
 connection, interleaved. Reported per variant: "database is locked" lines in the server
-log, HTTP 503s, other failed calls, runs COMPLETED, and the wall time from the burst to
-the last final state.
+log, HTTP 503s, other failed calls, runs COMPLETED, the wall time from the burst to
+the last final state, and that time per COMPLETED run (runs refused with 503 never ran,
+so the wall times alone are not comparable).
 Usage: uv run python bench/dev_server_load.py [REPEATS] [RUNS]
 """
 
@@ -48,11 +49,12 @@ rows = [
         spread([len(r.errors) for r in rs]),
         " ".join(f"{r.completed}/{r.runs}" for r in rs),
         spread([r.wall for r in rs], 1),
+        spread([r.wall / max(r.completed, 1) for r in rs], 1),
     ]
     for name, rs in results.items()
 ]
 headers = ["server", "'database is locked' lines", "HTTP 503", "failed calls", "COMPLETED",
-           "wall s"]  # fmt: skip
+           "wall s", "s per COMPLETED run"]  # fmt: skip
 print(f"\n{RUNS} runs triggered at once, {REPEATS} rounds interleaved; median (each round)\n")
 print(table(headers, rows))
 print(f"\nlogs: {scratch}")
