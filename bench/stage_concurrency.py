@@ -35,7 +35,7 @@ waits = {c: {"sleep_seconds": WAIT} for c in CATEGORIES}
 
 
 def measure(heartbeat: bool, single_connection: bool) -> tuple[list[float], list[float]]:
-    os.environ["AIRNUB_SQLITE_SINGLE_CONNECTION"] = "1" if single_connection else "0"
+    os.environ[local_api.SINGLE_CONNECTION_ENV] = "1" if single_connection else "0"
     api = local_api.start(db=scratch / f"prefect-{heartbeat}-{single_connection}.db")
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 

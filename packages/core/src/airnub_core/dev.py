@@ -16,7 +16,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -156,6 +157,86 @@ def database_url(db: str) -> str:
     return url
 
 
+def platform_env(
+    api_url: str, database_url: str, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of the server and workers: quiet, pointed at ``api_url``.
+
+    Prefect 3.9 answers a request that hit ``database is locked`` with 503 and logs
+    nothing; logging it keeps a lock error visible in ``server.log``.
+    """
+    base = os.environ if base is None else base
+    return {
+        **base,
+        **local_api.QUIET_ENV,
+        "PREFECT_API_URL": api_url,
+        "PREFECT_WORKER_QUERY_SECONDS": base.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
+        "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": base.get(
+            "PREFECT_SERVER_LOG_RETRYABLE_ERRORS", "true"
+        ),
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url,
+    }
+
+
+def server_command(port: int) -> list[str]:
+    """``prefect server start`` on 127.0.0.1 (API, UI and services), SQLite on one connection.
+
+    Through ``airnub_core.local_api`` so the server process gets the embedded API's
+    single SQLite connection: with Prefect's pool, concurrent runs made the server log
+    ``database is locked`` and answer 503. Postgres keeps Prefect's own pool.
+    """
+    return [sys.executable, "-m", "airnub_core.local_api", "prefect", "server", "start",
+            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+
+
+def spawn(command: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``command`` in its own session (Ctrl-C reaches only us), appending to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as handle:
+        return subprocess.Popen(
+            command, env=dict(env), stdin=subprocess.DEVNULL, stdout=handle,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def wait_healthy(api_url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Prefect server exited with {process.returncode}; see {log}")
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass  # not listening yet
+        time.sleep(0.2)
+    raise TimeoutError(f"Prefect server at {api_url} not healthy after {timeout:.0f} s; see {log}")
+
+
+def start_server(
+    port: int,
+    env: Mapping[str, str],
+    log: Path,
+    started: Callable[[subprocess.Popen[bytes]], None] = lambda _: None,
+    timeout: float = 120,
+) -> subprocess.Popen[bytes]:
+    """Start the server as ``airnub dev`` does and wait until it is healthy.
+
+    ``started`` gets the process before the wait, so it can be recorded and stopped
+    while it starts. If it never gets healthy it is stopped and the error raised.
+    """
+    process = spawn(server_command(port), env, log)
+    started(process)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/api", process, log, timeout)
+    except BaseException:
+        stop_processes([process.pid])
+        process.wait()
+        raise
+    return process
+
+
 class Platform:
     """The processes ``airnub dev`` owns, started and stopped together."""
 
@@ -163,41 +244,21 @@ class Platform:
         self.say = say
         url = database_url(db)
         self.state = DevState(os.getpid(), port, url.split(":", 1)[0].split("+", 1)[0])
-        self.env = {
-            **os.environ,
-            **local_api.QUIET_ENV,
-            "PREFECT_API_URL": self.state.api_url,
-            "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
-        }
-        self.env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = url
+        self.env = platform_env(self.state.api_url, url)
         self.processes: dict[str, subprocess.Popen] = {}
         self.logs = local_api.prefect_home() / "airnub-dev-logs"
 
-    def spawn(self, name: str, command: list[str]) -> None:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        with (self.logs / f"{name}.log").open("ab") as log:
-            process = subprocess.Popen(
-                command, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+    def track(self, name: str, process: subprocess.Popen) -> None:
         self.processes[name] = process
         self.state.children[name] = process.pid
         self.state.save()
 
+    def spawn(self, name: str, command: list[str]) -> None:
+        self.track(name, spawn(command, self.env, self.logs / f"{name}.log"))
+
     def start_server(self) -> None:
-        prefect = str(Path(sys.executable).with_name("prefect"))
-        command = [
-            prefect,
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.state.port),
-        ]
-        self.spawn("server", command)
-        api = local_api.LocalAPI(self.state.api_url, self.processes["server"], self.logs / "server")
-        api.wait_healthy(timeout=120)
+        log = self.logs / "server.log"
+        start_server(self.state.port, self.env, log, lambda p: self.track("server", p))
         self.say(f"Prefect server ({self.state.database}) at {self.state.api_url}")
 
     def start_workers(self) -> None:

@@ -7,7 +7,7 @@ with three changes, measured in ``bench/``:
 
 * a migrated template database is built once per Prefect version and copied;
 * migrations run only when the database was not migrated by this Prefect version;
-* the server process writes through a single connection (see :func:`serve`),
+* the server process writes through a single connection (see :func:`sqlite_engine_options`),
   so concurrent writers queue instead of retrying on ``database is locked``.
 
 It is only used when no ``PREFECT_API_URL`` is configured.
@@ -35,6 +35,7 @@ QUIET_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
 }
+SINGLE_CONNECTION_ENV = "AIRNUB_SQLITE_SINGLE_CONNECTION"
 
 
 def prefect_home() -> Path:
@@ -216,30 +217,45 @@ def running(db: Path | None = None) -> Iterator[LocalAPI]:
         api.stop()
 
 
-def _single_connection_sqlite() -> None:
-    """Give file-backed SQLite the single-connection pool Prefect uses for ``:memory:``.
+def sqlite_engine_options(url: str) -> dict[str, object]:
+    """Engine options that give a SQLite URL one connection; none for other databases.
 
-    Prefect passes its pool-size settings only to Postgres, so a file database
-    gets a pool of connections that contend for the write lock. With one
-    connection, concurrent API calls wait their turn in the pool instead.
+    Prefect passes its pool-size settings only to Postgres, so a file database gets
+    SQLAlchemy's default pool of connections that contend for the write lock. A
+    deferred transaction that reads, then writes after another connection committed,
+    fails at once with ``database is locked`` (the busy timeout does not apply). With
+    one connection, concurrent API calls wait their turn in the pool instead.
     """
+    if not str(url).startswith("sqlite"):
+        return {}
     import sqlalchemy as sa
+
+    return {
+        "poolclass": sa.pool.AsyncAdaptedQueuePool,
+        "pool_size": 1,
+        "max_overflow": 0,
+        "pool_recycle": -1,
+        "pool_timeout": 300,  # a burst of requests queues for the connection; never fail fast
+    }
+
+
+def single_connection_sqlite() -> None:
+    """Make Prefect's server engine use :func:`sqlite_engine_options` in this process.
+
+    Like Prefect's own ``:memory:`` setup; Postgres engines are left as Prefect builds them.
+    """
     from prefect.server.database import configurations
 
     create = configurations.create_async_engine
 
     def create_async_engine(url: str, **kwargs: object) -> object:
-        if str(url).startswith("sqlite"):
-            kwargs.update(
-                poolclass=sa.pool.AsyncAdaptedQueuePool,
-                pool_size=1,
-                max_overflow=0,
-                pool_recycle=-1,
-                pool_timeout=300,
-            )
-        return create(url, **kwargs)
+        return create(url, **{**kwargs, **sqlite_engine_options(url)})
 
     configurations.create_async_engine = create_async_engine
+
+
+def single_connection_enabled() -> bool:
+    return os.environ.get(SINGLE_CONNECTION_ENV, "1") != "0"  # "0": the benchmarks' baseline
 
 
 def _main(argv: list[str]) -> None:
@@ -261,8 +277,8 @@ def _main(argv: list[str]) -> None:
     elif command == "serve":
         import uvicorn
 
-        if os.environ.get("AIRNUB_SQLITE_SINGLE_CONNECTION", "1") != "0":  # "0": bench baseline
-            _single_connection_sqlite()
+        if single_connection_enabled():
+            single_connection_sqlite()
         uvicorn.run(
             "prefect.server.api.server:create_app",
             factory=True,
@@ -271,8 +287,19 @@ def _main(argv: list[str]) -> None:
             log_level="error",
             lifespan="on",
         )
+    elif command == "prefect":
+        # The prefect CLI (`airnub dev` runs `server start`: UI and services included),
+        # with the server's SQLite on one connection as in `serve`.
+        if single_connection_enabled():
+            single_connection_sqlite()
+        from prefect.cli import app
+
+        sys.argv = ["prefect", *argv[1:]]
+        app()
     else:
-        raise SystemExit(f"usage: python -m airnub_core.local_api migrate|serve PORT; got {argv}")
+        raise SystemExit(
+            f"usage: python -m airnub_core.local_api migrate|serve PORT|prefect ARGS...; got {argv}"
+        )
 
 
 if __name__ == "__main__":
