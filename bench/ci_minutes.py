@@ -11,9 +11,6 @@ and completion about 3 s, checkout 2 s, setup-uv with its cache restore 3 s and 
 bills each job rounded up to a whole minute, and skipped jobs not at all.
 
     uv run python bench/ci_minutes.py [--allowance 25]
-
-`tools/integration/template_user.py` (the core job) is timed as `pytest packages/core
-tools` while it does not exist yet; the table says so.
 """
 
 from __future__ import annotations
@@ -32,8 +29,6 @@ from pathlib import Path
 import yaml
 from common import ROOT, table
 
-CORE_JOB_SCRIPT = "tools/integration/template_user.py"
-CORE_JOB_PROXY = "uv run --no-sync pytest packages/core tools"
 TARGETS = {"docs only": 2, "one department": 4, "core change": 8}
 
 # --- GitHub expressions: the forms ci.yml uses --------------------------------------
@@ -103,18 +98,15 @@ def git(clone: Path, *args: str) -> str:
 
 def run_job(
     clone: Path, job: dict, context: dict[str, object], scratch: Path
-) -> tuple[float, dict[str, str], bool]:
-    """Seconds of its run steps, its outputs, and whether a step was timed by proxy."""
+) -> tuple[float, dict[str, str]]:
+    """Seconds of its run steps, and its outputs."""
     venv = Path(tempfile.mkdtemp(dir=scratch, prefix="venv-"))
     seen: dict[str, object] = dict(context)
-    total, proxied = 0.0, False
+    total = 0.0
     for step in job.get("steps", []):
         if "run" not in step or not truth(step.get("if"), seen):
             continue  # `uses:` steps are in the allowance
         script = step["run"]
-        if CORE_JOB_SCRIPT in script and not (clone / CORE_JOB_SCRIPT).exists():
-            script = re.sub(rf"\S*uv run[^\n]*{CORE_JOB_SCRIPT}", CORE_JOB_PROXY, script)
-            proxied = True
         output = scratch / "github_output"
         output.write_text("")
         env = {
@@ -140,13 +132,13 @@ def run_job(
                 key, _, text = line.partition("=")
                 seen[f"steps.{step['id']}.outputs.{key}"] = text
     outputs = {key: render(text, seen) for key, text in job.get("outputs", {}).items()}
-    return total, outputs, proxied
+    return total, outputs
 
 
 def scenario_jobs(
     clone: Path, workflow: dict, base: str, scratch: Path, cache: dict, allowance: float
-) -> list[tuple[str, float, bool]]:
-    """(job label, seconds with allowance, proxied) for every job a pull request runs."""
+) -> list[tuple[str, float]]:
+    """(job label, seconds with allowance) for every job a pull request runs."""
     jobs: dict[str, dict] = workflow["jobs"]
     context: dict[str, object] = {
         "github.event_name": "pull_request",
@@ -154,7 +146,7 @@ def scenario_jobs(
         "github.event.pull_request.base.sha": base,
     }
     results: dict[str, str] = {}
-    ran: list[tuple[str, float, bool]] = []
+    ran: list[tuple[str, float]] = []
     for name, job in jobs.items():  # ci.yml lists every job after the jobs it needs
         needs = job.get("needs", [])
         needs = [needs] if isinstance(needs, str) else needs
@@ -178,10 +170,10 @@ def scenario_jobs(
             if not cached:
                 matrix_context = {f"matrix.{k}": v for k, v in entry.items()}
                 cache[key] = run_job(clone, job, {**context, **matrix_context}, scratch)
-            seconds, outputs, proxied = cache[key]
+            seconds, outputs = cache[key]
             for output, text in outputs.items():
                 context[f"needs.{name}.outputs.{output}"] = text
-            ran.append((label, seconds + allowance, proxied))
+            ran.append((label, seconds + allowance))
         results[name] = "success"
     return ran
 
@@ -218,12 +210,9 @@ def main() -> None:
                     handle.write(text)
             git(clone, "commit", "-qam", scenario)
             ran = scenario_jobs(clone, workflow, base, scratch, cache, allowance)
-            billed = sum(math.ceil(seconds / 60) for _, seconds, _ in ran)
+            billed = sum(math.ceil(seconds / 60) for _, seconds in ran)
             target = next((t for prefix, t in TARGETS.items() if scenario.startswith(prefix)), None)
-            jobs = ", ".join(
-                f"{label} {seconds:.0f} s{' (proxy)' if proxied else ''}"
-                for label, seconds, proxied in ran
-            )
+            jobs = ", ".join(f"{label} {seconds:.0f} s" for label, seconds in ran)
             met = target is not None and billed <= target
             verdict = "" if target is None else f"≤ {target}: {'met' if met else 'NOT met'}"
             rows.append([scenario, len(ran), billed, verdict])
