@@ -46,6 +46,7 @@ def main(
         raise scaffold.ScaffoldError(f"--name: {display!r} is already the name of {taken[display]}")
 
     plan = make_plan(root, department, display)
+    plan.locks = lock
     if dry_run:
         plan.show()
         return

@@ -35,11 +35,7 @@ def main(
     root = scaffold.REPO_ROOT
     dept, stage = scaffold.department_and_stage(department, stage)
     raw = scaffold.required(category_id, "--id", "Category id to remove")
-    category = scaffold.check("--id", conventions.check_category, raw)
-    known = scaffold.stage_categories(dept, stage)
-    if category not in known:
-        message = conventions.unknown(f"{stage} category of {dept.id}", category, known)
-        raise scaffold.ScaffoldError(f"--id: {message}")
+    category = scaffold.find_category(dept, stage, raw, option="--id")
     refuse_deployed(root, dept, f"{dept.id}.{stage}.{category}.")
     plan = make_plan(root, dept, stage, category)
     if dry_run:

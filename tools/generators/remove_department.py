@@ -10,6 +10,9 @@ signal puts everything back. Its deployments on a Prefect server are left to
     uv run python tools/generators/remove_department.py --id project_gamma
 """
 
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +20,7 @@ from typing import Annotated
 import scaffold
 import typer
 from airnub_core import conventions
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 app = scaffold.app(__doc__)
@@ -44,11 +47,28 @@ def main(
         raise scaffold.ScaffoldError(f"--id: {message}")
     refuse_dependents(root, department)
     plan = make_plan(root, department)
+    plan.locks = lock
     if dry_run:
         plan.show()
         return
     plan.apply(then=(lambda: scaffold.uv_lock(root)) if lock else None)
+    uninstall(root, conventions.distribution_name(department))
     print(f"next: `uv run airnub retire {department}` removes its deployments from a server")
+
+
+def uninstall(root: Path, distribution: str) -> None:
+    """Take the department out of the workspace's environment too: `uv run` only ever
+    adds packages, so it would stay installed and still be listed as a department."""
+    python = root / ".venv" / "bin" / "python"
+    uv = shutil.which("uv")
+    if not python.exists() or uv is None:
+        return
+    done = subprocess.run([uv, "pip", "uninstall", "--python", str(python), distribution],
+                          cwd=root, capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:  # the removal itself is done; say what is left to do
+        why = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        print(f"warning: could not uninstall {distribution} from .venv ({why[0]});"
+              " run `uv sync --all-packages`", file=sys.stderr)  # fmt: skip
 
 
 def refuse_dependents(root: Path, department: str) -> None:
@@ -57,15 +77,27 @@ def refuse_dependents(root: Path, department: str) -> None:
     for pyproject in sorted((root / "packages").glob("*/pyproject.toml")):
         if pyproject.parent.name == department:
             continue
-        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
-        wanted = [*project.get("dependencies", [])]
-        wanted += [d for extra in project.get("optional-dependencies", {}).values() for d in extra]
-        for requirement in wanted:
-            if canonicalize_name(Requirement(requirement).name) == distribution:
-                where = pyproject.relative_to(root)
-                raise scaffold.ScaffoldError(
-                    f"--id: {where} depends on {distribution}; remove that dependency first"
-                )
+        where = pyproject.relative_to(root)
+        try:
+            names = requirement_names(tomllib.loads(pyproject.read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, InvalidRequirement) as error:
+            raise scaffold.ScaffoldError(f"{where}: cannot be read: {error}") from None
+        if distribution in map(canonicalize_name, names):
+            raise scaffold.ScaffoldError(
+                f"--id: {where} depends on {distribution}; remove that dependency first"
+            )
+
+
+def requirement_names(data: dict) -> list[str]:
+    """Every distribution a member's pyproject.toml asks for: dependencies, extras,
+    dependency groups and uv sources."""
+    project = data.get("project", {})
+    wanted = [*project.get("dependencies", [])]
+    wanted += [d for extra in project.get("optional-dependencies", {}).values() for d in extra]
+    groups = data.get("dependency-groups", {}).values()
+    wanted += [d for group in groups for d in group if isinstance(d, str)]
+    names = [Requirement(requirement).name for requirement in wanted]
+    return names + list(data.get("tool", {}).get("uv", {}).get("sources", {}))
 
 
 def make_plan(root: Path, department: str) -> scaffold.Plan:

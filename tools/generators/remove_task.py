@@ -9,6 +9,7 @@ the file. All or nothing, like the others.
         --stage ingestion --category weather_feed --id count_outputs
 """
 
+import re
 from typing import Annotated
 
 import scaffold
@@ -50,11 +51,13 @@ def main(
         raise scaffold.ScaffoldError(f"--id: {conventions.unknown(where, task, known)}")
     wrapper = (tasks / f"{module}.py").relative_to(root)
     test = dept.root / "tests" / f"test_task_{'_'.join(node)}_{task}.py"
-    for source in sorted(dept.src.rglob("*.py")):
-        if source != root / wrapper and module in source.read_text(encoding="utf-8"):
-            raise scaffold.ScaffoldError(
-                f"--id: {source.relative_to(root)} uses {module}; remove that use first"
-            )
+    used = re.compile(rf"\b{re.escape(module)}\b")
+    for source in sorted([*dept.src.rglob("*.py"), *(dept.root / "tests").rglob("*.py")]):
+        if source in (root / wrapper, test) or not used.search(source.read_text(encoding="utf-8")):
+            continue
+        raise scaffold.ScaffoldError(
+            f"--id: {source.relative_to(root)} uses {module}; remove that use first"
+        )
     configs = dept.src.joinpath("configs", "variables", *node)
     found = [wrapper, test.relative_to(root)]
     found += sorted(p.relative_to(root) for p in configs.glob(f"{task}.yaml"))

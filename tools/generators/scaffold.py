@@ -9,11 +9,13 @@ placed and restores the files that were edited, ``uv.lock`` included.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from airnub_core import conventions
 from airnub_core.conventions import ConventionError
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -67,7 +70,8 @@ def run(application: typer.Typer) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupted)
     try:
-        application(standalone_mode=False)
+        with _one_at_a_time(REPO_ROOT):
+            application(standalone_mode=False)
     except (ScaffoldError, ConventionError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -81,6 +85,31 @@ def run(application: typer.Typer) -> None:
         format_message = getattr(error, "format_message", None)
         print(f"error: {format_message() if format_message else error}", file=sys.stderr)
         raise SystemExit(getattr(error, "exit_code", 2)) from None
+
+
+LOCK_FILE = ".airnub-generators.lock"
+PARKING_PREFIX = ".airnub-removing-"
+MANIFEST = "MANIFEST"  # in a parking folder: "<index>\t<original path>" per line
+
+
+@contextmanager
+def _one_at_a_time(root: Path) -> Iterator[None]:
+    """Hold the workspace's generator lock: two generators editing the root files at
+    once would each restore its own snapshot over the other's edit."""
+    with open(root / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ScaffoldError(
+                f"another generator is running in {root}; try again when it has finished"
+            ) from None
+        parked = sorted(root.glob(f"{PARKING_PREFIX}*"))
+        if parked:
+            raise ScaffoldError(
+                f"{parked[0].name} holds what an interrupted remover set aside (its {MANIFEST}"
+                " lists where each came from): move them back, or delete it, then retry"
+            )
+        yield
 
 
 def required(value: str | None, option: str, question: str) -> str:
@@ -144,12 +173,12 @@ def stage_categories(dept: Department, stage: str) -> list[str]:
     )
 
 
-def find_category(dept: Department, stage: str, value: str) -> str:
-    category = check("--category", conventions.check_category, value)
+def find_category(dept: Department, stage: str, value: str, option: str = "--category") -> str:
+    category = check(option, conventions.check_category, value)
     known = stage_categories(dept, stage)
     if category not in known:
         message = conventions.unknown(f"{stage} category of {dept.id}", category, known)
-        raise ScaffoldError(f"--category: {message}")
+        raise ScaffoldError(f"{option}: {message}")
     return category
 
 
@@ -197,6 +226,7 @@ class Plan:
     create: dict[Path, str] = field(default_factory=dict)
     edit: dict[Path, str] = field(default_factory=dict)
     remove: list[Path] = field(default_factory=list)
+    locks: bool = False  # `uv lock` runs afterwards, rewriting uv.lock
 
     def render(self, target: Path | str, template: str, **context: object) -> None:
         text = _environment().get_template(template).render(**context)
@@ -214,6 +244,8 @@ class Plan:
             print(f"create {path}")
         for path in sorted(self.edit):
             print(f"edit   {path}")
+        if self.locks:
+            print("edit   uv.lock (uv lock)")
 
     def refuse_existing(self) -> None:
         for path in sorted(self.create):
@@ -223,19 +255,23 @@ class Plan:
     def apply(self, then: Callable[[], None] | None = None) -> None:
         """Write everything, run ``then``, and undo it all if anything fails.
 
-        What is removed is first renamed aside (outside ``packages/``, so the
-        workspace no longer sees them) and deleted only once everything succeeded."""
+        What is removed is first moved to a parking folder at the root (outside
+        ``packages/``, so the workspace no longer sees it), with a manifest of where
+        each came from, and deleted only once everything succeeded. From that commit
+        point on, signals wait: the cleanup and the report always finish."""
         self.refuse_existing()
         removed = [_shown(self.root, path, count=False) for path in self.remove]
-        aside = None
+        parking = None
         if self.remove:
-            aside = Path(tempfile.mkdtemp(dir=self.root, prefix=".airnub-removing-"))
+            parking = Path(tempfile.mkdtemp(dir=self.root, prefix=PARKING_PREFIX))
+            lines = [f"{index}\t{path}" for index, path in enumerate(self.remove)]
+            (parking / MANIFEST).write_text("\n".join(lines) + "\n", encoding="utf-8")
         moved: list[tuple[Path, Path]] = []
         try:
             with _undo_on_failure(self.root, [*self.edit, Path("uv.lock")]) as created:
                 for index, path in enumerate(self.remove):
-                    assert aside is not None  # made above whenever there is a folder to remove
-                    moved.append((self.root / path, aside / str(index)))
+                    assert parking is not None  # made above whenever there is something to remove
+                    moved.append((self.root / path, parking / str(index)))
                     os.rename(*moved[-1])
                 staged = {
                     path: _stage(self.root / path, text, created)
@@ -256,17 +292,24 @@ class Plan:
             for original, parked in reversed(moved):
                 if parked.exists():
                     os.rename(parked, original)
-            if aside is not None:
-                aside.rmdir()  # empty again; fails loudly rather than delete what it holds
+            if parking is not None:
+                (parking / MANIFEST).unlink()
+                parking.rmdir()  # empty again; fails loudly rather than delete what it holds
             raise
-        if aside is not None:
-            shutil.rmtree(aside)
+        _hold_signals()  # committed: a signal now must not report "nothing was changed"
+        if parking is not None:
+            shutil.rmtree(parking)
         for shown in removed:
             print(f"removed {shown}")
         for path in sorted(self.create):
             print(f"created {path}")
         for path in sorted(self.edit):
             print(f"edited  {path}")
+
+
+def _hold_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _shown(root: Path, path: Path, count: bool = True) -> str:
@@ -302,11 +345,21 @@ def _stage(target: Path, text: str, created: list[Path]) -> Path:
     for folder in reversed(missing):
         folder.mkdir()
         created.append(folder)
+    if target.exists() and not target.stat().st_mode & stat.S_IWUSR:
+        raise ScaffoldError(f"{target}: read-only; refusing to replace it")
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".new")
     created.append(Path(temp))
     with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
+    # mkstemp makes 0600: keep an edited file's mode, give a new one the umask's default
+    os.chmod(temp, stat.S_IMODE(target.stat().st_mode) if target.exists() else _default_mode())
     return Path(temp)
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 @contextmanager
@@ -316,8 +369,7 @@ def _undo_on_failure(root: Path, backed_up: list[Path]) -> Iterator[list[Path]]:
     try:
         yield created
     except BaseException:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # let the undo finish
-            signal.signal(signum, signal.SIG_IGN)
+        _hold_signals()  # let the undo finish
         for path in reversed(created):  # newest first, so folders are empty when reached
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)  # a folder this run created
@@ -336,23 +388,70 @@ def _undo_on_failure(root: Path, backed_up: list[Path]) -> Iterator[list[Path]]:
 # --- the workspace --------------------------------------------------------------------
 
 
-def add_workspace_member(root: Path, distribution: str) -> str:
-    """The root pyproject.toml with ``distribution`` added to its dependencies and sources."""
-    path = root / "pyproject.toml"
+def _read_toml(path: Path) -> tuple[str, dict]:
     text = path.read_text(encoding="utf-8")
-    data = tomllib.loads(text)
-    dependencies = data["project"]["dependencies"]
-    start = text.index("dependencies = [")
-    end = text.index("]", start) + 1
-    listed = ", ".join(json.dumps(d) for d in [*dependencies, distribution])
-    text = f"{text[:start]}dependencies = [{listed}]{text[end:]}"
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScaffoldError(f"{path}: not valid TOML: {error}") from None
+
+
+_DEPENDENCIES = re.compile(r"^dependencies\s*=\s*\[", re.MULTILINE)
+# One element of a TOML array of strings, with the comma after it, if any.
+_ELEMENT = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+
+
+def _dependency_array(path: Path, text: str) -> tuple[int, int]:
+    """Where [project].dependencies' brackets are: (index of '[', index of ']')."""
+    project = re.search(r"^\[project\]\s*$", text, re.MULTILINE)
+    found = _DEPENDENCIES.search(text, project.end()) if project else None
+    if found is None:
+        raise ScaffoldError(f"{path}: no [project] dependencies = [...] to edit")
+    position = found.end()
+    while True:  # skip strings, so a ']' inside one ("x[extra]") is not the end
+        element = _ELEMENT.search(text, position)
+        close = text.index("]", position)
+        if element is None or element.start() > close:
+            return found.end() - 1, close
+        position = element.end()
+
+
+def add_workspace_member(root: Path, distribution: str) -> str:
+    """The root pyproject.toml with ``distribution`` added to its dependencies and sources,
+    keeping the array's layout (one line, or one element per line)."""
+    path = root / "pyproject.toml"
+    text, _ = _read_toml(path)
+    start, end = _dependency_array(path, text)
+    body = text[start + 1 : end]
+    item = json.dumps(distribution)
+    if "\n" in body:  # one element per line: a new last line, indented like the others
+        indent = re.search(r"\n([ \t]*)\S", body)
+        lines = body.rstrip(" \t")
+        comma = "" if not lines.strip() or lines.rstrip().endswith(",") else ","
+        body = f"{lines.rstrip()}{comma}\n{indent.group(1) if indent else '    '}{item},\n"
+    else:
+        body = f"{body.rstrip()}, {item}" if body.strip() else item
+    text = f"{text[: start + 1]}{body}{text[end:]}"
     section = text.index("[tool.uv.sources]\n")
     at = text.find("\n\n", section) + 1 or len(text)  # the end of that section
     text = f"{text[:at]}{distribution} = {{ workspace = true }}\n{text[at:]}"
-    check = tomllib.loads(text)
-    if distribution not in check["project"]["dependencies"]:
-        raise ScaffoldError(f"{path}: could not add {distribution} to [project].dependencies")
+    _must_have(path, text, distribution, present=True)
     return text
+
+
+def _must_have(path: Path, text: str, distribution: str, present: bool) -> None:
+    """Check the edited text parses and lists ``distribution`` (or does not) in both places."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScaffoldError(
+            f"{path}: editing it would break it ({error}); edit it by hand"
+        ) from None
+    listed = distribution in data["project"]["dependencies"]
+    sourced = distribution in data.get("tool", {}).get("uv", {}).get("sources", {})
+    if (listed, sourced) != (present, present):
+        verb = "add" if present else "remove"
+        raise ScaffoldError(f"{path}: could not {verb} {distribution}; edit it by hand")
 
 
 def add_compose_worker(root: Path, department: str) -> str | None:
@@ -373,11 +472,22 @@ def add_compose_worker(root: Path, department: str) -> str | None:
     return text.replace("\nvolumes:\n", f"\n{block.rstrip()}\n\nvolumes:\n", 1)
 
 
+def _die_with_parent() -> None:
+    """In a child: be killed when the generator dies, even by SIGKILL (Linux), so an
+    orphaned ``uv lock`` cannot rewrite the lock after the generator is gone."""
+    if sys.platform == "linux":
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def uv_lock(root: Path) -> None:
     uv = shutil.which("uv")
     if uv is None:
         raise ScaffoldError("uv is not on PATH; install it with `pip install uv`")
-    done = subprocess.run([uv, "lock"], cwd=root, capture_output=True, text=True)
+    done = subprocess.run([uv, "lock"], cwd=root, capture_output=True, text=True,
+                          preexec_fn=_die_with_parent)  # fmt: skip
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise ScaffoldError(f"uv lock failed in {root}: {last}")
@@ -387,19 +497,18 @@ def remove_workspace_member(root: Path, distribution: str) -> str:
     """The root pyproject.toml without ``distribution`` in its dependencies and sources:
     the exact reverse of :func:`add_workspace_member`."""
     path = root / "pyproject.toml"
-    text = path.read_text(encoding="utf-8")
-    dependencies = tomllib.loads(text)["project"]["dependencies"]
-    start = text.index("dependencies = [")
-    end = text.index("]", start) + 1
-    kept = ", ".join(json.dumps(d) for d in dependencies if d != distribution)
-    text = f"{text[:start]}dependencies = [{kept}]{text[end:]}"
+    text, _ = _read_toml(path)
+    start, end = _dependency_array(path, text)
+    item = re.escape(json.dumps(distribution))
+    body = text[start + 1 : end]
+    for pattern in (rf"\n[ \t]*{item},?[ \t]*(?=\n)", rf"{item}\s*,\s*", rf",?\s*{item}"):
+        body, count = re.subn(pattern, "", body, count=1)
+        if count:
+            break
+    text = f"{text[: start + 1]}{body}{text[end:]}"
     source = re.compile(rf"^{re.escape(distribution)} = \{{ workspace = true \}}\n", re.MULTILINE)
     text = source.sub("", text, count=1)
-    data = tomllib.loads(text)
-    if distribution in data["project"]["dependencies"] or distribution in data.get("tool", {}).get(
-        "uv", {}
-    ).get("sources", {}):
-        raise ScaffoldError(f"{path}: could not remove {distribution}; edit it by hand")
+    _must_have(path, text, distribution, present=False)
     return text
 
 
@@ -415,4 +524,13 @@ def remove_compose_worker(root: Path, department: str) -> str | None:
         rf"^  {re.escape(service)}:\n(?:(?:    .*)?\n)*?(?=  \S|\S|\Z)", re.MULTILINE
     )
     edited, count = block.subn("", text, count=1)
-    return edited if count else None
+    if not count:
+        return None
+    # A hand-edited block (a comment at column 0, say) could end the match early and leave
+    # its keys under another service: accept the edit only if exactly that service went.
+    before, after = yaml.safe_load(text), yaml.safe_load(edited)
+    before.get("services", {}).pop(service, None)
+    if after != before:
+        raise ScaffoldError(f"{path}: the {service} service is not as add_department wrote it;"
+                            " remove it by hand")  # fmt: skip
+    return edited

@@ -3,8 +3,9 @@
 1. copy the repository (what git tracks, plus untracked files it does not ignore);
 2. add a department with the generators (a category per stage and a task);
 3. remove every department the repository shipped with, with remove_department;
-4. in the copy's own environment: `airnub check`, ruff, `uv lock --check`, and the
-   README's test command, `uv run pytest`, which runs every remaining test.
+4. in the copy's own environment: `airnub list`, the README's main command `uv run
+   airnub run`, `airnub check`, ruff, `uv lock --check`, and the README's test command,
+   `uv run pytest`, which runs every remaining test.
 
 Exit 0 only if all of it passed (pytest's "no tests collected" counts as a failure).
 The copy is deleted afterwards. Usage: uv run python tools/integration/template_user.py
@@ -23,6 +24,8 @@ from airnub_core.testing import clean_env, generate, scratch_workspace
 
 DEPARTMENT = "dept_newcomer"
 CHECKS = [
+    ["uv", "run", "--no-sync", "airnub", "list"],
+    ["uv", "run", "airnub", "run"],  # the README's main command
     ["uv", "run", "--no-sync", "airnub", "check"],
     ["uv", "run", "--no-sync", "ruff", "check", "."],
     ["uv", "run", "--no-sync", "ruff", "format", "--check", "."],
@@ -43,7 +46,9 @@ def main() -> int:
         print(f"scratch copy at {root}: packages {', '.join(left)}")
         for command in CHECKS:
             begun = time.monotonic()
-            done = subprocess.run(command, cwd=root, env=clean_env())
+            done = subprocess.run(
+                command, cwd=root, env=clean_env(AIRNUB_DATA_ROOT=str(scratch / "data"))
+            )
             took = time.monotonic() - begun
             if done.returncode == NO_TESTS_COLLECTED and command[-1] == "pytest":
                 print("pytest collected no tests: the suite is missing", file=sys.stderr)

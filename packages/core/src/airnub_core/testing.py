@@ -232,11 +232,15 @@ def scratch_workspace(
     """A copy of the repository holding only ``departments`` (id -> display name), made
     the way a user would: each new department is added with ``categories`` by the
     project's generators, then every department the source had is removed with
-    ``remove_department``, and the copy's own ``.venv`` is synced. Tests that need a
+    ``remove_department``, in the copy's own ``.venv``. Tests that need a
     whole workspace use this, so they never depend on what the repository holds."""
     from airnub_core.storage import repository_root
 
     root = copy_workspace(source or repository_root() or Path.cwd(), target)
+    # Installed first, as a user's checkout is after `uv run`: a department removed
+    # later must leave the environment too, or it would still be listed.
+    sync = ["uv", "sync", "--all-packages", "--locked", "--quiet"]
+    subprocess.run(sync, cwd=root, env=clean_env(), check=True)
     originals = sorted((root / "packages").glob(f"{conventions.DEPARTMENT_PREFIX}*"))
     for department, display_name in departments.items():
         generate(root, "add_department", "--id", department, "--name", display_name)
@@ -246,8 +250,8 @@ def scratch_workspace(
                          "--id", name)  # fmt: skip
     for existing in originals:
         generate(root, "remove_department", "--id", existing.name)
-    sync = ["uv", "sync", "--all-packages", "--locked", "--quiet"]
-    subprocess.run(sync, cwd=root, env=clean_env(), check=True)
+    # What `uv run` does: install what is missing, remove nothing.
+    subprocess.run([*sync, "--inexact"], cwd=root, env=clean_env(), check=True)
     _git(root, "add", "-A")
     _git(root, "commit", "-qm", f"only {', '.join(departments)}")
     return root
