@@ -337,18 +337,54 @@ def chosen_departments(names: list[str] | None) -> list[str]:
     return list(names or conventions.departments())
 
 
+# Prefect's defaults (60 s a request, 5 retries with backoff) hold a command on an API
+# that accepts connections but never answers for over 6 minutes; these end it in about
+# 1.5. A user's own PREFECT_API_REQUEST_TIMEOUT or PREFECT_CLIENT_MAX_RETRIES still wins.
+REQUEST_TIMEOUT_SECONDS = 30.0
+CLIENT_MAX_RETRIES = 2
+
+
+@contextlib.contextmanager
+def bounded_requests() -> Iterator[float]:
+    """Prefect settings giving every API request a deadline; yields the timeout in s."""
+    from prefect.settings import (
+        PREFECT_API_REQUEST_TIMEOUT,
+        PREFECT_CLIENT_MAX_RETRIES,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    # fields set from the environment, a profile, prefect.toml or by code count as the user's
+    current = get_current_settings()
+    updates: dict = {}
+    if "request_timeout" not in current.api.model_fields_set:
+        updates[PREFECT_API_REQUEST_TIMEOUT] = REQUEST_TIMEOUT_SECONDS
+    if "max_retries" not in current.client.model_fields_set:
+        updates[PREFECT_CLIENT_MAX_RETRIES] = CLIENT_MAX_RETRIES
+    with temporary_settings(updates=updates):
+        yield PREFECT_API_REQUEST_TIMEOUT.value()
+
+
 @contextlib.contextmanager
 def prefect_session() -> Iterator[str]:
-    """The configured Prefect API, or the embedded local one started for the command."""
+    """The configured Prefect API, or the embedded local one started for the command,
+    with a deadline on every request: a hung API fails like an unreachable one."""
     import httpx
 
     from airnub_core import runner
 
     local = runner.start_local_api()
     url = "the Prefect API"
+    timeout = REQUEST_TIMEOUT_SECONDS
     try:
-        with runner.prefect_api(local) as url:
+        with runner.prefect_api(local) as url, bounded_requests() as timeout:
             yield url
+    except httpx.TimeoutException:
+        raise fail(
+            f"cannot reach the Prefect API at {url}: timed out, no answer within {timeout:g} s"
+            " (PREFECT_API_REQUEST_TIMEOUT)",
+            1,
+        ) from None
     except (OSError, httpx.TransportError) as error:
         raise fail(f"cannot reach the Prefect API at {url}: {error}", 1) from None
     finally:
