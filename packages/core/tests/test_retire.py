@@ -74,7 +74,7 @@ def test_a_dry_run_says_what_would_go_and_writes_nothing(leftovers):
         "delete Gone Stage/dept-gone-ingestion",
         "delete Gone Stage/dept-gone-shared",
         "delete pool dept-gone",
-        "keep pool gone-shared: used by 1 deployment not managed by airnub",
+        "keep pool gone-shared: not the department's own pool",
         "dry run: nothing written",
     ):
         assert line in output
@@ -84,11 +84,11 @@ def test_a_dry_run_says_what_would_go_and_writes_nothing(leftovers):
         assert exists(client, client.read_work_pool, "dept-gone")
 
 
-def test_retire_removes_managed_deployments_and_unshared_pools_only(leftovers):
+def test_retire_removes_managed_deployments_and_its_own_unused_pool_only(leftovers):
     code, output = retire(GONE)
     assert code == 0, output
     assert "delete pool dept-gone" in output
-    assert "keep pool gone-shared: used by 1 deployment not managed by airnub" in output
+    assert "keep pool gone-shared: not the department's own pool" in output
     with get_client(sync_client=True) as client:
         gone = {k for k, i in leftovers.items() if not exists(client, client.read_deployment, i)}
         assert gone == {"own", "shared"}
@@ -132,3 +132,56 @@ def test_an_unreachable_api_is_named(monkeypatch):
         code, output = retire(GONE)
     assert code == 1
     assert f"cannot reach the Prefect API at {url}" in output
+
+
+def test_a_pool_it_did_not_create_is_kept_even_when_nothing_uses_it():
+    """An operator's production pool, named in prefect.yaml, outlives the department."""
+    with get_client(sync_client=True) as client:
+        make(client, "Gone Stage", "on-prod", "ops-prod-pool", [GONE, MANAGED_TAG])
+        try:
+            code, output = retire(GONE)
+            assert code == 0, output
+            assert "delete Gone Stage/on-prod" in output
+            assert "keep pool ops-prod-pool: not the department's own pool" in output
+            assert "delete pool ops-prod-pool" not in output
+            assert exists(client, client.read_work_pool, "ops-prod-pool")
+        finally:
+            client.delete_work_pool("ops-prod-pool")
+
+
+@pytest.fixture
+def variables():
+    """The department's managed Variables, one it has but does not manage, another's."""
+    from prefect.client.schemas.actions import VariableCreate
+
+    tags = {
+        "dept_gone-ingestion-feed": [MANAGED_TAG, GONE],
+        "dept_gone-analysis-sums": [GONE, MANAGED_TAG, "extra"],
+        "dept_gone-by-hand": [GONE],
+        "dept_other-ingestion-feed": [MANAGED_TAG, "dept_other"],
+    }
+    with get_client(sync_client=True) as client:
+        for name, tagged in tags.items():
+            client.create_variable(VariableCreate(name=name, value={"a": 1}, tags=tagged))
+    yield tags
+    with get_client(sync_client=True) as client:
+        for name in tags:
+            if client.read_variable_by_name(name) is not None:
+                client.delete_variable_by_name(name)
+
+
+def test_its_managed_variables_go_and_no_other(variables):
+    managed = ["dept_gone-analysis-sums", "dept_gone-ingestion-feed"]
+    code, output = retire(GONE, "--dry-run")
+    assert code == 0, output
+    assert all(f"delete variable {name}" in output for name in managed)
+    with get_client(sync_client=True) as client:
+        assert all(client.read_variable_by_name(name) for name in variables)
+    code, output = retire(GONE)
+    assert code == 0, output
+    assert output.count("delete variable") == 2
+    assert all(f"delete variable {name}" in output for name in managed)
+    with get_client(sync_client=True) as client:
+        left = {name for name in variables if client.read_variable_by_name(name) is not None}
+    assert left == {"dept_gone-by-hand", "dept_other-ingestion-feed"}
+

@@ -283,13 +283,16 @@ def deploy(
 
 
 def retire(client: Any, department: str, *, dry_run: bool = False) -> list[tuple[str, str]]:
-    """Delete a removed department's managed deployments, then its pools no one else uses.
+    """Delete a removed department's managed deployments and managed Variables, then its
+    own work pool if nothing else uses it.
 
     Never imports the department: its package is usually gone. Returns (action, what)
-    with actions delete, delete pool and keep pool.
+    with actions delete, delete variable, delete pool and keep pool.
     """
     from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
     from prefect.exceptions import ObjectNotFound
+
+    from airnub_core.variables import read_variables
 
     results = []
     doomed = existing_deployments(client, department)
@@ -297,27 +300,35 @@ def retire(client: Any, department: str, *, dry_run: bool = False) -> list[tuple
         if not dry_run:
             client.delete_deployment(deployment.id)
         results.append(("delete", key))
-    gone = {d.id for d in doomed.values()}
-    pools = {work_pool_name(department)} | {d.work_pool_name for d in doomed.values()}
-    for pool in sorted(p for p in pools if p):
-        try:
-            client.read_work_pool(pool)
-        except ObjectNotFound:
-            continue
-        users = [
-            d
-            for d in _paged(
-                client.read_deployments,
-                work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])),
-            )
-            if d.id not in gone
-        ]
-        if users:
-            results.append(("keep pool", f"{pool}: used by {_described(users)}"))
-            continue
+    # Only Variables `airnub variables sync` wrote for this department: both tags.
+    for name in sorted(read_variables(client, {"tags": {"all_": [department, MANAGED_TAG]}})):
         if not dry_run:
-            client.delete_work_pool(pool)
-        results.append(("delete pool", pool))
+            client.delete_variable_by_name(name)
+        results.append(("delete variable", name))
+    gone = {d.id for d in doomed.values()}
+    own = work_pool_name(department)
+    # A pool the department's deployments named but did not get by convention may be an
+    # operator's (a production pool made by hand): never deleted here.
+    for pool in sorted({d.work_pool_name for d in doomed.values()} - {own, None}):
+        results.append(("keep pool", f"{pool}: not the department's own pool"))
+    try:
+        client.read_work_pool(own)
+    except ObjectNotFound:
+        return results
+    users = [
+        d
+        for d in _paged(
+            client.read_deployments,
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[own])),
+        )
+        if d.id not in gone
+    ]
+    if users:
+        results.append(("keep pool", f"{own}: used by {_described(users)}"))
+        return results
+    if not dry_run:
+        client.delete_work_pool(own)
+    results.append(("delete pool", own))
     return results
 
 
