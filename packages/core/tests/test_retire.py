@@ -185,3 +185,38 @@ def test_its_managed_variables_go_and_no_other(variables):
         left = {name for name in variables if client.read_variable_by_name(name) is not None}
     assert left == {"dept_gone-by-hand", "dept_other-ingestion-feed"}
 
+
+def test_names_are_printed_verbatim_not_as_markup():
+    odd = "x $(id) [x] [bold]y"  # Prefect refuses "/" in names
+    with get_client(sync_client=True) as client:
+        deployment_id = make(client, "Gone [red]Stage", odd, None, [GONE, MANAGED_TAG])
+        try:
+            code, output = retire(GONE, "--dry-run")
+        finally:
+            client.delete_deployment(deployment_id)
+    assert code == 0, output
+    assert f"delete Gone [red]Stage/{odd}" in output
+
+
+def test_a_department_still_in_the_workspace_is_refused_unless_forced(make_department):
+    make_department("dept_still_here", {"ingestion": ["feed"]})
+    code, output = retire("dept_still_here")
+    assert code != 0
+    assert output.startswith("error: DEPARTMENT: 'dept_still_here' is still in the workspace")
+    assert "--force" in output and "Prefect API" not in output
+    code, output = retire("dept_still_here", "--force", "--dry-run")
+    assert code == 0, output
+    assert "dept_still_here: nothing to remove" in output
+
+
+def test_a_department_whose_folder_is_still_there_is_refused(tmp_path, monkeypatch):
+    """CI's retire runs in the checkout with only airnub-core installed: the folder counts."""
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    project = tmp_path / "packages" / "dept_folder_only" / "pyproject.toml"
+    project.parent.mkdir(parents=True)
+    project.write_text("[project]\nname = 'dept-folder-only'\n")
+    monkeypatch.chdir(tmp_path)
+    code, output = retire("dept_gone", "dept_folder_only")
+    assert code != 0
+    assert output.startswith("error: DEPARTMENT: 'dept_folder_only' is still in the workspace")
+    assert str(project) in output

@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from airnub_core import conventions
@@ -22,7 +24,8 @@ errors = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    # messages quote user-controlled names ("[x]", "$(id)"): never read them as markup
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -260,7 +263,11 @@ def deploy_command(
 
         result = find_affected(repository_root() or Path.cwd(), base)
         chosen = [entry["department"] for entry in result.matrix()["include"]]
-        console.print(f"affected: {' '.join(chosen) or 'none'} ({result.reason})", highlight=False)
+        console.print(
+            f"affected: {' '.join(chosen) or 'none'} ({result.reason})",
+            highlight=False,
+            markup=False,
+        )
     else:
         chosen = chosen_departments(department)
     if not chosen:
@@ -273,13 +280,15 @@ def deploy_command(
     with prefect_session() as url:
         from prefect.client.orchestration import get_client
 
-        table = Table(title=f"Deployments ({env}) at {url}", title_justify="left")
+        # flow, deployment and pool names are the user's: shown as plain text, not markup
+        title = Text(f"Deployments ({env}) at {url}")
+        table = Table(title=title, title_justify="left")
         table.add_column("change")
         table.add_column("deployment", overflow="fold")
         with get_client(sync_client=True) as client:
             for name in chosen:
                 for action, what in deploy.deploy(client, name, env, dry_run=dry_run, prune=prune):
-                    table.add_row(action, what)
+                    table.add_row(action, Text(what))
     console.print(table)
     if dry_run:
         console.print("dry run: nothing written")
@@ -294,8 +303,13 @@ def retire_command(
         ),
     ],
     dry_run: DryRun = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Retire a department that is still in the workspace."),
+    ] = False,
 ) -> None:
-    """Delete removed departments' airnub-managed deployments, and their unused work pools."""
+    """Delete removed departments' airnub-managed deployments and Variables, and their own
+    work pools when nothing else uses them."""
     from airnub_core import deploy
 
     for name in department:
@@ -303,20 +317,44 @@ def retire_command(
             conventions.check_department(name)
         except ConventionError as error:
             raise fail(f"DEPARTMENT: {error}") from None
+        # Retiring a live department would delete deployments its next deploy needs.
+        if not force and (where := still_in_workspace(name)):
+            raise fail(
+                f"DEPARTMENT: {name!r} is still in the workspace ({where}); retire is for"
+                " removed departments (--force retires it anyway)"
+            )
     # Works with the department's package gone: nothing here imports it.
     with prefect_session() as url:
         from prefect.client.orchestration import get_client
 
-        console.print(f"Prefect API: {url}", highlight=False)
+        say(f"Prefect API: {url}")
         with get_client(sync_client=True) as client:
             for name in dict.fromkeys(department):
                 results = deploy.retire(client, name, dry_run=dry_run)
                 for action, what in results:
-                    console.print(f"{action} {what}", highlight=False, soft_wrap=True)
+                    say(f"{action} {what}")
                 if not any(action.startswith("delete") for action, _ in results):
-                    console.print(f"{name}: nothing to remove", highlight=False)
+                    say(f"{name}: nothing to remove")
     if dry_run:
         console.print("dry run: nothing written")
+
+
+def say(line: str) -> None:
+    """One line holding server-side or user-controlled names, printed verbatim."""
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def still_in_workspace(department: str) -> str | None:
+    """Why ``department`` counts as present (its folder, or installed), or None."""
+    from airnub_core.storage import repository_root
+
+    root = repository_root()
+    project = root / "packages" / department / "pyproject.toml" if root else None
+    if project is not None and project.is_file():
+        return f"{project} exists"
+    if department in conventions.departments():
+        return "it is installed"
+    return None
 
 
 variables_app = typer.Typer(no_args_is_help=True, help="Prefect Variables from the YAML configs.")
