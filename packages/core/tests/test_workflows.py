@@ -160,6 +160,22 @@ def test_prod_is_deployed_by_hand_only_from_main(job):
     assert runs(job, {**ctx, "inputs.environment": "staging"})
 
 
+def test_the_deploy_step_prunes_what_prefect_yaml_no_longer_lists():
+    _, step = step_running(r"airnub deploy")
+    assert re.search(r'airnub deploy "\$DEPARTMENT" --env "\$TARGET" --prune\b', step["run"])
+
+
+# Bounds, so a hung API or test ends the run; the deploy jobs hold a queue per department.
+TIMEOUTS = {"detect": 10, "test": 20, "core": 30, "ci-ok": 5}
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_every_job_has_a_timeout(job):
+    minutes = JOBS[job].get("timeout-minutes")
+    assert isinstance(minutes, int) and 0 < minutes <= 30, (job, minutes)
+    assert minutes == TIMEOUTS.get(job, 10 if job in DEPLOYS else minutes)
+
+
 def test_manual_runs_name_a_department_and_a_target():
     inputs = TRIGGERS["workflow_dispatch"]["inputs"]
     assert inputs["department"]["required"] is True
