@@ -220,3 +220,95 @@ def test_a_department_whose_folder_is_still_there_is_refused(tmp_path, monkeypat
     assert code != 0
     assert output.startswith("error: DEPARTMENT: 'dept_folder_only' is still in the workspace")
     assert str(project) in output
+
+
+def lock_listing(root, members):
+    """A uv.lock at ``root`` whose workspace holds ``members`` (department ids) only."""
+    packages = "".join(
+        f'[[package]]\nname = "{m.replace("_", "-")}"\nversion = "0.1.0"\n'
+        f'source = {{ editable = "packages/{m}" }}\n\n'
+        for m in sorted(members)
+    )
+    (root / "uv.lock").write_text(f"version = 1\nrequires-python = '>=3.11'\n\n{packages}")
+
+
+def test_absent_retires_exactly_the_departments_missing_from_the_lock(tmp_path, monkeypatch):
+    from prefect.client.schemas.actions import VariableCreate
+
+    with get_client(sync_client=True) as client:
+        # whatever other tests left on the session's server stays a member: never touched
+        members = deploy.managed_departments(client) | {"dept_kept"}
+        kept = make(client, "Kept Stage", "dept-kept-ingestion-dept-fake", "dept-kept",
+                    ["dept_kept", "ingestion", "dept_fake", MANAGED_TAG])  # fmt: skip
+        gone = make(client, "Gone Stage", "dept-gone-ingestion", "dept-gone",
+                    [GONE, "ingestion", MANAGED_TAG])  # fmt: skip
+        client.create_variable(
+            VariableCreate(name="dept_gone_too-ingestion", value=1, tags=["dept_gone_too",
+                                                                           MANAGED_TAG])
+        )  # fmt: skip
+    lock_listing(tmp_path, members)
+    monkeypatch.chdir(tmp_path)
+    try:
+        code, output = retire("--absent", "--dry-run")
+        assert code == 0, output
+        assert "absent from the workspace: dept_gone dept_gone_too" in output
+        assert "dry run: nothing written" in output
+        code, output = retire("--absent")
+        assert code == 0, output
+        for line in (
+            "absent from the workspace: dept_gone dept_gone_too",
+            "delete Gone Stage/dept-gone-ingestion",
+            "delete pool dept-gone",
+            "delete variable dept_gone_too-ingestion",
+        ):
+            assert line in output
+        assert "dept_kept" not in output and "dept_fake" not in output
+        with get_client(sync_client=True) as client:
+            assert not exists(client, client.read_deployment, gone)
+            assert exists(client, client.read_deployment, kept)
+            assert client.read_variable_by_name("dept_gone_too-ingestion") is None
+        code, output = retire("--absent")
+        assert (code, "absent from the workspace: none" in output) == (0, True), output
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(kept)
+            client.delete_work_pool("dept-kept")
+
+
+def test_absent_keeps_a_department_whose_folder_is_still_there(tmp_path, monkeypatch):
+    with get_client(sync_client=True) as client:
+        members = deploy.managed_departments(client)
+        unlocked = make(client, "Unlocked Stage", "dept-unlocked-ingestion", None,
+                        ["dept_unlocked", MANAGED_TAG])  # fmt: skip
+    lock_listing(tmp_path, members)
+    (tmp_path / "packages" / "dept_unlocked").mkdir(parents=True)
+    (tmp_path / "packages" / "dept_unlocked" / "pyproject.toml").write_text("[project]\n")
+    monkeypatch.chdir(tmp_path)
+    try:
+        code, output = retire("--absent")
+        assert code == 0, output
+        assert "keep dept_unlocked: still in the workspace" in output
+        assert "absent from the workspace: none" in output
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(unlocked)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        (["--absent", "dept_gone"], "DEPARTMENT"),
+        ([], "DEPARTMENT"),
+        (["--absent", "--force"], "--force"),
+    ],
+)
+def test_absent_or_departments_one_or_the_other(arguments, named):
+    code, output = retire(*arguments)
+    assert code != 0
+    assert output.startswith(f"error: {named}:") and "Prefect API" not in output
+
+
+def test_absent_outside_a_workspace_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, output = retire("--absent")
+    assert code != 0 and output.startswith("error: --absent: not inside the workspace"), output

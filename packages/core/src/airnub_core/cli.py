@@ -213,17 +213,25 @@ def affected_command(
         result.departments = sorted(by_id[name] for name in select)
         # A manual deploy tests the named departments only: no other check is implied.
         result.deleted, result.reason = [], "selected by name"
+        result.deleted_unknown = False  # a manual run retires nothing
         result.kinds = dict.fromkeys(result.kinds, False)
     if output == "json":
         print(
             json.dumps(
-                {**result.matrix(), "any": result.any, "deleted": result.deleted, **result.kinds}
+                {
+                    **result.matrix(),
+                    "any": result.any,
+                    "deleted": result.deleted,
+                    "deleted_unknown": result.deleted_unknown,
+                    **result.kinds,
+                }
             )
         )
     elif output == "github":  # lines for $GITHUB_OUTPUT
         print(f"matrix={json.dumps(result.matrix())}")
         print(f"any={str(result.any).lower()}")
         print(f"deleted={json.dumps(result.deleted)}")
+        print(f"deleted_unknown={str(result.deleted_unknown).lower()}")
         for kind, needed in result.kinds.items():
             print(f"{kind}={str(needed).lower()}")
     else:
@@ -297,11 +305,19 @@ def deploy_command(
 @app.command("retire")
 def retire_command(
     department: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
-            metavar="DEPARTMENT", help="Ids of removed departments, e.g. dept_project_gamma."
+            metavar="[DEPARTMENT]...", help="Ids of removed departments, e.g. dept_project_gamma."
         ),
-    ],
+    ] = None,
+    absent: Annotated[
+        bool,
+        typer.Option(
+            "--absent",
+            help="Retire every department with managed objects on the server that is not a"
+            " member of this workspace (per uv.lock).",
+        ),
+    ] = False,
     dry_run: DryRun = False,
     force: Annotated[
         bool,
@@ -312,6 +328,14 @@ def retire_command(
     work pools when nothing else uses them."""
     from airnub_core import deploy
 
+    if absent and department:
+        raise fail("DEPARTMENT: give departments or --absent, not both")
+    if not absent and not department:
+        raise fail("DEPARTMENT: missing; name the removed departments, or give --absent")
+    if absent and force:
+        raise fail("--force: not with --absent, which never retires a workspace member")
+    members = workspace_members() if absent else set()
+    department = department or []
     for name in department:
         try:
             conventions.check_department(name)
@@ -329,6 +353,15 @@ def retire_command(
 
         say(f"Prefect API: {url}")
         with get_client(sync_client=True) as client:
+            if absent:
+                department = []
+                for name in sorted(deploy.managed_departments(client) - members):
+                    # belt and braces: a folder or an installed package also counts
+                    if where := still_in_workspace(name):
+                        say(f"keep {name}: still in the workspace ({where})")
+                    else:
+                        department.append(name)
+                say(f"absent from the workspace: {' '.join(department) or 'none'}")
             for name in dict.fromkeys(department):
                 results = deploy.retire(client, name, dry_run=dry_run)
                 for action, what in results:
@@ -342,6 +375,23 @@ def retire_command(
 def say(line: str) -> None:
     """One line holding server-side or user-controlled names, printed verbatim."""
     console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def workspace_members() -> set[str]:
+    """Department ids of the workspace's members, read from ``uv.lock`` (nothing imported:
+    CI runs this with only airnub-core installed)."""
+    from airnub_core.affected import read_workspace
+    from airnub_core.storage import repository_root
+
+    root = repository_root()
+    if root is None:
+        raise fail("--absent: not inside the workspace: no uv.lock here or above")
+    lock = root / "uv.lock"
+    try:
+        workspace = read_workspace(lock.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # tomllib.TOMLDecodeError is a ValueError
+        raise fail(f"--absent: cannot read {lock}: {error}", 1) from None
+    return {PurePosixPath(folder).name for folder in workspace.departments.values()}
 
 
 def still_in_workspace(department: str) -> str | None:

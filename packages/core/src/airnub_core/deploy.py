@@ -22,7 +22,14 @@ import yaml
 
 from airnub_core.check import entrypoint_flow
 from airnub_core.config import ENV_VAR, ConfigError, package_dir
-from airnub_core.conventions import MANAGED_TAG, ConventionError, Identity, work_pool_name
+from airnub_core.conventions import (
+    MANAGED_TAG,
+    ConventionError,
+    Identity,
+    check_department,
+    distribution_name,
+    work_pool_name,
+)
 
 # Fields compared to decide "unchanged". The version is left out: prefect sets it to the
 # git commit, and a new commit alone changes nothing a run does.
@@ -330,6 +337,40 @@ def retire(client: Any, department: str, *, dry_run: bool = False) -> list[tuple
         client.delete_work_pool(own)
     results.append(("delete pool", own))
     return results
+
+
+def managed_departments(client: Any) -> set[str]:
+    """Departments owning airnub-managed deployments or Variables on the server.
+
+    A department is a tag that is a valid department id and that the object's name
+    starts with as the conventions name it, so a stage or category tag never counts.
+    """
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+
+    from airnub_core.variables import managed_variables
+
+    found = set()
+    deployments = _paged(
+        client.read_deployments,
+        deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[MANAGED_TAG])),
+    )
+    named = [(d.name, d.tags, distribution_name) for d in deployments]
+    named += [
+        (name, item["tags"], lambda tag: tag) for name, item in managed_variables(client).items()
+    ]
+    for name, tags, prefix in named:
+        for tag in tags:
+            if _is_department(tag) and name.startswith(f"{prefix(tag)}-"):
+                found.add(tag)
+    return found
+
+
+def _is_department(tag: str) -> bool:
+    try:
+        check_department(tag)
+    except ConventionError:
+        return False
+    return True
 
 
 def _described(deployments: list[Any]) -> str:
