@@ -307,7 +307,7 @@ def retire_command(
     department: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[DEPARTMENT]...", help="Ids of removed departments, e.g. dept_project_gamma."
+            metavar="DEPARTMENT", help="Ids of removed departments, e.g. dept_project_gamma."
         ),
     ] = None,
     absent: Annotated[
