@@ -169,3 +169,13 @@ def test_an_unreachable_api_is_named(department, monkeypatch):
         result = CliRunner().invoke(app, ["deploy", department])
     assert result.exit_code == 1
     assert f"cannot reach the Prefect API at {url}" in " ".join(result.output.split())
+
+
+def test_names_in_the_output_are_verbatim_not_markup(department):
+    flow, odd = analysis_flow(department), "x $(id) [x] [bold]y"
+    flow.to_deployment(
+        name=odd, tags=[department, MANAGED_TAG], entrypoint_type=EntrypointType.MODULE_PATH
+    ).apply()
+    result = CliRunner().invoke(app, ["deploy", department, "--dry-run"], terminal_width=400)
+    assert result.exit_code == 0, result.output
+    assert f"{flow.name}/{odd}" in result.output

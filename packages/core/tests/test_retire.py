@@ -74,7 +74,7 @@ def test_a_dry_run_says_what_would_go_and_writes_nothing(leftovers):
         "delete Gone Stage/dept-gone-ingestion",
         "delete Gone Stage/dept-gone-shared",
         "delete pool dept-gone",
-        "keep pool gone-shared: used by 1 deployment not managed by airnub",
+        "keep pool gone-shared: not the department's own pool",
         "dry run: nothing written",
     ):
         assert line in output
@@ -84,11 +84,11 @@ def test_a_dry_run_says_what_would_go_and_writes_nothing(leftovers):
         assert exists(client, client.read_work_pool, "dept-gone")
 
 
-def test_retire_removes_managed_deployments_and_unshared_pools_only(leftovers):
+def test_retire_removes_managed_deployments_and_its_own_unused_pool_only(leftovers):
     code, output = retire(GONE)
     assert code == 0, output
     assert "delete pool dept-gone" in output
-    assert "keep pool gone-shared: used by 1 deployment not managed by airnub" in output
+    assert "keep pool gone-shared: not the department's own pool" in output
     with get_client(sync_client=True) as client:
         gone = {k for k, i in leftovers.items() if not exists(client, client.read_deployment, i)}
         assert gone == {"own", "shared"}
@@ -132,3 +132,183 @@ def test_an_unreachable_api_is_named(monkeypatch):
         code, output = retire(GONE)
     assert code == 1
     assert f"cannot reach the Prefect API at {url}" in output
+
+
+def test_a_pool_it_did_not_create_is_kept_even_when_nothing_uses_it():
+    """An operator's production pool, named in prefect.yaml, outlives the department."""
+    with get_client(sync_client=True) as client:
+        make(client, "Gone Stage", "on-prod", "ops-prod-pool", [GONE, MANAGED_TAG])
+        try:
+            code, output = retire(GONE)
+            assert code == 0, output
+            assert "delete Gone Stage/on-prod" in output
+            assert "keep pool ops-prod-pool: not the department's own pool" in output
+            assert "delete pool ops-prod-pool" not in output
+            assert exists(client, client.read_work_pool, "ops-prod-pool")
+        finally:
+            client.delete_work_pool("ops-prod-pool")
+
+
+@pytest.fixture
+def variables():
+    """The department's managed Variables, one it has but does not manage, another's."""
+    from prefect.client.schemas.actions import VariableCreate
+
+    tags = {
+        "dept_gone-ingestion-feed": [MANAGED_TAG, GONE],
+        "dept_gone-analysis-sums": [GONE, MANAGED_TAG, "extra"],
+        "dept_gone-by-hand": [GONE],
+        "dept_other-ingestion-feed": [MANAGED_TAG, "dept_other"],
+    }
+    with get_client(sync_client=True) as client:
+        for name, tagged in tags.items():
+            client.create_variable(VariableCreate(name=name, value={"a": 1}, tags=tagged))
+    yield tags
+    with get_client(sync_client=True) as client:
+        for name in tags:
+            if client.read_variable_by_name(name) is not None:
+                client.delete_variable_by_name(name)
+
+
+def test_its_managed_variables_go_and_no_other(variables):
+    managed = ["dept_gone-analysis-sums", "dept_gone-ingestion-feed"]
+    code, output = retire(GONE, "--dry-run")
+    assert code == 0, output
+    assert all(f"delete variable {name}" in output for name in managed)
+    with get_client(sync_client=True) as client:
+        assert all(client.read_variable_by_name(name) for name in variables)
+    code, output = retire(GONE)
+    assert code == 0, output
+    assert output.count("delete variable") == 2
+    assert all(f"delete variable {name}" in output for name in managed)
+    with get_client(sync_client=True) as client:
+        left = {name for name in variables if client.read_variable_by_name(name) is not None}
+    assert left == {"dept_gone-by-hand", "dept_other-ingestion-feed"}
+
+
+def test_names_are_printed_verbatim_not_as_markup():
+    odd = "x $(id) [x] [bold]y"  # Prefect refuses "/" in names
+    with get_client(sync_client=True) as client:
+        deployment_id = make(client, "Gone [red]Stage", odd, None, [GONE, MANAGED_TAG])
+        try:
+            code, output = retire(GONE, "--dry-run")
+        finally:
+            client.delete_deployment(deployment_id)
+    assert code == 0, output
+    assert f"delete Gone [red]Stage/{odd}" in output
+
+
+def test_a_department_still_in_the_workspace_is_refused_unless_forced(make_department):
+    make_department("dept_still_here", {"ingestion": ["feed"]})
+    code, output = retire("dept_still_here")
+    assert code != 0
+    assert output.startswith("error: DEPARTMENT: 'dept_still_here' is still in the workspace")
+    assert "--force" in output and "Prefect API" not in output
+    code, output = retire("dept_still_here", "--force", "--dry-run")
+    assert code == 0, output
+    assert "dept_still_here: nothing to remove" in output
+
+
+def test_a_department_whose_folder_is_still_there_is_refused(tmp_path, monkeypatch):
+    """CI's retire runs in the checkout with only airnub-core installed: the folder counts."""
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    project = tmp_path / "packages" / "dept_folder_only" / "pyproject.toml"
+    project.parent.mkdir(parents=True)
+    project.write_text("[project]\nname = 'dept-folder-only'\n")
+    monkeypatch.chdir(tmp_path)
+    code, output = retire("dept_gone", "dept_folder_only")
+    assert code != 0
+    assert output.startswith("error: DEPARTMENT: 'dept_folder_only' is still in the workspace")
+    assert str(project) in output
+
+
+def lock_listing(root, members):
+    """A uv.lock at ``root`` whose workspace holds ``members`` (department ids) only."""
+    packages = "".join(
+        f'[[package]]\nname = "{m.replace("_", "-")}"\nversion = "0.1.0"\n'
+        f'source = {{ editable = "packages/{m}" }}\n\n'
+        for m in sorted(members)
+    )
+    (root / "uv.lock").write_text(f"version = 1\nrequires-python = '>=3.11'\n\n{packages}")
+
+
+def test_absent_retires_exactly_the_departments_missing_from_the_lock(tmp_path, monkeypatch):
+    from prefect.client.schemas.actions import VariableCreate
+
+    with get_client(sync_client=True) as client:
+        # whatever other tests left on the session's server stays a member: never touched
+        members = deploy.managed_departments(client) | {"dept_kept"}
+        kept = make(client, "Kept Stage", "dept-kept-ingestion-dept-fake", "dept-kept",
+                    ["dept_kept", "ingestion", "dept_fake", MANAGED_TAG])  # fmt: skip
+        gone = make(client, "Gone Stage", "dept-gone-ingestion", "dept-gone",
+                    [GONE, "ingestion", MANAGED_TAG])  # fmt: skip
+        client.create_variable(
+            VariableCreate(name="dept_gone_too-ingestion", value=1, tags=["dept_gone_too",
+                                                                           MANAGED_TAG])
+        )  # fmt: skip
+    lock_listing(tmp_path, members)
+    monkeypatch.chdir(tmp_path)
+    try:
+        code, output = retire("--absent", "--dry-run")
+        assert code == 0, output
+        assert "absent from the workspace: dept_gone dept_gone_too" in output
+        assert "dry run: nothing written" in output
+        code, output = retire("--absent")
+        assert code == 0, output
+        for line in (
+            "absent from the workspace: dept_gone dept_gone_too",
+            "delete Gone Stage/dept-gone-ingestion",
+            "delete pool dept-gone",
+            "delete variable dept_gone_too-ingestion",
+        ):
+            assert line in output
+        assert "dept_kept" not in output and "dept_fake" not in output
+        with get_client(sync_client=True) as client:
+            assert not exists(client, client.read_deployment, gone)
+            assert exists(client, client.read_deployment, kept)
+            assert client.read_variable_by_name("dept_gone_too-ingestion") is None
+        code, output = retire("--absent")
+        assert (code, "absent from the workspace: none" in output) == (0, True), output
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(kept)
+            client.delete_work_pool("dept-kept")
+
+
+def test_absent_keeps_a_department_whose_folder_is_still_there(tmp_path, monkeypatch):
+    with get_client(sync_client=True) as client:
+        members = deploy.managed_departments(client)
+        unlocked = make(client, "Unlocked Stage", "dept-unlocked-ingestion", None,
+                        ["dept_unlocked", MANAGED_TAG])  # fmt: skip
+    lock_listing(tmp_path, members)
+    (tmp_path / "packages" / "dept_unlocked").mkdir(parents=True)
+    (tmp_path / "packages" / "dept_unlocked" / "pyproject.toml").write_text("[project]\n")
+    monkeypatch.chdir(tmp_path)
+    try:
+        code, output = retire("--absent")
+        assert code == 0, output
+        assert "keep dept_unlocked: still in the workspace" in output
+        assert "absent from the workspace: none" in output
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(unlocked)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        (["--absent", "dept_gone"], "DEPARTMENT"),
+        ([], "DEPARTMENT"),
+        (["--absent", "--force"], "--force"),
+    ],
+)
+def test_absent_or_departments_one_or_the_other(arguments, named):
+    code, output = retire(*arguments)
+    assert code != 0
+    assert output.startswith(f"error: {named}:") and "Prefect API" not in output
+
+
+def test_absent_outside_a_workspace_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, output = retire("--absent")
+    assert code != 0 and output.startswith("error: --absent: not inside the workspace"), output

@@ -31,6 +31,7 @@ def run_text(job: dict) -> str:
 
 DEPLOYS = {name for name, job in JOBS.items() if "environment" in job}
 RETIRES = {name for name, job in JOBS.items() if "airnub retire" in run_text(job)}
+ABSENT = {name for name, job in JOBS.items() if "airnub retire --absent" in run_text(job)}
 PYTHON_TESTS = {
     name for name, job in JOBS.items() if re.search(r"pytest|template_user\.py", run_text(job))
 }
@@ -80,7 +81,8 @@ def evaluate(expression: str | bool | None, context: dict[str, object]) -> bool:
 
 # --- contexts -----------------------------------------------------------------------
 def outputs(**overrides: object) -> dict[str, str]:
-    values = {"any": "false", "deleted": "[]", **dict.fromkeys(KINDS, "false")}
+    values = {"any": "false", "deleted": "[]", "deleted_unknown": "false"}
+    values.update(dict.fromkeys(KINDS, "false"))
     values.update({k: v if isinstance(v, str) else str(v).lower() for k, v in overrides.items()})
     return values
 
@@ -134,9 +136,11 @@ def test_there_is_a_deploy_and_a_retire_job():
 @pytest.mark.parametrize("job", sorted(DEPLOYS))
 def test_a_deploy_needs_ci_ok_and_runs_only_after_it_passed(job):
     assert "ci-ok" in all_needs(job)
-    detected = outputs(any=True, deleted='["dept_gone"]')
+    detected = outputs(any=True, deleted='["dept_gone"]', deleted_unknown=True)
     assert runs(job, context("push", detected))
-    assert runs(job, context("workflow_dispatch", detected, **{"inputs.environment": "prod"}))
+    if job not in ABSENT:  # a manual run retires nothing it was not told to
+        dispatch = context("workflow_dispatch", detected, **{"inputs.environment": "prod"})
+        assert runs(job, dispatch)
     for result in ("failure", "cancelled", "skipped"):
         assert not runs(job, context("push", detected, **{"needs.ci-ok.result": result}))
 
@@ -144,8 +148,10 @@ def test_a_deploy_needs_ci_ok_and_runs_only_after_it_passed(job):
 @pytest.mark.parametrize("job", sorted(DEPLOYS))
 @pytest.mark.parametrize("event", ["pull_request", "merge_group", "push"])
 def test_no_deploy_on_pull_requests_the_merge_queue_or_other_branches(job, event):
-    for any_, deleted in itertools.product(["true", "false"], ['["dept_gone"]', "[]"]):
-        ctx = context(event, outputs(any=any_, deleted=deleted))
+    for any_, deleted, unknown in itertools.product(
+        ["true", "false"], ['["dept_gone"]', "[]"], ["true", "false"]
+    ):
+        ctx = context(event, outputs(any=any_, deleted=deleted, deleted_unknown=unknown))
         if event == "push":
             ctx["github.ref"] = "refs/heads/feature"
         assert not runs(job, ctx)
@@ -153,11 +159,27 @@ def test_no_deploy_on_pull_requests_the_merge_queue_or_other_branches(job, event
 
 @pytest.mark.parametrize("job", sorted(DEPLOYS))
 def test_prod_is_deployed_by_hand_only_from_main(job):
-    detected = outputs(any=True, deleted='["dept_gone"]')
+    detected = outputs(any=True, deleted='["dept_gone"]', deleted_unknown=True)
     ctx = context("workflow_dispatch", detected, **{"inputs.environment": "prod"})
     ctx["github.ref"] = "refs/heads/feature"
     assert not runs(job, ctx)
-    assert runs(job, {**ctx, "inputs.environment": "staging"})
+    assert runs(job, {**ctx, "inputs.environment": "staging"}) is (job not in ABSENT)
+
+
+def test_the_deploy_step_prunes_what_prefect_yaml_no_longer_lists():
+    _, step = step_running(r"airnub deploy")
+    assert re.search(r'airnub deploy "\$DEPARTMENT" --env "\$TARGET" --prune\b', step["run"])
+
+
+# Bounds, so a hung API or test ends the run; the deploy jobs hold a queue per department.
+TIMEOUTS = {"detect": 10, "test": 20, "core": 30, "ci-ok": 5}
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_every_job_has_a_timeout(job):
+    minutes = JOBS[job].get("timeout-minutes")
+    assert isinstance(minutes, int) and 0 < minutes <= 30, (job, minutes)
+    assert minutes == TIMEOUTS.get(job, 10 if job in DEPLOYS else minutes)
 
 
 def test_manual_runs_name_a_department_and_a_target():
@@ -170,7 +192,7 @@ def test_manual_runs_name_a_department_and_a_target():
 @pytest.mark.parametrize("job", sorted(DEPLOYS))
 def test_deploys_queue_per_department_and_are_never_cancelled(job):
     concurrency = JOBS[job]["concurrency"]
-    assert "matrix.department" in concurrency["group"]
+    assert "matrix.department" in concurrency["group"] or job in ABSENT
     assert concurrency["cancel-in-progress"] is False
     assert "secrets.PREFECT_API_KEY" in json.dumps(JOBS[job]["steps"])
 
@@ -195,13 +217,35 @@ def test_every_action_is_pinned_by_commit():
 
 
 # --- retiring removed departments ---------------------------------------------------
-@pytest.mark.parametrize("job", sorted(RETIRES))
+@pytest.mark.parametrize("job", sorted(RETIRES - ABSENT))
 def test_each_deleted_department_is_retired_and_an_empty_list_is_guarded(job):
     assert "needs.detect.outputs.deleted" in json.dumps(JOBS[job]["strategy"]["matrix"])
     assert 'airnub retire "$DEPARTMENT"' in run_text(JOBS[job])
     assert "--package airnub-core" in run_text(JOBS[job])
     assert runs(job, context("push", outputs(deleted='["dept_gone"]')))
     assert not runs(job, context("push", outputs(any=True, deleted="[]")))
+
+
+def test_with_no_usable_base_departments_absent_from_the_lock_are_retired():
+    """`deleted` is [] when the base is unknown: the absent ones are found on the server."""
+    (job,) = ABSENT
+    assert "--package airnub-core" in run_text(JOBS[job])
+    assert JOBS[job]["environment"] == "prod"
+    assert runs(job, context("push", outputs(deleted_unknown=True)))
+    assert not runs(job, context("push", outputs(any=True, deleted='["dept_gone"]')))
+    failed = context("push", outputs(deleted_unknown=True), **{"needs.ci-ok.result": "failure"})
+    assert not runs(job, failed)
+
+
+def test_detect_says_when_the_deleted_departments_are_unknown(change):
+    assert change({"README.md": "more\n"})["deleted_unknown"] == "false"
+    done = CliRunner().invoke(app, ["affected", "--format", "github"])  # no base
+    assert (
+        dict(line.split("=", 1) for line in done.stdout.splitlines())["deleted_unknown"] == "true"
+    )
+    selected = ["affected", "--select", Path(a_department_folder()).name, "--format", "github"]
+    done = CliRunner().invoke(app, selected)
+    assert "deleted_unknown=false" in done.stdout.splitlines(), done.output
 
 
 def test_the_department_matrices_are_guarded_against_an_empty_list():

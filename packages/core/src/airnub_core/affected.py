@@ -126,6 +126,8 @@ def read_workspace(lock_text: str) -> Workspace:
 class Affected:
     departments: list[str] = field(default_factory=list)  # distribution names
     deleted: list[str] = field(default_factory=list)  # departments gone at head
+    # No usable base: ``deleted`` is empty because it is unknown, not because none went.
+    deleted_unknown: bool = False
     reason: str = ""
     paths: dict[str, str] = field(default_factory=dict)
     kinds: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(KINDS, False))
@@ -183,6 +185,7 @@ def affected(
         result.departments = everything
         result.kinds = dict.fromkeys(KINDS, True)
         result.reason = f"no usable base ({base or 'none given'}): everything"
+        result.deleted_unknown = True
         return result
 
     base_lock = _git(root, "show", f"{base}:uv.lock")

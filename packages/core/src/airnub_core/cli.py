@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from airnub_core import conventions
@@ -22,7 +24,8 @@ errors = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    # messages quote user-controlled names ("[x]", "$(id)"): never read them as markup
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -210,17 +213,25 @@ def affected_command(
         result.departments = sorted(by_id[name] for name in select)
         # A manual deploy tests the named departments only: no other check is implied.
         result.deleted, result.reason = [], "selected by name"
+        result.deleted_unknown = False  # a manual run retires nothing
         result.kinds = dict.fromkeys(result.kinds, False)
     if output == "json":
         print(
             json.dumps(
-                {**result.matrix(), "any": result.any, "deleted": result.deleted, **result.kinds}
+                {
+                    **result.matrix(),
+                    "any": result.any,
+                    "deleted": result.deleted,
+                    "deleted_unknown": result.deleted_unknown,
+                    **result.kinds,
+                }
             )
         )
     elif output == "github":  # lines for $GITHUB_OUTPUT
         print(f"matrix={json.dumps(result.matrix())}")
         print(f"any={str(result.any).lower()}")
         print(f"deleted={json.dumps(result.deleted)}")
+        print(f"deleted_unknown={str(result.deleted_unknown).lower()}")
         for kind, needed in result.kinds.items():
             print(f"{kind}={str(needed).lower()}")
     else:
@@ -260,7 +271,11 @@ def deploy_command(
 
         result = find_affected(repository_root() or Path.cwd(), base)
         chosen = [entry["department"] for entry in result.matrix()["include"]]
-        console.print(f"affected: {' '.join(chosen) or 'none'} ({result.reason})", highlight=False)
+        console.print(
+            f"affected: {' '.join(chosen) or 'none'} ({result.reason})",
+            highlight=False,
+            markup=False,
+        )
     else:
         chosen = chosen_departments(department)
     if not chosen:
@@ -273,13 +288,15 @@ def deploy_command(
     with prefect_session() as url:
         from prefect.client.orchestration import get_client
 
-        table = Table(title=f"Deployments ({env}) at {url}", title_justify="left")
+        # flow, deployment and pool names are the user's: shown as plain text, not markup
+        title = Text(f"Deployments ({env}) at {url}")
+        table = Table(title=title, title_justify="left")
         table.add_column("change")
         table.add_column("deployment", overflow="fold")
         with get_client(sync_client=True) as client:
             for name in chosen:
                 for action, what in deploy.deploy(client, name, env, dry_run=dry_run, prune=prune):
-                    table.add_row(action, what)
+                    table.add_row(action, Text(what))
     console.print(table)
     if dry_run:
         console.print("dry run: nothing written")
@@ -288,35 +305,106 @@ def deploy_command(
 @app.command("retire")
 def retire_command(
     department: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             metavar="DEPARTMENT", help="Ids of removed departments, e.g. dept_project_gamma."
         ),
-    ],
+    ] = None,
+    absent: Annotated[
+        bool,
+        typer.Option(
+            "--absent",
+            help="Retire every department with managed objects on the server that is not a"
+            " member of this workspace (per uv.lock).",
+        ),
+    ] = False,
     dry_run: DryRun = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Retire a department that is still in the workspace."),
+    ] = False,
 ) -> None:
-    """Delete removed departments' airnub-managed deployments, and their unused work pools."""
+    """Delete removed departments' airnub-managed deployments and Variables, and their own
+    work pools when nothing else uses them."""
     from airnub_core import deploy
 
+    if absent and department:
+        raise fail("DEPARTMENT: give departments or --absent, not both")
+    if not absent and not department:
+        raise fail("DEPARTMENT: missing; name the removed departments, or give --absent")
+    if absent and force:
+        raise fail("--force: not with --absent, which never retires a workspace member")
+    members = workspace_members() if absent else set()
+    department = department or []
     for name in department:
         try:
             conventions.check_department(name)
         except ConventionError as error:
             raise fail(f"DEPARTMENT: {error}") from None
+        # Retiring a live department would delete deployments its next deploy needs.
+        if not force and (where := still_in_workspace(name)):
+            raise fail(
+                f"DEPARTMENT: {name!r} is still in the workspace ({where}); retire is for"
+                " removed departments (--force retires it anyway)"
+            )
     # Works with the department's package gone: nothing here imports it.
     with prefect_session() as url:
         from prefect.client.orchestration import get_client
 
-        console.print(f"Prefect API: {url}", highlight=False)
+        say(f"Prefect API: {url}")
         with get_client(sync_client=True) as client:
+            if absent:
+                department = []
+                for name in sorted(deploy.managed_departments(client) - members):
+                    # belt and braces: a folder or an installed package also counts
+                    if where := still_in_workspace(name):
+                        say(f"keep {name}: still in the workspace ({where})")
+                    else:
+                        department.append(name)
+                say(f"absent from the workspace: {' '.join(department) or 'none'}")
             for name in dict.fromkeys(department):
                 results = deploy.retire(client, name, dry_run=dry_run)
                 for action, what in results:
-                    console.print(f"{action} {what}", highlight=False, soft_wrap=True)
+                    say(f"{action} {what}")
                 if not any(action.startswith("delete") for action, _ in results):
-                    console.print(f"{name}: nothing to remove", highlight=False)
+                    say(f"{name}: nothing to remove")
     if dry_run:
         console.print("dry run: nothing written")
+
+
+def say(line: str) -> None:
+    """One line holding server-side or user-controlled names, printed verbatim."""
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def workspace_members() -> set[str]:
+    """Department ids of the workspace's members, read from ``uv.lock`` (nothing imported:
+    CI runs this with only airnub-core installed)."""
+    from airnub_core.affected import read_workspace
+    from airnub_core.storage import repository_root
+
+    root = repository_root()
+    if root is None:
+        raise fail("--absent: not inside the workspace: no uv.lock here or above")
+    lock = root / "uv.lock"
+    try:
+        workspace = read_workspace(lock.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # tomllib.TOMLDecodeError is a ValueError
+        raise fail(f"--absent: cannot read {lock}: {error}", 1) from None
+    return {PurePosixPath(folder).name for folder in workspace.departments.values()}
+
+
+def still_in_workspace(department: str) -> str | None:
+    """Why ``department`` counts as present (its folder, or installed), or None."""
+    from airnub_core.storage import repository_root
+
+    root = repository_root()
+    project = root / "packages" / department / "pyproject.toml" if root else None
+    if project is not None and project.is_file():
+        return f"{project} exists"
+    if department in conventions.departments():
+        return "it is installed"
+    return None
 
 
 variables_app = typer.Typer(no_args_is_help=True, help="Prefect Variables from the YAML configs.")
@@ -337,18 +425,54 @@ def chosen_departments(names: list[str] | None) -> list[str]:
     return list(names or conventions.departments())
 
 
+# Prefect's defaults (60 s a request, 5 retries with backoff) hold a command on an API
+# that accepts connections but never answers for over 6 minutes; these end it in about
+# 1.5. A user's own PREFECT_API_REQUEST_TIMEOUT or PREFECT_CLIENT_MAX_RETRIES still wins.
+REQUEST_TIMEOUT_SECONDS = 30.0
+CLIENT_MAX_RETRIES = 2
+
+
+@contextlib.contextmanager
+def bounded_requests() -> Iterator[float]:
+    """Prefect settings giving every API request a deadline; yields the timeout in s."""
+    from prefect.settings import (
+        PREFECT_API_REQUEST_TIMEOUT,
+        PREFECT_CLIENT_MAX_RETRIES,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    # fields set from the environment, a profile, prefect.toml or by code count as the user's
+    current = get_current_settings()
+    updates: dict = {}
+    if "request_timeout" not in current.api.model_fields_set:
+        updates[PREFECT_API_REQUEST_TIMEOUT] = REQUEST_TIMEOUT_SECONDS
+    if "max_retries" not in current.client.model_fields_set:
+        updates[PREFECT_CLIENT_MAX_RETRIES] = CLIENT_MAX_RETRIES
+    with temporary_settings(updates=updates):
+        yield PREFECT_API_REQUEST_TIMEOUT.value()
+
+
 @contextlib.contextmanager
 def prefect_session() -> Iterator[str]:
-    """The configured Prefect API, or the embedded local one started for the command."""
+    """The configured Prefect API, or the embedded local one started for the command,
+    with a deadline on every request: a hung API fails like an unreachable one."""
     import httpx
 
     from airnub_core import runner
 
     local = runner.start_local_api()
     url = "the Prefect API"
+    timeout = REQUEST_TIMEOUT_SECONDS
     try:
-        with runner.prefect_api(local) as url:
+        with runner.prefect_api(local) as url, bounded_requests() as timeout:
             yield url
+    except httpx.TimeoutException:
+        raise fail(
+            f"cannot reach the Prefect API at {url}: timed out, no answer within {timeout:g} s"
+            " (PREFECT_API_REQUEST_TIMEOUT)",
+            1,
+        ) from None
     except (OSError, httpx.TransportError) as error:
         raise fail(f"cannot reach the Prefect API at {url}: {error}", 1) from None
     finally:

@@ -22,7 +22,14 @@ import yaml
 
 from airnub_core.check import entrypoint_flow
 from airnub_core.config import ENV_VAR, ConfigError, package_dir
-from airnub_core.conventions import MANAGED_TAG, ConventionError, Identity, work_pool_name
+from airnub_core.conventions import (
+    MANAGED_TAG,
+    ConventionError,
+    Identity,
+    check_department,
+    distribution_name,
+    work_pool_name,
+)
 
 # Fields compared to decide "unchanged". The version is left out: prefect sets it to the
 # git commit, and a new commit alone changes nothing a run does.
@@ -283,13 +290,16 @@ def deploy(
 
 
 def retire(client: Any, department: str, *, dry_run: bool = False) -> list[tuple[str, str]]:
-    """Delete a removed department's managed deployments, then its pools no one else uses.
+    """Delete a removed department's managed deployments and managed Variables, then its
+    own work pool if nothing else uses it.
 
     Never imports the department: its package is usually gone. Returns (action, what)
-    with actions delete, delete pool and keep pool.
+    with actions delete, delete variable, delete pool and keep pool.
     """
     from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
     from prefect.exceptions import ObjectNotFound
+
+    from airnub_core.variables import read_variables
 
     results = []
     doomed = existing_deployments(client, department)
@@ -297,28 +307,70 @@ def retire(client: Any, department: str, *, dry_run: bool = False) -> list[tuple
         if not dry_run:
             client.delete_deployment(deployment.id)
         results.append(("delete", key))
-    gone = {d.id for d in doomed.values()}
-    pools = {work_pool_name(department)} | {d.work_pool_name for d in doomed.values()}
-    for pool in sorted(p for p in pools if p):
-        try:
-            client.read_work_pool(pool)
-        except ObjectNotFound:
-            continue
-        users = [
-            d
-            for d in _paged(
-                client.read_deployments,
-                work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])),
-            )
-            if d.id not in gone
-        ]
-        if users:
-            results.append(("keep pool", f"{pool}: used by {_described(users)}"))
-            continue
+    # Only Variables `airnub variables sync` wrote for this department: both tags.
+    for name in sorted(read_variables(client, {"tags": {"all_": [department, MANAGED_TAG]}})):
         if not dry_run:
-            client.delete_work_pool(pool)
-        results.append(("delete pool", pool))
+            client.delete_variable_by_name(name)
+        results.append(("delete variable", name))
+    gone = {d.id for d in doomed.values()}
+    own = work_pool_name(department)
+    # A pool the department's deployments named but did not get by convention may be an
+    # operator's (a production pool made by hand): never deleted here.
+    for pool in sorted({d.work_pool_name for d in doomed.values()} - {own, None}):
+        results.append(("keep pool", f"{pool}: not the department's own pool"))
+    try:
+        client.read_work_pool(own)
+    except ObjectNotFound:
+        return results
+    users = [
+        d
+        for d in _paged(
+            client.read_deployments,
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[own])),
+        )
+        if d.id not in gone
+    ]
+    if users:
+        results.append(("keep pool", f"{own}: used by {_described(users)}"))
+        return results
+    if not dry_run:
+        client.delete_work_pool(own)
+    results.append(("delete pool", own))
     return results
+
+
+def managed_departments(client: Any) -> set[str]:
+    """Departments owning airnub-managed deployments or Variables on the server.
+
+    A department is a tag that is a valid department id and that the object's name
+    starts with as the conventions name it, so a stage or category tag never counts.
+    """
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+
+    from airnub_core.variables import managed_variables
+
+    found = set()
+    deployments = _paged(
+        client.read_deployments,
+        deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[MANAGED_TAG])),
+    )
+    named = [(d.name, d.tags, distribution_name) for d in deployments]
+    named += [
+        (name, item["tags"], lambda tag: tag) for name, item in managed_variables(client).items()
+    ]
+    for name, tags, prefix in named:
+        for tag in tags:
+            if _is_department(tag) and name.startswith(f"{prefix(tag)}-"):
+                found.add(tag)
+    return found
+
+
+def _is_department(tag: str) -> bool:
+    try:
+        check_department(tag)
+    except ConventionError:
+        return False
+    return True
 
 
 def _described(deployments: list[Any]) -> str:
