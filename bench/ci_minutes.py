@@ -27,64 +27,10 @@ import time
 from pathlib import Path
 
 import yaml
+from airnub_core.github_expressions import render, truth, value
 from common import ROOT, table
 
 TARGETS = {"docs only": 2, "one department": 4, "core change": 8}
-
-# --- GitHub expressions: the forms ci.yml uses --------------------------------------
-TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>\d+(?:\.\d+)?)|(?P<op>==|!=|&&|\|\||[!(),])"
-    r"|(?P<name>[A-Za-z_][\w-]*(?:\.[\w*-]+)*))"
-)
-FUNCTIONS = {
-    "always": lambda: True,
-    "success": lambda: True,
-    "failure": lambda: False,
-    "cancelled": lambda: False,
-    "fromJson": json.loads,
-    "toJSON": json.dumps,
-}
-
-
-def value(expression: str, context: dict[str, object]) -> object:
-    python, position, text = [], 0, expression.strip()
-    while position < len(text):
-        match = TOKEN.match(text, position)
-        if not match:
-            raise SystemExit(f"cannot read the expression {text!r}")
-        position = match.end()
-        if match["str"]:
-            python.append(repr(match["str"][1:-1].replace("''", "'")))
-        elif match["num"]:
-            python.append(match["num"])
-        elif match["op"]:
-            python.append({"&&": " and ", "||": " or ", "!": " not "}.get(match["op"], match["op"]))
-        elif text[position:].lstrip().startswith("("):
-            python.append(f"F[{match['name']!r}]")
-        elif match["name"] in ("true", "false", "null"):
-            python.append({"true": "True", "false": "False", "null": "None"}[match["name"]])
-        else:
-            python.append(f"C.get({match['name']!r})")
-    return eval("".join(python), {"F": FUNCTIONS, "C": context})
-
-
-def truth(condition: object, context: dict[str, object]) -> bool:
-    if condition is None or isinstance(condition, bool):
-        return condition is not False
-    text = str(condition).strip()
-    if text.startswith("${{") and text.endswith("}}"):
-        text = text[3:-2]
-    return bool(value(text, context))
-
-
-def render(template: object, context: dict[str, object]) -> str:
-    """A string with its ${{ }} parts replaced, as GitHub renders env values."""
-
-    def one(match: re.Match[str]) -> str:
-        got = value(match[1], context)
-        return "" if got is None else str(got).lower() if isinstance(got, bool) else str(got)
-
-    return re.sub(r"\$\{\{(.*?)\}\}", one, str(template))
 
 
 # --- running jobs -------------------------------------------------------------------

@@ -22,16 +22,13 @@ app = scaffold.app(__doc__)
 
 @app.command()
 def main(
-    department_id: Annotated[
-        str | None,
-        typer.Option("--id", help="Lowercase snake_case id, with or without the dept_ prefix."),
-    ] = None,
+    department_id: scaffold.DepartmentIdOption = None,
     name: Annotated[
         str | None,
         typer.Option("--name", help="Display name shown in the Prefect UI, e.g. 'Project Gamma'."),
     ] = None,
     dry_run: scaffold.DryRun = False,
-    lock: Annotated[bool, typer.Option(help="Run `uv lock` afterwards.")] = True,
+    lock: scaffold.Lock = True,
 ) -> None:
     """Create packages/dept_<id> and add it to the workspace."""
     raw = scaffold.required(department_id, "--id", "Department id (e.g. project_gamma)")

@@ -22,9 +22,7 @@ app = scaffold.app(__doc__)
 def main(
     department: scaffold.DepartmentOption = None,
     stage: scaffold.StageOption = None,
-    category: Annotated[
-        str | None, typer.Option("--category", help="Category id; omit for a stage-level task.")
-    ] = None,
+    category: scaffold.CategoryOption = None,
     task_id: Annotated[
         str | None, typer.Option("--id", help="Task name, lowercase snake_case.")
     ] = None,

@@ -27,9 +27,7 @@ def main(
     department: scaffold.DepartmentOption = None,
     stage: scaffold.StageOption = None,
     category_id: Annotated[str | None, typer.Option("--id", help="The category's id.")] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only list what it would remove.")
-    ] = False,
+    dry_run: scaffold.DryRun = False,
 ) -> None:
     """Remove a category's folder, configs, sample data and tests."""
     root = scaffold.REPO_ROOT

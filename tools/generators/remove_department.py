@@ -15,10 +15,8 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from typing import Annotated
 
 import scaffold
-import typer
 from airnub_core import conventions
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -28,14 +26,9 @@ app = scaffold.app(__doc__)
 
 @app.command()
 def main(
-    department_id: Annotated[
-        str | None,
-        typer.Option("--id", help="The department's id, with or without the dept_ prefix."),
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only list what it would remove and edit.")
-    ] = False,
-    lock: Annotated[bool, typer.Option(help="Run `uv lock` afterwards.")] = True,
+    department_id: scaffold.DepartmentIdOption = None,
+    dry_run: scaffold.DryRun = False,
+    lock: scaffold.Lock = True,
 ) -> None:
     """Remove packages/dept_<id> and its place in the workspace."""
     raw = scaffold.required(department_id, "--id", "Department id to remove")

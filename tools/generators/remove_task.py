@@ -23,14 +23,9 @@ app = scaffold.app(__doc__)
 def main(
     department: scaffold.DepartmentOption = None,
     stage: scaffold.StageOption = None,
-    category: Annotated[
-        str | None,
-        typer.Option("--category", help="The task's category; omit for a stage-level task."),
-    ] = None,
+    category: scaffold.CategoryOption = None,
     task_id: Annotated[str | None, typer.Option("--id", help="The task's name.")] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only list what it would remove.")
-    ] = False,
+    dry_run: scaffold.DryRun = False,
 ) -> None:
     """Remove a task wrapper, its config and its test."""
     root = scaffold.REPO_ROOT

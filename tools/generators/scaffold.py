@@ -36,7 +36,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Only list the files it would write.")]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Only list what it would create, edit or remove.")
+]
+Lock = Annotated[bool, typer.Option(help="Run `uv lock` afterwards.")]
+DepartmentIdOption = Annotated[
+    str | None,
+    typer.Option("--id", help="Department id, lowercase snake_case, with or without dept_."),
+]
+CategoryOption = Annotated[
+    str | None, typer.Option("--category", help="Category id; omit for a stage-level task.")
+]
 DepartmentOption = Annotated[
     str | None, typer.Option("--department", help="Department id, e.g. dept_project_alpha.")
 ]

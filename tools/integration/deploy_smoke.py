@@ -20,30 +20,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from airnub_core import local_api, remote
+from airnub_core import dev, local_api, remote
 from airnub_core.testing import SCRATCH_INGESTION_DEPLOYMENTS, clean_env, scratch_workspace
 
 DEPARTMENT = "dept_scratch"
 DEPLOYMENT = SCRATCH_INGESTION_DEPLOYMENTS[DEPARTMENT]
 POOL = "dept-scratch"
 OUTPUTS = ["ingestion/feed/example.csv"]  # what the generated ingestion category writes
-
-
-def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"prefect server exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} not healthy after {timeout:.0f} s")
 
 
 def stop(process: subprocess.Popen, name: str) -> None:
@@ -95,7 +80,7 @@ def main() -> int:
     )  # fmt: skip
     worker = None
     try:
-        wait_healthy(url, server)
+        dev.wait_healthy(url, server, scratch / "server.log", timeout=120)
         print(f"server healthy after {time.monotonic() - started:.1f} s (pid {server.pid})")
         deployed = run([str(bin_dir / "airnub"), "deploy", DEPARTMENT], env, workspace)
         print(f"airnub deploy: {deployed.count('create')} created (pool and deployments)")

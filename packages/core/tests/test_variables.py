@@ -5,18 +5,14 @@ import importlib
 import re
 
 import pytest
-from airnub_core import config, local_api, variables
+from airnub_core import config, variables
 from airnub_core.cli import app
 from airnub_core.config import ConfigError
 from airnub_core.conventions import Identity
-from airnub_core.testing import importable_departments, write_department
+from airnub_core.testing import flow_logs, importable_departments, write_department
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import VariableCreate
-from prefect.client.schemas.filters import (
-    LogFilter,
-    LogFilterFlowRunId,
-)
 from prefect.variables import Variable
 from typer.testing import CliRunner
 
@@ -134,15 +130,6 @@ def test_an_environment_overlay_changes_a_value(configs):
     sync(DEPT, env="staging")
     assert Variable.get(f"{DEPT}-ingestion-one") == {"message": "hello from staging"}
     assert Variable.get(f"{DEPT}-ingestion-two") == {"message": "hello from two"}
-
-
-def flow_logs(state):
-    """The run's log lines as the API stored them."""
-    local_api.drain_client_workers()
-    with get_client(sync_client=True) as client:
-        run_ids = [state.state_details.flow_run_id]
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids)))
-    return "\n".join(log.message for log in logs)
 
 
 def category(name):

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from airnub_core.affected import KINDS, read_workspace
 from airnub_core.cli import app
+from airnub_core.github_expressions import truth
 from airnub_core.storage import repository_root
 from typer.testing import CliRunner
 
@@ -35,48 +36,6 @@ ABSENT = {name for name, job in JOBS.items() if "airnub retire --absent" in run_
 PYTHON_TESTS = {
     name for name, job in JOBS.items() if re.search(r"pytest|template_user\.py", run_text(job))
 }
-
-
-# --- a translator for GitHub expressions, enough for this workflow's `if`s ----------
-TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>\d+(?:\.\d+)?)|(?P<op>==|!=|&&|\|\||[!(),])"
-    r"|(?P<name>[A-Za-z_][\w-]*(?:\.[\w*-]+)*))"
-)
-FUNCTIONS = {
-    "always": lambda: True,
-    "success": lambda: True,
-    "failure": lambda: False,
-    "cancelled": lambda: False,
-    "fromJson": json.loads,
-    "toJSON": json.dumps,
-}
-
-
-def evaluate(expression: str | bool | None, context: dict[str, object]) -> bool:
-    """The truth of a job or step `if` (missing means success(): true here)."""
-    if expression is None or isinstance(expression, bool):
-        return expression is not False
-    text = expression.strip()
-    if text.startswith("${{") and text.endswith("}}"):
-        text = text[3:-2]
-    python, position = [], 0
-    while position < len(text.rstrip()):
-        match = TOKEN.match(text, position)
-        assert match, f"cannot read {text[position:]!r}"
-        position = match.end()
-        if match["str"]:
-            python.append(repr(match["str"][1:-1].replace("''", "'")))
-        elif match["num"]:
-            python.append(match["num"])
-        elif match["op"]:
-            python.append({"&&": " and ", "||": " or ", "!": " not "}.get(match["op"], match["op"]))
-        elif text[position:].lstrip().startswith("("):
-            python.append(f"F[{match['name']!r}]")
-        elif match["name"] in ("true", "false", "null"):
-            python.append({"true": "True", "false": "False", "null": "None"}[match["name"]])
-        else:
-            python.append(f"C.get({match['name']!r})")
-    return bool(eval("".join(python), {"F": FUNCTIONS, "C": context}))
 
 
 # --- contexts -----------------------------------------------------------------------
@@ -100,7 +59,7 @@ def context(event: str, detected: dict[str, str], **extra: object) -> dict[str, 
 
 
 def runs(job: str, ctx: dict[str, object]) -> bool:
-    return evaluate(JOBS[job].get("if"), ctx)
+    return truth(JOBS[job].get("if"), ctx)
 
 
 def needs(job: str) -> set[str]:
@@ -200,7 +159,7 @@ def test_deploys_queue_per_department_and_are_never_cancelled(job):
 def test_runs_on_main_are_never_cancelled_by_the_next_push():
     cancel = CI["concurrency"]["cancel-in-progress"]
     for event, expected in [("push", False), ("workflow_dispatch", False), ("pull_request", True)]:
-        assert evaluate(cancel, {"github.event_name": event}) is expected
+        assert truth(cancel, {"github.event_name": event}) is expected
 
 
 def test_permissions_are_granted_per_job_and_read_only():
@@ -283,10 +242,10 @@ CHECKS = {
 def test_each_static_check_is_a_step_gated_on_its_kind(kind):
     job, step = step_running(CHECKS[kind])
     assert job == "detect", "cheap checks are steps of the first job: no extra billed job"
-    assert evaluate(step.get("if"), context("pull_request", outputs(**{kind: True})))
-    assert not evaluate(step.get("if"), context("pull_request", outputs()))
+    assert truth(step.get("if"), context("pull_request", outputs(**{kind: True})))
+    assert not truth(step.get("if"), context("pull_request", outputs()))
     others = outputs(any=True, **{k: True for k in KINDS if k != kind})
-    assert not evaluate(step.get("if"), context("pull_request", others))
+    assert not truth(step.get("if"), context("pull_request", others))
 
 
 def test_the_workflow_checks_match_the_local_ones():

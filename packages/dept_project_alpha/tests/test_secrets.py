@@ -1,26 +1,14 @@
 """Alpha's public API category with a Secret block: the token is used and never leaks."""
 
 import pytest
-from airnub_core import local_api
+from airnub_core.testing import flow_logs
 from dept_project_alpha.ingestion.public_api_data import (
     ingest_public_api_data_flow_dept_project_alpha as public_api,
 )
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-def flow_logs(state) -> str:
-    local_api.drain_client_workers()  # logs reach the API in the background
-    with get_client(sync_client=True) as client:
-        logs = client.read_logs(
-            log_filter=LogFilter(
-                flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])
-            )
-        )
-    return "\n".join(log.message for log in logs)
 
 
 def test_a_secret_block_is_used_and_never_logged_or_published(httpserver, airnub_data_root):

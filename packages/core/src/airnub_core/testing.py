@@ -90,6 +90,18 @@ def run_whole_department(department: str, data_root: Path) -> list[Any]:
         return runner.run_department(department, runner.plan(department, None, None), local=None)
 
 
+def flow_logs(state: Any) -> str:
+    """A finished flow run's log lines, as the API stored them."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    local_api.drain_client_workers()  # logs reach the API in the background
+    with get_client(sync_client=True) as client:
+        run_ids = [state.state_details.flow_run_id]
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids)))
+    return "\n".join(log.message for log in logs)
+
+
 # A throwaway department for core's tests and the benchmarks.
 CATEGORY = """
 import time
