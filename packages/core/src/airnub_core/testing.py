@@ -102,6 +102,18 @@ def flow_logs(state: Any) -> str:
     return "\n".join(log.message for log in logs)
 
 
+def published_anywhere(state: Any) -> str:
+    """Everything a finished flow run left on the API that a reader could see: its log
+    lines, its parameters and every artifact. A secret must never be in it."""
+    from prefect.client.orchestration import get_client
+
+    logs = flow_logs(state)
+    with get_client(sync_client=True) as client:
+        artifacts = " ".join(str(a.data) for a in client.read_artifacts())
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    return f"{logs}\n{run.parameters}\n{artifacts}"
+
+
 # A throwaway department for core's tests and the benchmarks.
 CATEGORY = """
 import time
