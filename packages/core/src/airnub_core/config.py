@@ -23,6 +23,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
 from airnub_core.conventions import Identity, identify
+from airnub_core.sources import CrossOrigin
 
 M = TypeVar("M", bound=BaseModel)
 CONFIG_DIR = ("configs", "variables")
@@ -87,6 +88,11 @@ class PagedJsonSettings(FetchSettings):
     url: Source
     records_key: str = "results"
     next_key: str = "next"
+    # A page linking to another origin: refused, or followed without the credentials.
+    cross_origin_pages: CrossOrigin = "refuse"
+
+    def reader_options(self) -> dict[str, Any]:
+        return {**super().reader_options(), "cross_origin": self.cross_origin_pages}
 
 
 def package_dir(department: str) -> Path:

@@ -73,7 +73,7 @@ def download_files(
     previous = load_manifest(folder)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     entries: list[ManifestEntry] = []
-    with Reader(timeout, retries, backoff, headers) as reader:
+    with Reader(timeout, retries, backoff, headers, credential_origins=urls) as reader:
         for url, name in zip(urls, names, strict=True):
             target = folder / name
             known = previous.get(url) if target.exists() else None

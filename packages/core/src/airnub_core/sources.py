@@ -2,17 +2,22 @@
 
 One reader serves shipped sample data and live sources, so the same task runs
 offline by default and against a real API in another environment.
+
+Credentials stay with their origin: a reader sends its auth headers only to the
+origins its configuration named (scheme, host and port), never to a URL that remote
+content supplied for somewhere else, and a page from an ``http(s)`` source may only
+link to another ``http(s)`` page, so remote content never decides what is read locally.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urljoin, urlparse
 
 import httpx
@@ -41,6 +46,16 @@ def is_http(url: str) -> bool:
     return urlparse(url).scheme in ("http", "https")
 
 
+def origin(url: str) -> str:
+    """``scheme://host:port`` with the default port made explicit, for comparing origins."""
+    parsed = urlparse(url)
+    port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme, 0)
+    return f"{parsed.scheme}://{(parsed.hostname or '').lower()}:{port}"
+
+
+CrossOrigin = Literal["refuse", "anonymous"]
+
+
 def local_path(url: str) -> Path:
     parsed = urlparse(url)
     if parsed.scheme == "file":
@@ -65,9 +80,15 @@ def _fetch_local(url: str, known_mtime: str | None) -> Fetched:
 
 
 def _fetch_http(
-    client: httpx.Client, url: str, etag: str | None, last_modified: str | None
+    client: httpx.Client,
+    url: str,
+    etag: str | None,
+    last_modified: str | None,
+    credentials: dict[str, str],
 ) -> Fetched:
-    headers = {}
+    # Per request, not client-wide: httpx then also drops Authorization on a redirect
+    # to another origin.
+    headers = dict(credentials)
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -105,13 +126,16 @@ class Reader:
         retries: int = 3,
         backoff: float = 0.5,
         headers: dict[str, str] | None = None,
+        credential_origins: Iterable[str] = (),
     ) -> None:
+        """``headers`` are credentials: sent only to the origins of ``credential_origins``
+        (the URLs the configuration names), and nowhere else."""
         self.retries = retries
         self.backoff = backoff
+        self._credentials = dict(headers or {})
+        self._origins = frozenset(origin(url) for url in credential_origins if is_http(url))
         self._client = httpx.Client(
-            timeout=timeout,
-            follow_redirects=True,
-            headers={"User-Agent": USER_AGENT, **(headers or {})},
+            timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}
         )
 
     def __enter__(self) -> Reader:
@@ -123,9 +147,10 @@ class Reader:
     def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> Fetched:
         if not is_http(url):
             return _fetch_local(url, last_modified)
+        credentials = self._credentials if origin(url) in self._origins else {}
         for attempt in range(self.retries + 1):
             try:
-                return _fetch_http(self._client, url, etag, last_modified)
+                return _fetch_http(self._client, url, etag, last_modified, credentials)
             except TransientSourceError:
                 if attempt == self.retries:
                     raise
@@ -144,8 +169,17 @@ class Reader:
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise SourceError(f"{url}: malformed JSON ({error})") from None
 
-    def pages(self, url: str, next_key: str = "next", max_pages: int = 1000) -> Iterator[Any]:
-        """Yield JSON pages, following ``next_key`` (absolute or relative to the page)."""
+    def pages(
+        self,
+        url: str,
+        next_key: str = "next",
+        max_pages: int = 1000,
+        cross_origin: CrossOrigin = "refuse",
+    ) -> Iterator[Any]:
+        """Yield JSON pages, following ``next_key`` (absolute or relative to the page).
+
+        A link from an ``http(s)`` page must be ``http(s)``. A link to another origin is
+        refused, or with ``cross_origin="anonymous"`` followed without credentials."""
         seen: set[str] = set()
         current: str | None = url
         while current:
@@ -157,7 +191,21 @@ class Reader:
             page = self.json(current)
             yield page
             link = page.get(next_key) if isinstance(page, dict) else None
-            current = urljoin(current, link) if link else None
+            current = self._next_page(url, current, link, cross_origin) if link else None
+
+    def _next_page(self, start: str, page: str, link: object, cross_origin: CrossOrigin) -> str:
+        if not isinstance(link, str):
+            raise SourceError(f"{page}: {link!r} is not a link")
+        target = urljoin(page, link)
+        if is_http(page) and not is_http(target):
+            raise SourceError(f"{page}: refused a link to {urlparse(target).scheme or 'a local'}"
+                              " source; a remote page may only link to http(s)")  # fmt: skip
+        if is_http(target) and origin(target) != origin(start) and cross_origin == "refuse":
+            raise SourceError(
+                f"{page}: refused a link to another origin, {origin(target)}"
+                " (cross_origin_pages: anonymous follows it without credentials)"
+            )
+        return target
 
 
 def flatten_pages(pages: list[Any], records_key: str) -> list[dict[str, Any]]:
@@ -183,6 +231,7 @@ def fetch_json_pages(
     backoff: float = 0.5,
     max_pages: int = 1000,
     headers: dict[str, str] | None = None,
+    cross_origin: CrossOrigin = "refuse",
 ) -> list[Any]:
-    with Reader(timeout, retries, backoff, headers) as reader:
-        return list(reader.pages(url, next_key, max_pages))
+    with Reader(timeout, retries, backoff, headers, credential_origins=[url]) as reader:
+        return list(reader.pages(url, next_key, max_pages, cross_origin))

@@ -19,7 +19,13 @@ from prefect.artifacts import (
 )
 
 from airnub_core import downloads, links, storage
-from airnub_core.sources import Reader, TransientSourceError, fetch_json_pages, flatten_pages
+from airnub_core.sources import (
+    CrossOrigin,
+    Reader,
+    TransientSourceError,
+    fetch_json_pages,
+    flatten_pages,
+)
 
 
 def retry_if_transient(task: object, task_run: object, state: Any) -> bool:
@@ -47,6 +53,7 @@ def fetch_json_pages_task(
     retries: int = 3,
     backoff: float = 0.5,
     auth_block: str | None = None,
+    cross_origin: CrossOrigin = "refuse",
 ) -> list[Any]:
     """Every page of a paginated JSON source."""
     return fetch_json_pages(
@@ -56,6 +63,7 @@ def fetch_json_pages_task(
         retries=retries,
         backoff=backoff,
         headers=auth_headers(auth_block),
+        cross_origin=cross_origin,
     )
 
 
@@ -96,7 +104,7 @@ def extract_links_task(
     auth_block: str | None = None,
 ) -> list[dict]:
     """The links of one HTML page, as rows of page, url and text."""
-    with Reader(timeout, retries, backoff, auth_headers(auth_block)) as reader:
+    with Reader(timeout, retries, backoff, auth_headers(auth_block), [url]) as reader:
         html = reader.read(url).decode("utf-8", errors="replace")
     return [asdict(link) for link in links.extract_links(html, url, same_site_only)]
 
