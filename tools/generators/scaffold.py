@@ -30,6 +30,7 @@ import typer
 import yaml
 from airnub_core import conventions
 from airnub_core.conventions import ConventionError
+from airnub_core.storage import plain_write_mode
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ class Interrupted(BaseException):
 
 
 def _interrupted(signum: int, _frame: object) -> None:
-    raise Interrupted(signal.Signals(signum).name)
+    raise Interrupted(signal.Signals(signum))
 
 
 def app(help_text: str) -> typer.Typer:
@@ -86,9 +87,9 @@ def run(application: typer.Typer) -> None:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     except (typer.Abort, KeyboardInterrupt, Interrupted) as stop:
-        why = str(stop) if isinstance(stop, Interrupted) else "SIGINT"
-        print(f"error: interrupted ({why}); nothing was changed", file=sys.stderr)
-        raise SystemExit(130) from None
+        signum = stop.args[0] if isinstance(stop, Interrupted) else signal.SIGINT
+        print(f"error: interrupted ({signum.name}); nothing was changed", file=sys.stderr)
+        raise SystemExit(128 + signum) from None  # the shell's convention: 130, 143, 129
     except typer.Exit as done:
         raise SystemExit(done.exit_code) from None
     except typer.TyperException as error:  # usage errors: one line as well
@@ -361,15 +362,8 @@ def _stage(target: Path, text: str, created: list[Path]) -> Path:
     created.append(Path(temp))
     with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
-    # mkstemp makes 0600: keep an edited file's mode, give a new one the umask's default
-    os.chmod(temp, stat.S_IMODE(target.stat().st_mode) if target.exists() else _default_mode())
+    os.chmod(temp, plain_write_mode(target))  # mkstemp alone makes 0600
     return Path(temp)
-
-
-def _default_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 @contextmanager

@@ -37,3 +37,21 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
         storage.write_json_atomic(target, {1j: "complex keys are not JSON"})
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["out.json"]
+
+
+def test_atomic_writes_leave_the_mode_a_plain_write_would(tmp_path):
+    """mkstemp alone makes 0600: outputs would be unreadable to the group a plain write
+    lets read them. A new file gets the umask's default; a rewrite keeps the old mode."""
+    import os
+    import stat
+
+    from airnub_core.storage import write_text_atomic
+
+    umask = os.umask(0o027)
+    try:
+        new = write_text_atomic(tmp_path / "new.txt", "x")
+        assert stat.S_IMODE(new.stat().st_mode) == 0o640
+        new.chmod(0o604)
+        assert stat.S_IMODE(write_text_atomic(new, "y").stat().st_mode) == 0o604
+    finally:
+        os.umask(umask)

@@ -118,7 +118,7 @@ def test_a_signal_during_uv_lock_puts_everything_back(workspace, tmp_path, signu
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode != 0
+    assert process.returncode == 128 + signum  # 130, 143, 129, as a shell reports them
     assert stderr.strip() == (
         f"error: interrupted ({signal.Signals(signum).name}); nothing was changed"
     )

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -88,6 +89,28 @@ def output_dir(*parts: str) -> Path:
     return folder
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (threads write too)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass  # not Linux: fall back to setting it and putting it back
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def plain_write_mode(path: Path) -> int:
+    """The mode a plain write of ``path`` would leave: the existing file's, or the umask's
+    default for a new one (``mkstemp`` alone would make every file 0600)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
 def write_bytes_atomic(path: Path, content: bytes) -> Path:
     """Write to a temporary file beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +118,7 @@ def write_bytes_atomic(path: Path, content: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
+        os.chmod(temp, plain_write_mode(path))
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
