@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from airnub_core import dev, local_api, remote
+from airnub_core import local_api, remote
 from airnub_core.testing import SCRATCH_INGESTION_DEPLOYMENTS, clean_env, scratch_workspace
 
 DEPARTMENT = "dept_scratch"
@@ -80,7 +80,7 @@ def main() -> int:
     )  # fmt: skip
     worker = None
     try:
-        dev.wait_healthy(url, server, scratch / "server.log", timeout=120)
+        local_api.wait_healthy(url, server, scratch / "server.log", timeout=120)
         print(f"server healthy after {time.monotonic() - started:.1f} s (pid {server.pid})")
         deployed = run([str(bin_dir / "airnub"), "deploy", DEPARTMENT], env, workspace)
         print(f"airnub deploy: {deployed.count('create')} created (pool and deployments)")

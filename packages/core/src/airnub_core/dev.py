@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -199,21 +198,6 @@ def spawn(command: list[str], env: Mapping[str, str], log: Path) -> subprocess.P
         )  # fmt: skip
 
 
-def wait_healthy(api_url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Prefect server exited with {process.returncode}; see {log}")
-        try:
-            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass  # not listening yet
-        time.sleep(0.2)
-    raise TimeoutError(f"Prefect server at {api_url} not healthy after {timeout:.0f} s; see {log}")
-
-
 def start_server(
     port: int,
     env: Mapping[str, str],
@@ -229,7 +213,7 @@ def start_server(
     process = spawn(server_command(port), env, log)
     started(process)
     try:
-        wait_healthy(f"http://127.0.0.1:{port}/api", process, log, timeout)
+        local_api.wait_healthy(f"http://127.0.0.1:{port}/api", process, log, timeout)
     except BaseException:
         stop_processes([process.pid])
         process.wait()

@@ -106,6 +106,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(api_url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Poll ``/health`` until it answers 200; fail at once if the server process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Prefect server exited with {process.returncode}; see {log}")
+        with (
+            contextlib.suppress(OSError),  # not listening yet
+            urllib.request.urlopen(f"{api_url}/health", timeout=1) as response,
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"Prefect server at {api_url} not healthy after {timeout:.0f} s; see {log}")
+
+
 @dataclass
 class LocalAPI:
     url: str
@@ -113,22 +129,12 @@ class LocalAPI:
     db: Path
 
     def wait_healthy(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"local Prefect API exited with code {self.process.returncode};"
-                    f" see {self.db}.server.log"
-                )
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"{self.url}/health", timeout=1) as response,
-            ):
-                if response.status == 200:
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"local Prefect API at {self.url} not healthy after {timeout:.0f} s")
+        try:
+            wait_healthy(self.url, self.process, self.db.with_name(f"{self.db.name}.server.log"),
+                         timeout)  # fmt: skip
+        except TimeoutError:
+            self.stop()
+            raise
 
     def settle(self, timeout: float = 5.0) -> None:
         """Wait until the server has recorded every task run it was told about.
