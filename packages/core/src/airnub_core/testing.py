@@ -65,6 +65,19 @@ def prefect_api() -> Iterator[str]:
     local_api.drain_client_workers()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Property tests are bounded and repeatable: the same examples on every run, no
+    example database in the working tree. ``HYPOTHESIS_PROFILE=explore`` searches wider."""
+    try:
+        from hypothesis import settings
+    except ImportError:  # a worker's install has no dev tools
+        return
+    settings.register_profile("airnub", max_examples=150, deadline=None, database=None,
+                              derandomize=True, print_blob=True)  # fmt: skip
+    settings.register_profile("explore", max_examples=5000, deadline=None, database=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "airnub"))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the tests that need no API first, while the session's server is still booting."""
     items.sort(key=lambda item: "prefect_api" in getattr(item, "fixturenames", ()))
