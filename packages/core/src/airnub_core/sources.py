@@ -42,6 +42,23 @@ class Fetched:
     last_modified: str | None = None
 
 
+# A request's overall deadline: httpx's timeout bounds each wait (connect, one read), so
+# a server dripping a byte at a time would otherwise hold a read open for ever.
+DEFAULT_DEADLINE = 60.0
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEADLINE = "airnub_deadline"  # the request extension carrying it across redirects
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long and how much one request may take: ``timeout`` per wait, ``deadline`` for
+    the whole request (redirects and body included), ``max_bytes`` for the body."""
+
+    timeout: float = 10.0
+    deadline: float = DEFAULT_DEADLINE
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
 def is_http(url: str) -> bool:
     return urlparse(url).scheme in ("http", "https")
 
@@ -82,35 +99,57 @@ def _fetch_local(url: str, known_mtime: str | None) -> Fetched:
 def _fetch_http(
     client: httpx.Client,
     url: str,
-    etag: str | None,
-    last_modified: str | None,
-    credentials: dict[str, str],
+    headers: dict[str, str],
+    limits: Limits,
 ) -> Fetched:
-    # Per request, not client-wide: httpx then also drops Authorization on a redirect
-    # to another origin.
-    headers = dict(credentials)
-    if etag:
-        headers["If-None-Match"] = etag
-    if last_modified:
-        headers["If-Modified-Since"] = last_modified
+    deadline = time.monotonic() + limits.deadline
+    timeout = httpx.Timeout(min(limits.timeout, limits.deadline))
     try:
-        response = client.get(url, headers=headers)
+        # Every hop of a redirect chain checks the same deadline (see Reader._on_request).
+        with client.stream(
+            "GET",
+            url,
+            headers=headers,
+            timeout=timeout,
+            extensions={DEADLINE: (deadline, limits.deadline)},
+        ) as response:
+            if response.status_code == 304:
+                etag, since = headers.get("If-None-Match"), headers.get("If-Modified-Since")
+                return Fetched(url, None, etag, since)
+            if response.status_code in TRANSIENT_STATUS:
+                raise TransientSourceError(f"{url}: HTTP {response.status_code}")
+            if response.is_error:
+                raise SourceError(f"{url}: HTTP {response.status_code}")
+            content = _read_body(response, url, deadline, limits)
     except httpx.TimeoutException as error:
         raise TransientSourceError(f"{url}: timed out ({type(error).__name__})") from error
     except httpx.TransportError as error:
         raise TransientSourceError(f"{url}: {type(error).__name__}: {error}") from error
-    if response.status_code == 304:
-        return Fetched(url, None, etag, last_modified)
-    if response.status_code in TRANSIENT_STATUS:
-        raise TransientSourceError(f"{url}: HTTP {response.status_code}")
-    if response.is_error:
-        raise SourceError(f"{url}: HTTP {response.status_code}")
     return Fetched(
-        url,
-        response.content,
-        response.headers.get("ETag"),
-        response.headers.get("Last-Modified"),
+        url, content, response.headers.get("ETag"), response.headers.get("Last-Modified")
     )
+
+
+def _read_body(response: httpx.Response, url: str, deadline: float, limits: Limits) -> bytes:
+    """The body, refused once it outlasts the deadline or outgrows ``max_bytes`` (counted
+    after decompression, so a small gzip bomb is caught too)."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise SourceError(f"{url}: {declared} bytes is more than the limit of {limits.max_bytes}")
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limits.max_bytes:
+            raise SourceError(f"{url}: more than the limit of {limits.max_bytes} bytes")
+        if time.monotonic() > deadline:
+            raise _past_deadline(url, limits.deadline)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _past_deadline(url: str, seconds: float) -> TransientSourceError:
+    return TransientSourceError(f"{url}: no complete response within its deadline of {seconds:g} s")
 
 
 class Reader:
@@ -127,16 +166,31 @@ class Reader:
         backoff: float = 0.5,
         headers: dict[str, str] | None = None,
         credential_origins: Iterable[str] = (),
+        *,
+        deadline: float = DEFAULT_DEADLINE,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         """``headers`` are credentials: sent only to the origins of ``credential_origins``
-        (the URLs the configuration names), and nowhere else."""
+        (the URLs the configuration names), and nowhere else. Each request ends within
+        ``deadline`` seconds plus at most one ``timeout`` wait, retries aside."""
         self.retries = retries
         self.backoff = backoff
+        self.limits = Limits(timeout, deadline, max_bytes)
         self._credentials = dict(headers or {})
         self._origins = frozenset(origin(url) for url in credential_origins if is_http(url))
         self._client = httpx.Client(
-            timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}
+            timeout=timeout,
+            follow_redirects=True,
+            max_redirects=10,
+            headers={"User-Agent": USER_AGENT},
+            event_hooks={"request": [self._on_request]},
         )
+
+    @staticmethod
+    def _on_request(request: httpx.Request) -> None:
+        deadline, seconds = request.extensions.get(DEADLINE, (None, 0.0))
+        if deadline is not None and time.monotonic() > deadline:
+            raise _past_deadline(str(request.url), seconds)
 
     def __enter__(self) -> Reader:
         return self
@@ -147,10 +201,16 @@ class Reader:
     def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> Fetched:
         if not is_http(url):
             return _fetch_local(url, last_modified)
-        credentials = self._credentials if origin(url) in self._origins else {}
+        # Per request, not client-wide: httpx then also drops Authorization on a redirect
+        # to another origin.
+        headers = dict(self._credentials) if origin(url) in self._origins else {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
         for attempt in range(self.retries + 1):
             try:
-                return _fetch_http(self._client, url, etag, last_modified, credentials)
+                return _fetch_http(self._client, url, headers, self.limits)
             except TransientSourceError:
                 if attempt == self.retries:
                     raise
@@ -232,6 +292,9 @@ def fetch_json_pages(
     max_pages: int = 1000,
     headers: dict[str, str] | None = None,
     cross_origin: CrossOrigin = "refuse",
+    deadline: float = DEFAULT_DEADLINE,
 ) -> list[Any]:
-    with Reader(timeout, retries, backoff, headers, credential_origins=[url]) as reader:
+    with Reader(
+        timeout, retries, backoff, headers, credential_origins=[url], deadline=deadline
+    ) as reader:
         return list(reader.pages(url, next_key, max_pages, cross_origin))

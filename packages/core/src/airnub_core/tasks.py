@@ -20,6 +20,7 @@ from prefect.artifacts import (
 
 from airnub_core import downloads, links, storage
 from airnub_core.sources import (
+    DEFAULT_DEADLINE,
     CrossOrigin,
     Reader,
     TransientSourceError,
@@ -54,6 +55,7 @@ def fetch_json_pages_task(
     backoff: float = 0.5,
     auth_block: str | None = None,
     cross_origin: CrossOrigin = "refuse",
+    deadline: float = DEFAULT_DEADLINE,
 ) -> list[Any]:
     """Every page of a paginated JSON source."""
     return fetch_json_pages(
@@ -64,6 +66,7 @@ def fetch_json_pages_task(
         backoff=backoff,
         headers=auth_headers(auth_block),
         cross_origin=cross_origin,
+        deadline=deadline,
     )
 
 
@@ -102,9 +105,11 @@ def extract_links_task(
     retries: int = 3,
     backoff: float = 0.5,
     auth_block: str | None = None,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> list[dict]:
     """The links of one HTML page, as rows of page, url and text."""
-    with Reader(timeout, retries, backoff, auth_headers(auth_block), [url]) as reader:
+    headers = auth_headers(auth_block)
+    with Reader(timeout, retries, backoff, headers, [url], deadline=deadline) as reader:
         html = reader.read(url).decode("utf-8", errors="replace")
     return [asdict(link) for link in links.extract_links(html, url, same_site_only)]
 
