@@ -116,6 +116,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         where = f":{mark.line + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
+    except (ValueError, RecursionError) as error:  # a date like 2001-02-30; nesting too deep
+        raise ConfigError(f"{path}: invalid YAML: {type(error).__name__}: {error}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 MASK = "***"
+SECRET_NAMED = "looks like a secret written in settings"
 # Secret nouns that may end a longer word too (``dbpassword``, ``accesstoken``).
 COMPOUND_NOUNS = ("password", "passwd", "passphrase", "secret", "token", "credential", "apikey")
 # Secret nouns that count only as a whole word: ``bypass`` and ``config`` are not secrets.
@@ -152,40 +153,63 @@ def _is_secret_value(value: Any) -> bool:
     return value is not None and not isinstance(value, bool) and value != ""
 
 
+def _is_container(value: Any) -> bool:
+    return isinstance(value, Mapping | list | tuple)
+
+
+def _children(node: Any) -> list[tuple[str, Any, Any]]:
+    """(shown key, key, value) of a mapping's items or a list's items, in order."""
+    if isinstance(node, Mapping):
+        return [(redact(str(key)), key, value) for key, value in node.items()]
+    return [(str(index), index, value) for index, value in enumerate(node)]
+
+
 def _leaves(value: Any) -> Iterator[tuple[str, Any]]:
-    """(relative key, scalar) under a secret name; ``*_block`` keys name blocks."""
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not str(key).endswith("_block"):
-                yield from ((f".{redact(str(key))}{sub}", leaf) for sub, leaf in _leaves(item))
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _leaves(item)
-    else:
-        yield "", value
+    """(relative key, scalar) under a secret name: mapping keys are shown, list indexes
+    are not (the list is the secret), and ``*_block`` keys name blocks."""
+    seen: set[int] = set()
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, node = stack.pop()
+        if not _is_container(node):
+            yield path, node
+        elif id(node) not in seen:
+            seen.add(id(node))
+            mapping = isinstance(node, Mapping)
+            items = [
+                (f"{path}.{shown}" if mapping else path, item)
+                for shown, key, item in _children(node)
+                if not str(key).endswith("_block")
+            ]
+            stack.extend(reversed(items))
 
 
 def find_secrets(data: Any, prefix: str = "") -> Iterator[Finding]:
-    """Every place in ``data`` that holds a secret instead of naming a Secret block."""
-    if isinstance(data, Mapping):
-        items: Any = ((redact(str(key)), key, value) for key, value in data.items())
-    elif isinstance(data, list | tuple):
-        items = ((str(index), index, value) for index, value in enumerate(data))
-    else:
-        if isinstance(data, str) and (problem := text_problem(data)):
-            yield Finding(prefix or "(value)", problem)
-        return
-    for shown, key, value in items:
-        dotted = f"{prefix}.{shown}" if prefix else shown
-        if isinstance(key, str) and (problem := text_problem(key)):
-            yield Finding(dotted, f"a key that is {problem}")
-        if isinstance(key, str) and is_secret_name(key) and not key.endswith("_block"):
-            found = [sub for sub, leaf in _leaves(value) if _is_secret_value(leaf)]
-            if found:
-                why = "looks like a secret written in settings"
-                yield Finding(f"{dotted}{found[0]}", why, redact(key))
-                continue
-        yield from find_secrets(value, dotted)
+    """Every place in ``data`` that holds a secret instead of naming a Secret block.
+
+    Depth first, in document order, each container once and without recursion: YAML
+    aliases can share a node many times over, or make it contain itself.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[str, Any, Any]] = [(prefix, None, data)]
+    while stack:
+        dotted, key, value = stack.pop()
+        if isinstance(key, str):
+            if problem := text_problem(key):
+                yield Finding(dotted, f"a key that is {problem}")
+            if is_secret_name(key) and not key.endswith("_block"):
+                where = next((sub for sub, leaf in _leaves(value) if _is_secret_value(leaf)), None)
+                if where is not None:
+                    yield Finding(f"{dotted}{where}", SECRET_NAMED, redact(key))
+                    continue
+        if isinstance(value, str):
+            if problem := text_problem(value):
+                yield Finding(dotted or "(value)", problem)
+        elif _is_container(value) and id(value) not in seen:
+            seen.add(id(value))
+            children = _children(value)
+            stack.extend((f"{dotted}.{shown}" if dotted else shown, k, v)
+                         for shown, k, v in reversed(children))  # fmt: skip
 
 
 def _redact_url(match: re.Match[str]) -> str:
