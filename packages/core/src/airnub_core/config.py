@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -23,19 +22,13 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
 from airnub_core.conventions import Identity, identify
+from airnub_core.secrets_scan import find_secrets, url_problem
 from airnub_core.sources import CrossOrigin
 
 M = TypeVar("M", bound=BaseModel)
 CONFIG_DIR = ("configs", "variables")
 ENV_VAR = "AIRNUB_ENV"
 DEFAULT_ENV = "local"
-# Keys that name a secret. Their values belong in a Prefect Secret block; the YAML
-# names the block instead, under the same key with "_block" appended.
-SECRET_KEY = re.compile(
-    r"(^|_)(password|passwd|passphrase|secret|token|api_?key|private_?key|access_?key"
-    r"|client_?secret|credentials?|auth)($|_)",
-    re.IGNORECASE,
-)
 
 
 class ConfigError(ValueError):
@@ -45,6 +38,8 @@ class ConfigError(ValueError):
 def _resolve_source(value: str, info: ValidationInfo) -> str:
     scheme = urlparse(value).scheme
     if scheme and len(scheme) > 1:
+        if problem := url_problem(value):  # the message never holds the value
+            raise ValueError(f"{problem}; name a Secret block for the credentials instead")
         return value
     base = (info.context or {}).get("base_dir")
     path = Path(value).expanduser()
@@ -121,6 +116,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         where = f":{mark.line + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
+    except (ValueError, RecursionError) as error:  # a date like 2001-02-30; nesting too deep
+        raise ConfigError(f"{path}: invalid YAML: {type(error).__name__}: {error}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -138,36 +135,21 @@ def overlay_path(base: Path, env: str) -> Path:
     return base.with_name(f"{base.stem}.{env}{base.suffix}")
 
 
-def secret_keys(data: Any, prefix: str = "") -> Iterator[str]:
-    """Dotted keys whose name looks like a secret and whose value is a literal."""
-    items = (
-        data.items()
-        if isinstance(data, Mapping)
-        else enumerate(data)
-        if isinstance(data, list)
-        else ()
-    )
-    for key, value in items:
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping | list):
-            yield from secret_keys(value, f"{dotted}.")
-        elif (
-            isinstance(key, str)
-            and SECRET_KEY.search(key)
-            and not key.endswith("_block")
-            and value not in (None, "")
-        ):
-            yield dotted
+def secret_keys(data: Any) -> Iterator[str]:
+    """Dotted keys holding a secret (see :mod:`airnub_core.secrets_scan` for the rule)."""
+    return (finding.key for finding in find_secrets(data))
 
 
 def refuse_secrets(data: Any, origin: str) -> None:
-    found = list(secret_keys(data))
-    if found:
-        key = found[0]
-        raise ConfigError(
-            f"{origin}:{key}: looks like a secret written in YAML; store it in a Prefect Secret"
-            f" block and name the block instead ({key.rsplit('.', 1)[-1]}_block: <block-name>)"
-        )
+    """Raise :class:`ConfigError` naming ``origin:key`` for the first secret in ``data``."""
+    finding = next(find_secrets(data), None)
+    if finding is None:
+        return
+    block_key = f"{finding.name}_block" if finding.name else "a *_block key"
+    raise ConfigError(
+        f"{origin}:{finding.key}: {finding.why}; store it in a Prefect Secret block and name"
+        f" the block instead ({block_key}: <block-name>)"
+    )
 
 
 def load_yaml_config(path: Path, env: str) -> tuple[str, dict[str, Any]]:
@@ -254,6 +236,7 @@ def variable_layer(identity: Identity) -> tuple[str, dict[str, Any]] | None:
     origin = f"Prefect Variable {name!r}"
     if not isinstance(value, dict):
         raise ConfigError(f"{origin}: expected a mapping of settings, not {type(value).__name__}")
+    refuse_secrets(value, origin)  # one made by hand on the server, not by `variables sync`
     return origin, value
 
 
@@ -278,6 +261,7 @@ def resolve_settings(
     else:
         raise ConfigError(f"{identity.variable_name()}: no settings found")
     if overrides:
+        refuse_secrets(overrides, "flow parameters")
         data = deep_merge(data, overrides)
         origin = f"{origin} + flow parameters"
     return validate(model, data, origin, identity.department), origin

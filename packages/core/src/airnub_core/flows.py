@@ -32,9 +32,14 @@ from airnub_core.conventions import (
     identify,
     unknown,
 )
+from airnub_core.secrets_scan import install_log_redaction, redact_data
 from airnub_core.variables import department_values
 
 S = TypeVar("S", bound=Settings)
+
+# Every process that runs a flow imports this module first: from here on, no log line
+# (console or the API's database) shows the credentials in a URL.
+install_log_redaction()
 
 
 class ConventionFlow(Flow):
@@ -45,6 +50,10 @@ class ConventionFlow(Flow):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with tags(*self.airnub_identity.tags):
             return super().__call__(*args, **kwargs)
+
+    def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """The parameters as the API stores them, with credentials in URLs redacted."""
+        return redact_data(super().serialize_parameters(parameters))
 
 
 def _convention_flow(fn: Callable[..., Any], **options: Any) -> ConventionFlow:

@@ -22,12 +22,18 @@ from urllib.parse import unquote, urljoin, urlparse
 
 import httpx
 
+from airnub_core.secrets_scan import redact
+
 USER_AGENT = "airnub-prefect-starter"
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class SourceError(RuntimeError):
-    """A source that could not be read; the message names the URL."""
+    """A source that could not be read; the message names the URL, with any credentials
+    in it redacted here, so no log line, state message or traceback can show them."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class TransientSourceError(SourceError):
