@@ -129,12 +129,15 @@ def _below_data_root(path: Path) -> tuple[Path, list[str]] | None:
 
 
 @contextmanager
-def _open_folder(folder: Path, *, create: bool, inside_root: bool = False) -> Iterator[int]:
+def _open_folder(
+    folder: Path, *, create: bool, inside_root: bool = False, for_file: Path | None = None
+) -> Iterator[int]:
     """A descriptor of ``folder``, confined when it lies in the data root; missing folders
-    are created when ``create`` says so, else ``FileNotFoundError``."""
+    are created when ``create`` says so, else ``FileNotFoundError``. Errors name
+    ``for_file``, the file the caller means to reach, if given."""
     below = _below_data_root(folder)
     if below is not None:
-        fd = _open_confined(folder, *below, create=create)
+        fd = _open_confined(for_file or folder, *below, create=create)
     elif inside_root:
         raise UnsafeOutputPath(f"{folder}: refused, it is outside the data root {data_root()}")
     else:
@@ -176,7 +179,8 @@ def _walk(path: Path, root: Path, parts: list[str], *, create: bool) -> int | li
             target = Path(os.path.realpath(here))
             rest = _parts_below(target, root)
             if rest is None:
-                raise UnsafeOutputPath(f"{path}: refused, {here} is a symlink to {target},"
+                link = "it" if here == path else str(here)
+                raise UnsafeOutputPath(f"{path}: refused, {link} is a symlink to {target},"
                                        f" outside the data root {root}")  # fmt: skip
             return rest + parts[depth + 1 :]
         fd = child
@@ -220,7 +224,7 @@ def _refuse_symlink(path: Path, folder: int) -> None:
 def open_output(path: Path) -> Iterator[BinaryIO]:
     """Read an output file, confined like the writers: a symlink at ``path`` is refused,
     a missing file raises ``FileNotFoundError``."""
-    with _open_folder(path.parent, create=False) as folder:
+    with _open_folder(path.parent, create=False, for_file=path) as folder:
         _refuse_symlink(path, folder)
         fd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
     with os.fdopen(fd, "rb") as handle:
@@ -231,7 +235,7 @@ def remove_output(path: Path) -> bool:
     """Remove the regular file at ``path``, confined like the writers; never a symlink
     (nor what it points to) or a folder. Whether a file was removed."""
     try:
-        with _open_folder(path.parent, create=False) as folder:
+        with _open_folder(path.parent, create=False, for_file=path) as folder:
             info = os.stat(path.name, dir_fd=folder, follow_symlinks=False)
             if not stat.S_ISREG(info.st_mode):
                 return False
@@ -267,7 +271,7 @@ def plain_write_mode(path: Path, *, dir_fd: int | None = None) -> int:
 def write_bytes_atomic(path: Path, content: bytes) -> Path:
     """Write to a temporary file beside ``path``, then rename it into place, all inside
     the one folder descriptor that was checked (see the module's note on the data root)."""
-    with _open_folder(path.parent, create=True) as folder:
+    with _open_folder(path.parent, create=True, for_file=path) as folder:
         _refuse_symlink(path, folder)
         temp = f".{path.name}.{secrets.token_hex(4)}.part"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
