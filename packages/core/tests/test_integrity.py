@@ -7,6 +7,7 @@ file, drop a URL, 404 part-way, kill the run with a real SIGINT, edit the manife
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -253,6 +254,21 @@ def test_a_symlink_planted_in_place_of_a_download_is_refused(files, folder, tmp_
     assert victim.read_text() == "precious"
     assert (folder / "a.csv").is_symlink()  # left for a person to look at, not removed
     assert sorted(manifest(folder)) == ["b.csv"]
+
+
+def test_a_folder_in_place_of_a_download_or_the_manifest_is_a_one_line_error(files, folder):
+    download_files(files.urls(["a.csv", "b.csv"]), folder, **FAST)
+    (folder / "a.csv").unlink()
+    (folder / "a.csv" / "inside").mkdir(parents=True)
+    with pytest.raises(IsADirectoryError) as refused:
+        download_files(files.urls(["a.csv", "b.csv"]), folder, **FAST)
+    assert str(refused.value).endswith(f"a folder where a file should be: '{folder / 'a.csv'}'")
+    assert (folder / "a.csv" / "inside").is_dir()
+    assert sorted(manifest(folder)) == ["b.csv"]
+    (folder / MANIFEST).unlink()
+    (folder / MANIFEST).mkdir()
+    with pytest.raises(IsADirectoryError, match=re.escape(str(folder / MANIFEST))):
+        download_files(files.urls(["b.csv"]), folder, **FAST)
 
 
 def test_a_category_folder_linked_outside_gets_no_download(files, folder, tmp_path):

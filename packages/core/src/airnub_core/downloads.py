@@ -171,7 +171,7 @@ def _matches(path: Path, entry: ManifestEntry) -> bool:
             if os.fstat(handle.fileno()).st_size != entry.size:
                 return False
             return hashlib.file_digest(handle, "sha256").hexdigest() == entry.sha256
-    except (FileNotFoundError, UnsafeOutputPath):  # missing, or a symlink in its place
+    except (FileNotFoundError, IsADirectoryError, UnsafeOutputPath):  # or a link in its place
         return False
 
 

@@ -206,8 +206,8 @@ def _open_child(fd: int, name: str, shown: Path, *, create: bool) -> int | None:
     raise FileNotFoundError(errno.ENOENT, "folder vanished as it was made", str(shown))
 
 
-def _refuse_symlink(path: Path, folder: int) -> None:
-    """Refuse a file name that is a symlink (or not a file name at all)."""
+def _check_file_name(path: Path, folder: int) -> None:
+    """Refuse a file name that is a symlink or a folder (or not a file name at all)."""
     if path.name in ("", ".", ".."):
         raise UnsafeOutputPath(f"{path}: refused, not a file name")
     try:
@@ -218,6 +218,8 @@ def _refuse_symlink(path: Path, folder: int) -> None:
         target = os.readlink(path.name, dir_fd=folder)
         raise UnsafeOutputPath(f"{path}: refused, it is a symlink (to {target}); an output"
                                " is never written through a symlink")  # fmt: skip
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "a folder where a file should be", str(path))
 
 
 @contextmanager
@@ -225,7 +227,7 @@ def open_output(path: Path) -> Iterator[BinaryIO]:
     """Read an output file, confined like the writers: a symlink at ``path`` is refused,
     a missing file raises ``FileNotFoundError``."""
     with _open_folder(path.parent, create=False, for_file=path) as folder:
-        _refuse_symlink(path, folder)
+        _check_file_name(path, folder)
         fd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
     with os.fdopen(fd, "rb") as handle:
         yield handle
@@ -272,7 +274,7 @@ def write_bytes_atomic(path: Path, content: bytes) -> Path:
     """Write to a temporary file beside ``path``, then rename it into place, all inside
     the one folder descriptor that was checked (see the module's note on the data root)."""
     with _open_folder(path.parent, create=True, for_file=path) as folder:
-        _refuse_symlink(path, folder)
+        _check_file_name(path, folder)
         temp = f".{path.name}.{secrets.token_hex(4)}.part"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(temp, flags, 0o600, dir_fd=folder)
