@@ -173,3 +173,17 @@ def test_writes_keep_working_where_no_link_is_involved(airnub_data_root):
         assert handle.read() == b"two"
     assert storage.remove_output(path) is True
     assert os.listdir(path.parent) == []
+
+
+def test_a_fifo_planted_at_an_output_name_is_refused_not_waited_on(airnub_data_root):
+    fifo = data_dir(CATEGORY_MODULE) / "out.txt"
+    os.mkfifo(fifo)
+    holder = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # so no open() here can block
+    try:
+        with pytest.raises(UnsafeOutputPath, match="not a regular file"), storage.open_output(fifo):
+            pass
+        assert storage.remove_output(fifo) is False
+        write_text_atomic(fifo, "a file again")  # replaces the FIFO, never writes into it
+        assert fifo.read_text() == "a file again"
+    finally:
+        os.close(holder)

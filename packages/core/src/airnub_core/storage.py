@@ -224,12 +224,18 @@ def _check_file_name(path: Path, folder: int) -> None:
 
 @contextmanager
 def open_output(path: Path) -> Iterator[BinaryIO]:
-    """Read an output file, confined like the writers: a symlink at ``path`` is refused,
-    a missing file raises ``FileNotFoundError``."""
+    """Read an output file, confined like the writers: a symlink or anything but a regular
+    file at ``path`` is refused, a missing file raises ``FileNotFoundError``."""
     with _open_folder(path.parent, create=False, for_file=path) as folder:
         _check_file_name(path, folder)
-        fd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
-    with os.fdopen(fd, "rb") as handle:
+        # O_NONBLOCK: a FIFO planted at the name must not hang the reader in open().
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(path.name, flags, dir_fd=folder)
+    handle = os.fdopen(fd, "rb")
+    with handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafeOutputPath(f"{path}: refused, it is not a regular file")
+        os.set_blocking(fd, True)
         yield handle
 
 
