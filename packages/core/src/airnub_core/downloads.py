@@ -1,25 +1,50 @@
 """Download listed files idempotently, recording each file's sha256 in a manifest.
 
-A re-run asks each source whether it changed (ETag / Last-Modified for HTTP,
-modification time and size for local files) and skips unchanged ones; content
-that arrives but hashes the same is not rewritten either. Every file's outcome
-(``downloaded``, ``updated``, ``unchanged``) is recorded in ``manifest.json``.
+A re-run first checks each file it downloaded before against its manifest entry (the
+sha256 and size of what is on disk). Only an intact copy lets the source be asked whether
+it changed (ETag / Last-Modified for HTTP, modification time and size for local files);
+a missing or altered copy is fetched again unconditionally. Content that arrives but
+hashes the same is not rewritten. Each file's status in ``manifest.json``:
+``downloaded`` (new), ``updated`` (the source changed), ``unchanged``, or ``repaired``
+(the copy on disk was missing or no longer matched its entry, and was fetched again).
+
+The rule the folder keeps after every run, successful or failed:
+
+- ``manifest.json`` lists exactly the downloaded files on disk, each matching its sha256
+  and size: the files fetched this run, and earlier files still intact. A failed run
+  writes it too, then re-raises its own error.
+- A file whose URL left the list is removed, as is an earlier file found altered that a
+  failed run did not get to fetch again. Only names a previous manifest recorded are
+  removed, only regular files (never a symlink, nor what it points to), and only inside
+  the folder; a file the manifest never knew is left alone.
+- A manifest entry whose ``file`` is not the plain name its URL gives (``../x``, ``/etc/x``,
+  ``a/b``, the manifest's own name) is refused, naming the manifest, before anything is
+  fetched or removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from airnub_core.sources import Reader, SourceError
-from airnub_core.storage import write_bytes_atomic, write_json_atomic
+from airnub_core.storage import (
+    UnsafeOutputPath,
+    open_output,
+    remove_output,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 
 MANIFEST = "manifest.json"
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
@@ -36,20 +61,49 @@ class ManifestEntry:
 
 def file_name_for(url: str) -> str:
     name = posixpath.basename(unquote(urlparse(url).path))
-    if not name or name in (".", ".."):
+    if not name or name in (".", "..") or "\0" in name:
         raise SourceError(f"{url}: cannot derive a file name from the URL")
+    if name == MANIFEST:
+        raise SourceError(f"{url}: would be saved as {MANIFEST}, the manifest's own name")
     return name
 
 
 def load_manifest(folder: Path) -> dict[str, ManifestEntry]:
+    """The manifest's entries by URL; none if there is no manifest yet."""
     path = folder / MANIFEST
-    if not path.exists():
+    try:
+        with open_output(path) as handle:
+            text = handle.read()
+    except FileNotFoundError:
         return {}
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))["files"]
-        return {row["url"]: ManifestEntry(**row) for row in rows}
+        entries = [ManifestEntry(**row) for row in json.loads(text)["files"]]
     except (ValueError, KeyError, TypeError) as error:
         raise SourceError(f"{path}: unreadable manifest ({error})") from None
+    for number, entry in enumerate(entries, start=1):
+        _check_entry(path, number, entry)
+    files = [entry.file for entry in entries]
+    if len(set(files)) < len(files) or len({e.url for e in entries}) < len(entries):
+        raise SourceError(f"{path}: refused, two entries name the same file or URL")
+    return {entry.url: entry for entry in entries}
+
+
+def _check_entry(path: Path, number: int, entry: ManifestEntry) -> None:
+    """An entry may only name the plain file its URL gives, inside the manifest's folder
+    (the URL is not echoed: it may carry a credential)."""
+    if not isinstance(entry.url, str) or not isinstance(entry.file, str):
+        raise SourceError(f"{path}: refused, entry {number} has a url or file that is not text")
+    try:
+        expected = file_name_for(entry.url)
+    except SourceError:
+        expected = None
+    if entry.file != expected:
+        raise SourceError(f"{path}: refused, entry {number} names file {entry.file[:80]!r},"
+                          " not the plain file name its URL gives")  # fmt: skip
+    if not isinstance(entry.sha256, str) or not SHA256.fullmatch(entry.sha256):
+        raise SourceError(f"{path}: refused, entry {number} has no valid sha256")
+    if type(entry.size) is not int or entry.size < 0:
+        raise SourceError(f"{path}: refused, entry {number} has no valid size")
 
 
 def download_files(
@@ -63,8 +117,8 @@ def download_files(
 ) -> list[ManifestEntry]:
     """Download ``urls`` into ``folder``; return and save the manifest entries.
 
-    Names must be unique; all files are fetched before the manifest is written,
-    and any failure raises before it is, so the manifest always matches the files.
+    Names must be unique. The manifest is saved whether the run succeeds or fails (see
+    the module's rule), and a failure re-raises its own error.
     """
     names = [file_name_for(url) for url in urls]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -72,31 +126,68 @@ def download_files(
         raise SourceError(f"two files would be saved as {', '.join(duplicates)}")
     previous = load_manifest(folder)
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    entries: list[ManifestEntry] = []
-    with Reader(timeout, retries, backoff, headers, credential_origins=urls) as reader:
-        for url, name in zip(urls, names, strict=True):
-            target = folder / name
-            known = previous.get(url) if target.exists() else None
-            fetched = reader.fetch(
-                url, known.etag if known else None, known.last_modified if known else None
-            )
-            if fetched.content is None and known:
-                entries.append(
-                    ManifestEntry(**{**asdict(known), "status": "unchanged", "checked_at": now})
-                )
-                continue
-            content = fetched.content or b""
-            digest = hashlib.sha256(content).hexdigest()
-            if known and known.sha256 == digest:
-                status = "unchanged"
-            else:
-                write_bytes_atomic(target, content)
-                status = "updated" if known else "downloaded"
-            entries.append(
-                ManifestEntry(
-                    url, name, digest, len(content), status, now,
-                    fetched.etag, fetched.last_modified,
-                )
-            )  # fmt: skip
-    write_json_atomic(folder / MANIFEST, {"files": [asdict(e) for e in entries]})
-    return entries
+    done: list[ManifestEntry] = []
+    try:
+        with Reader(timeout, retries, backoff, headers, credential_origins=urls) as reader:
+            for url, name in zip(urls, names, strict=True):
+                done.append(_download(reader, url, folder / name, previous.get(url), now))
+    except BaseException as error:
+        try:
+            _settle(folder, previous, done, set(urls))
+        except Exception as failure:  # the run's own error is the one to report
+            error.add_note(f"and {folder / MANIFEST} could not be saved: {failure}")
+        raise
+    _settle(folder, previous, done, set(urls))
+    return done
+
+
+def _download(
+    reader: Reader, url: str, target: Path, known: ManifestEntry | None, now: str
+) -> ManifestEntry:
+    """Fetch one file: conditionally only when the copy on disk matches ``known``."""
+    intact = known if known is not None and _matches(target, known) else None
+    condition = (intact.etag, intact.last_modified) if intact else (None, None)
+    fetched = reader.fetch(url, *condition)
+    if fetched.content is None:
+        if intact is None:
+            raise SourceError(f"{url}: answered 'not modified' to a request without a condition")
+        return replace(intact, status="unchanged", checked_at=now)
+    digest = hashlib.sha256(fetched.content).hexdigest()
+    if intact and intact.sha256 == digest:
+        status = "unchanged"
+    else:
+        write_bytes_atomic(target, fetched.content)
+        status = "updated" if intact else "repaired" if known else "downloaded"
+    return ManifestEntry(
+        url, target.name, digest, len(fetched.content), status, now,
+        fetched.etag, fetched.last_modified,
+    )  # fmt: skip
+
+
+def _matches(path: Path, entry: ManifestEntry) -> bool:
+    """Whether the regular file at ``path`` has the entry's size and sha256."""
+    try:
+        with open_output(path) as handle:
+            if os.fstat(handle.fileno()).st_size != entry.size:
+                return False
+            return hashlib.file_digest(handle, "sha256").hexdigest() == entry.sha256
+    except (FileNotFoundError, IsADirectoryError, UnsafeOutputPath):  # or a link in its place
+        return False
+
+
+def _settle(
+    folder: Path, previous: dict[str, ManifestEntry], done: list[ManifestEntry], listed: set[str]
+) -> None:
+    """Save the manifest of what is on disk: this run's entries, then earlier ones still
+    listed and intact; remove the earlier files that are neither."""
+    fetched_urls = {entry.url for entry in done}
+    written = {entry.file for entry in done}
+    kept: list[ManifestEntry] = []
+    for entry in previous.values():
+        if entry.url in fetched_urls or entry.file in written:
+            continue
+        if entry.url in listed and _matches(folder / entry.file, entry):
+            kept.append(entry)
+        else:
+            remove_output(folder / entry.file)
+    write_json_atomic(folder / MANIFEST, {"files": [asdict(e) for e in [*done, *kept]]})

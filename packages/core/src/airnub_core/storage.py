@@ -4,25 +4,44 @@ The data root is, first match wins: ``AIRNUB_DATA_ROOT``; the ``airnub-data-root
 storage block on the configured Prefect API (``airnub blocks sync`` creates it); else
 ``data/`` at the repository root (git-ignored). Outputs are laid out as
 ``<department>/<stage>/<category>/...``.
+
+Outputs cannot escape the data root. The root itself is resolved first, so it may be a
+symlink (``AIRNUB_DATA_ROOT=/mnt/link`` is fine). Below it, :func:`output_dir`, the
+writers and :func:`open_output` / :func:`remove_output` walk the path one folder at a
+time without following symlinks (``O_NOFOLLOW`` on each component, so what is checked is
+what is opened): a symlink that resolves outside the root, or a ``..``, is refused with
+:class:`UnsafeOutputPath` naming the path and the link; a symlink that stays inside is
+followed. A symlink at a file's own name is never written through, replaced or removed.
+A writer given a path outside the data root writes there, as the caller chose, with the
+same care for the file's own name.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
+import secrets
 import stat
 import sys
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
 DATA_ROOT_ENV = "AIRNUB_DATA_ROOT"
 DATA_ROOT_BLOCK = "airnub-data-root"
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_MAX_LINK_HOPS = 40  # as the kernel's own limit on symlinks in one path
+
+
+class UnsafeOutputPath(ValueError):
+    """An output path that would leave the data root (through a symlink or ``..``), or
+    whose file name is a symlink; the message names the path and the link."""
 
 
 def repository_root(start: Path | None = None) -> Path | None:
@@ -83,10 +102,155 @@ def _block_root(api_url: str | None) -> Path | None:
 
 
 def output_dir(*parts: str) -> Path:
-    """``data_root()/<department>/<stage>/<category>``, created on demand."""
+    """``data_root()/<department>/<stage>/<category>``, created on demand, confined to
+    the data root."""
     folder = data_root().joinpath(*parts)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    with _open_folder(folder, create=True, inside_root=True):
+        return folder
+
+
+def _parts_below(path: Path, root: Path) -> list[str] | None:
+    """The parts of ``path`` below ``root``, compared as written (``..`` stays visible)."""
+    count = len(root.parts)
+    return list(path.parts[count:]) if path.parts[:count] == root.parts else None
+
+
+def _below_data_root(path: Path) -> tuple[Path, list[str]] | None:
+    """The resolved data root and the parts of ``path`` below it, if ``path`` is in it
+    (written from the root as configured or as resolved)."""
+    root = data_root()
+    resolved = root.resolve()
+    absolute = path if path.is_absolute() else Path.cwd() / path
+    for candidate in (resolved, root):
+        parts = _parts_below(absolute, candidate)
+        if parts is not None:
+            return resolved, parts
+    return None
+
+
+@contextmanager
+def _open_folder(
+    folder: Path, *, create: bool, inside_root: bool = False, for_file: Path | None = None
+) -> Iterator[int]:
+    """A descriptor of ``folder``, confined when it lies in the data root; missing folders
+    are created when ``create`` says so, else ``FileNotFoundError``. Errors name
+    ``for_file``, the file the caller means to reach, if given."""
+    below = _below_data_root(folder)
+    if below is not None:
+        fd = _open_confined(for_file or folder, *below, create=create)
+    elif inside_root:
+        raise UnsafeOutputPath(f"{folder}: refused, it is outside the data root {data_root()}")
+    else:
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, _FOLDER_FLAGS)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _open_confined(path: Path, root: Path, parts: list[str], *, create: bool) -> int:
+    """Open ``root/parts``; a symlink met on the way restarts the walk at its target,
+    if that is inside ``root``."""
+    if ".." in parts:
+        raise UnsafeOutputPath(f"{path}: refused, '..' would climb out of the data root {root}")
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
+    for _ in range(_MAX_LINK_HOPS):
+        opened = _walk(path, root, parts, create=create)
+        if isinstance(opened, int):
+            return opened
+        parts = opened
+    raise UnsafeOutputPath(f"{path}: refused, too many symlinks below the data root {root}")
+
+
+def _walk(path: Path, root: Path, parts: list[str], *, create: bool) -> int | list[str]:
+    """Open ``root/parts`` one folder at a time, never following a symlink: the folder's
+    descriptor, or at a symlink that stays inside ``root``, the parts to walk instead."""
+    fd = os.open(root, _FOLDER_FLAGS)
+    for depth, name in enumerate(parts):
+        here = root.joinpath(*parts[: depth + 1])
+        try:
+            child = _open_child(fd, name, here, create=create)
+        finally:
+            os.close(fd)
+        if child is None:
+            target = Path(os.path.realpath(here))
+            rest = _parts_below(target, root)
+            if rest is None:
+                link = "it" if here == path else str(here)
+                raise UnsafeOutputPath(f"{path}: refused, {link} is a symlink to {target},"
+                                       f" outside the data root {root}")  # fmt: skip
+            return rest + parts[depth + 1 :]
+        fd = child
+    return fd
+
+
+def _open_child(fd: int, name: str, shown: Path, *, create: bool) -> int | None:
+    """The sub-folder ``name`` of ``fd`` (made if missing and ``create``), or None if it
+    is a symlink."""
+    for _ in range(2):
+        try:
+            return os.open(name, _FOLDER_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+        except FileNotFoundError:
+            if not create:
+                raise FileNotFoundError(errno.ENOENT, "no such folder", str(shown)) from None
+            with suppress(FileExistsError):  # another writer made it meanwhile
+                os.mkdir(name, dir_fd=fd)
+        except NotADirectoryError:  # O_NOFOLLOW on a symlink fails this way too
+            if stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                return None
+            raise NotADirectoryError(errno.ENOTDIR, "a file where a folder should be",
+                                     str(shown)) from None  # fmt: skip
+    raise FileNotFoundError(errno.ENOENT, "folder vanished as it was made", str(shown))
+
+
+def _check_file_name(path: Path, folder: int) -> None:
+    """Refuse a file name that is a symlink or a folder (or not a file name at all)."""
+    if path.name in ("", ".", ".."):
+        raise UnsafeOutputPath(f"{path}: refused, not a file name")
+    try:
+        info = os.stat(path.name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        target = os.readlink(path.name, dir_fd=folder)
+        raise UnsafeOutputPath(f"{path}: refused, it is a symlink (to {target}); an output"
+                               " is never written through a symlink")  # fmt: skip
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "a folder where a file should be", str(path))
+
+
+@contextmanager
+def open_output(path: Path) -> Iterator[BinaryIO]:
+    """Read an output file, confined like the writers: a symlink or anything but a regular
+    file at ``path`` is refused, a missing file raises ``FileNotFoundError``."""
+    with _open_folder(path.parent, create=False, for_file=path) as folder:
+        _check_file_name(path, folder)
+        # O_NONBLOCK: a FIFO planted at the name must not hang the reader in open().
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(path.name, flags, dir_fd=folder)
+    handle = os.fdopen(fd, "rb")
+    with handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafeOutputPath(f"{path}: refused, it is not a regular file")
+        os.set_blocking(fd, True)
+        yield handle
+
+
+def remove_output(path: Path) -> bool:
+    """Remove the regular file at ``path``, confined like the writers; never a symlink
+    (nor what it points to) or a folder. Whether a file was removed."""
+    try:
+        with _open_folder(path.parent, create=False, for_file=path) as folder:
+            info = os.stat(path.name, dir_fd=folder, follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode):
+                return False
+            os.unlink(path.name, dir_fd=folder)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _umask() -> int:
@@ -102,27 +266,33 @@ def _umask() -> int:
     return umask
 
 
-def plain_write_mode(path: Path) -> int:
-    """The mode a plain write of ``path`` would leave: the existing file's, or the umask's
-    default for a new one (``mkstemp`` alone would make every file 0600)."""
+def plain_write_mode(path: Path, *, dir_fd: int | None = None) -> int:
+    """The mode a plain write of ``path`` (relative to ``dir_fd`` if given) would leave:
+    the existing file's, or the umask's default for a new one (``mkstemp`` alone would
+    make every file 0600)."""
     try:
-        return stat.S_IMODE(path.stat().st_mode)
+        return stat.S_IMODE(os.stat(path, dir_fd=dir_fd).st_mode)
     except FileNotFoundError:
         return 0o666 & ~_umask()
 
 
 def write_bytes_atomic(path: Path, content: bytes) -> Path:
-    """Write to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.chmod(temp, plain_write_mode(path))
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """Write to a temporary file beside ``path``, then rename it into place, all inside
+    the one folder descriptor that was checked (see the module's note on the data root)."""
+    with _open_folder(path.parent, create=True, for_file=path) as folder:
+        _check_file_name(path, folder)
+        temp = f".{path.name}.{secrets.token_hex(4)}.part"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temp, flags, 0o600, dir_fd=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+                os.fchmod(handle.fileno(), plain_write_mode(Path(path.name), dir_fd=folder))
+            os.replace(temp, path.name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.unlink(temp, dir_fd=folder)
+            raise
     return path
 
 
