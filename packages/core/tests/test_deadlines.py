@@ -134,3 +134,21 @@ def test_a_prompt_answer_is_unaffected_by_the_limits(httpserver):
     httpserver.expect_request("/ok").respond_with_json({"fine": True})
     with Reader(retries=0, deadline=5, max_bytes=100) as reader:
         assert reader.json(httpserver.url_for("/ok")) == {"fine": True}
+
+
+def test_the_deadline_is_set_in_config_and_reaches_every_fetching_task(tmp_path):
+    from airnub_core.config import PagedJsonSettings
+    from airnub_core.tasks import download_files_task, extract_links_task, fetch_json_pages_task
+
+    with raw_server(drip) as url:
+        settings = PagedJsonSettings(url=url, deadline_seconds=0.5, retries=0, timeout_seconds=5)
+        options = settings.reader_options()
+        options.pop("cross_origin")
+        calls = [
+            lambda: fetch_json_pages_task.fn(url, **settings.reader_options()),
+            lambda: download_files_task.fn([url], tmp_path / "files", **options),
+            lambda: extract_links_task.fn(url, False, **options),
+        ]
+        for call in calls:
+            with pytest.raises(TransientSourceError, match=r"deadline of 0\.5 s"):
+                call()

@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from airnub_core.conventions import Identity, identify
 from airnub_core.secrets_scan import find_secrets, url_problem
-from airnub_core.sources import CrossOrigin
+from airnub_core.sources import DEFAULT_DEADLINE, CrossOrigin
 
 M = TypeVar("M", bound=BaseModel)
 CONFIG_DIR = ("configs", "variables")
@@ -61,7 +61,10 @@ class Settings(BaseModel):
 class FetchSettings(Settings):
     """How a category reads its sources: a base for the settings of any category that fetches."""
 
-    timeout_seconds: float = Field(10.0, gt=0)
+    timeout_seconds: float = Field(10.0, gt=0)  # per wait: connecting, or one read
+    # The whole of one request, redirects and body included: a server that drips bytes
+    # cannot hold it open (see airnub_core.sources.Limits).
+    deadline_seconds: float = Field(DEFAULT_DEADLINE, gt=0)
     retries: int = Field(3, ge=0, le=10)  # quick retries of transient failures, before Prefect's
     backoff_seconds: float = Field(0.5, ge=0)
     # A Prefect Secret block holding a bearer token for the sources; never the token itself.
@@ -74,6 +77,7 @@ class FetchSettings(Settings):
             "retries": self.retries,
             "backoff": self.backoff_seconds,
             "auth_block": self.api_key_block,
+            "deadline": self.deadline_seconds,
         }
 
 

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from airnub_core.sources import Reader, SourceError
+from airnub_core.sources import DEFAULT_DEADLINE, Reader, SourceError
 from airnub_core.storage import (
     UnsafeOutputPath,
     open_output,
@@ -114,6 +114,7 @@ def download_files(
     retries: int = 3,
     backoff: float = 0.5,
     headers: dict[str, str] | None = None,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> list[ManifestEntry]:
     """Download ``urls`` into ``folder``; return and save the manifest entries.
 
@@ -128,7 +129,9 @@ def download_files(
     now = datetime.now(UTC).isoformat(timespec="seconds")
     done: list[ManifestEntry] = []
     try:
-        with Reader(timeout, retries, backoff, headers, credential_origins=urls) as reader:
+        with Reader(
+            timeout, retries, backoff, headers, credential_origins=urls, deadline=deadline
+        ) as reader:
             for url, name in zip(urls, names, strict=True):
                 done.append(_download(reader, url, folder / name, previous.get(url), now))
     except BaseException as error:

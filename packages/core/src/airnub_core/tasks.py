@@ -84,6 +84,7 @@ def download_files_task(
     retries: int = 3,
     backoff: float = 0.5,
     auth_block: str | None = None,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> list[dict]:
     """Download listed files into ``folder``, skipping unchanged ones; returns the manifest."""
     entries = downloads.download_files(
@@ -93,6 +94,7 @@ def download_files_task(
         retries=retries,
         backoff=backoff,
         headers=auth_headers(auth_block),
+        deadline=deadline,
     )
     return [asdict(entry) for entry in entries]
 
