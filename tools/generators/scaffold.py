@@ -228,6 +228,11 @@ def _environment() -> Environment:
     return env
 
 
+def render_template(template: str, **context: object) -> str:
+    """One template under ``templates/`` rendered, as the generators write it (before ruff)."""
+    return _environment().get_template(template).render(**context)
+
+
 @dataclass
 class Plan:
     """Files to create (relative path -> text), existing files to rewrite, and files or
@@ -240,7 +245,7 @@ class Plan:
     locks: bool = False  # `uv lock` runs afterwards, rewriting uv.lock
 
     def render(self, target: Path | str, template: str, **context: object) -> None:
-        text = _environment().get_template(template).render(**context)
+        text = render_template(template, **context)
         if str(target).endswith(".py"):
             text = _ruff(self.root / target, text)
         self.create[Path(target)] = text
