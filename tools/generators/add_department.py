@@ -64,6 +64,12 @@ def make_plan(root: Path, department: str, display: str) -> scaffold.Plan:
         "deployment_names": {s: Identity(department, s).deployment_name for s in STAGES},
     }
     plan = scaffold.Plan(root)
+    # The root files first: a malformed one is named before ruff (which reads the root
+    # pyproject.toml for its settings) formats anything.
+    plan.edit[Path("pyproject.toml")] = scaffold.add_workspace_member(root, distribution)
+    compose = scaffold.add_compose_worker(root, department)
+    if compose is not None:
+        plan.edit[Path("docker-compose.yml")] = compose
     plan.render(package / "pyproject.toml", "department/pyproject.toml.j2", **context)
     plan.render(package / "README.md", "department/README.md.j2", **context)
     plan.render(package / "prefect.yaml", "department/prefect.yaml.j2", **context)
@@ -81,10 +87,6 @@ def make_plan(root: Path, department: str, display: str) -> scaffold.Plan:
         )
     plan.render(package / "tests" / "conftest.py", "department/conftest.py.j2", **context)
     plan.render(package / "tests" / "test_stages.py", "department/test_stages.py.j2", **context)
-    plan.edit[Path("pyproject.toml")] = scaffold.add_workspace_member(root, distribution)
-    compose = scaffold.add_compose_worker(root, department)
-    if compose is not None:
-        plan.edit[Path("docker-compose.yml")] = compose
     return plan
 
 

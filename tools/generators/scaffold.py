@@ -387,8 +387,9 @@ def _ruff(target: Path, source: str) -> str:
             capture_output=True,
             text=True,
         )
-        if done.returncode != 0:
-            raise ScaffoldError(f"{target}: ruff {command[0]} failed: {done.stderr.strip()}")
+        if done.returncode != 0:  # its last line is the innermost cause
+            why = (done.stderr.strip().splitlines() or ["no output"])[-1].strip()
+            raise ScaffoldError(f"{target}: ruff {command[0]} failed: {why}")
         source = done.stdout
     return source
 
