@@ -4,7 +4,7 @@ It gets the three stage orchestrators, the stage folders with ``tasks/``, the
 ``configs/variables/`` tree, tests, a README and a ``prefect.yaml`` whose
 deployments are the stage orchestrators. The root ``pyproject.toml`` gains the
 member, docker-compose.yml a worker for it, and ``uv lock`` runs; if anything fails,
-nothing is left behind.
+nothing is left behind (if it is killed, the next generator run undoes it).
 
     uv run python tools/generators/add_department.py --id project_gamma --name "Project Gamma"
 """

@@ -1,10 +1,12 @@
-"""What the three generators share: arguments, validation, rendering and writing.
+"""What the six generators share: arguments, validation, rendering and writing.
 
 Names are checked with ``airnub_core.conventions``, the one place the rules live.
 Files are rendered from the Jinja2 templates beside this module, written to
 temporary files next to their targets and renamed into place only when every
-one of them rendered; any failure (or Ctrl-C) afterwards removes what was
-placed and restores the files that were edited, ``uv.lock`` included.
+one of them rendered; any failure (or Ctrl-C, SIGTERM, SIGHUP) afterwards removes
+what was placed and restores the files that were edited, ``uv.lock`` included. A
+journal (see ``journal.py``) lets the next generator do the same for a run that was
+killed outright. One generator at a time: a second one refuses.
 """
 
 from __future__ import annotations
