@@ -4,7 +4,7 @@ It gets the three stage orchestrators, the stage folders with ``tasks/``, the
 ``configs/variables/`` tree, tests, a README and a ``prefect.yaml`` whose
 deployments are the stage orchestrators. The root ``pyproject.toml`` gains the
 member, docker-compose.yml a worker for it, and ``uv lock`` runs; if anything fails,
-nothing is left behind.
+nothing is left behind (if it is killed, the next generator run undoes it).
 
     uv run python tools/generators/add_department.py --id project_gamma --name "Project Gamma"
 """
@@ -64,6 +64,12 @@ def make_plan(root: Path, department: str, display: str) -> scaffold.Plan:
         "deployment_names": {s: Identity(department, s).deployment_name for s in STAGES},
     }
     plan = scaffold.Plan(root)
+    # The root files first: a malformed one is named before ruff (which reads the root
+    # pyproject.toml for its settings) formats anything.
+    plan.edit[Path("pyproject.toml")] = scaffold.add_workspace_member(root, distribution)
+    compose = scaffold.add_compose_worker(root, department)
+    if compose is not None:
+        plan.edit[Path("docker-compose.yml")] = compose
     plan.render(package / "pyproject.toml", "department/pyproject.toml.j2", **context)
     plan.render(package / "README.md", "department/README.md.j2", **context)
     plan.render(package / "prefect.yaml", "department/prefect.yaml.j2", **context)
@@ -81,10 +87,6 @@ def make_plan(root: Path, department: str, display: str) -> scaffold.Plan:
         )
     plan.render(package / "tests" / "conftest.py", "department/conftest.py.j2", **context)
     plan.render(package / "tests" / "test_stages.py", "department/test_stages.py.j2", **context)
-    plan.edit[Path("pyproject.toml")] = scaffold.add_workspace_member(root, distribution)
-    compose = scaffold.add_compose_worker(root, department)
-    if compose is not None:
-        plan.edit[Path("docker-compose.yml")] = compose
     return plan
 
 

@@ -10,9 +10,6 @@ signal puts everything back. Its deployments on a Prefect server are left to
     uv run python tools/generators/remove_department.py --id project_gamma
 """
 
-import shutil
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -41,27 +38,12 @@ def main(
     refuse_dependents(root, department)
     plan = make_plan(root, department)
     plan.locks = lock
+    plan.uninstall = [conventions.distribution_name(department)]
     if dry_run:
         plan.show()
         return
     plan.apply(then=(lambda: scaffold.uv_lock(root)) if lock else None)
-    uninstall(root, conventions.distribution_name(department))
     print(f"next: `uv run airnub retire {department}` removes its deployments from a server")
-
-
-def uninstall(root: Path, distribution: str) -> None:
-    """Take the department out of the workspace's environment too: `uv run` only ever
-    adds packages, so it would stay installed and still be listed as a department."""
-    python = root / ".venv" / "bin" / "python"
-    uv = shutil.which("uv")
-    if not python.exists() or uv is None:
-        return
-    done = subprocess.run([uv, "pip", "uninstall", "--python", str(python), distribution],
-                          cwd=root, capture_output=True, text=True)  # fmt: skip
-    if done.returncode != 0:  # the removal itself is done; say what is left to do
-        why = done.stderr.strip().splitlines()[-1:] or ["no output"]
-        print(f"warning: could not uninstall {distribution} from .venv ({why[0]});"
-              " run `uv sync --all-packages`", file=sys.stderr)  # fmt: skip
 
 
 def refuse_dependents(root: Path, department: str) -> None:

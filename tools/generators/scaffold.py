@@ -1,10 +1,12 @@
-"""What the three generators share: arguments, validation, rendering and writing.
+"""What the six generators share: arguments, validation, rendering and writing.
 
 Names are checked with ``airnub_core.conventions``, the one place the rules live.
 Files are rendered from the Jinja2 templates beside this module, written to
 temporary files next to their targets and renamed into place only when every
-one of them rendered; any failure (or Ctrl-C) afterwards removes what was
-placed and restores the files that were edited, ``uv.lock`` included.
+one of them rendered; any failure (or Ctrl-C, SIGTERM, SIGHUP) afterwards removes
+what was placed and restores the files that were edited, ``uv.lock`` included. A
+journal (see ``journal.py``) lets the next generator do the same for a run that was
+killed outright. One generator at a time: a second one refuses.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +34,8 @@ from airnub_core import conventions
 from airnub_core.conventions import ConventionError
 from airnub_core.storage import plain_write_mode
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from journal import MANIFEST, Journal, JournalError
+from journal import NAME as JOURNAL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -76,15 +80,21 @@ def app(help_text: str) -> typer.Typer:
 
 def run(application: typer.Typer) -> None:
     """Run a generator; refusals print one line on stderr and exit 1, and a signal
-    (Ctrl-C, SIGTERM, SIGHUP) exits non-zero after everything written was undone."""
+    (Ctrl-C, SIGTERM, SIGHUP) exits non-zero after everything written was undone.
+    Before its own work it undoes or finishes what a killed generator left (its journal)."""
     # SIGINT too: a parent may have started us with it ignored, and Ctrl-C must still undo.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupted)
+    COMMAND[:] = [Path(sys.argv[0]).stem, *sys.argv[1:]]
     try:
         with _one_at_a_time(REPO_ROOT):
+            recover(REPO_ROOT, dry_run="--dry-run" in sys.argv[1:])
             application(standalone_mode=False)
-    except (ScaffoldError, ConventionError) as error:
+    except (ScaffoldError, ConventionError, JournalError) as error:
         print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except OSError as error:  # a file it must read or write: named, in one line
+        print(f"error: {_os_error(REPO_ROOT, error)}", file=sys.stderr)
         raise SystemExit(1) from None
     except (typer.Abort, KeyboardInterrupt, Interrupted) as stop:
         signum = stop.args[0] if isinstance(stop, Interrupted) else signal.SIGINT
@@ -100,7 +110,15 @@ def run(application: typer.Typer) -> None:
 
 LOCK_FILE = ".airnub-generators.lock"
 PARKING_PREFIX = ".airnub-removing-"
-MANIFEST = "MANIFEST"  # in a parking folder: "<index>\t<original path>" per line
+COMMAND: list[str] = []  # this generator and its arguments, as the journal names it
+
+
+def _os_error(root: Path, error: OSError) -> str:
+    """``<file>: <reason>``, the file relative to the workspace when it is inside it."""
+    name = Path(error.filename) if error.filename else None
+    if name is not None and name.is_relative_to(root):
+        name = name.relative_to(root)
+    return f"{name}: {error.strerror}" if name is not None else str(error.strerror or error)
 
 
 @contextmanager
@@ -114,12 +132,6 @@ def _one_at_a_time(root: Path) -> Iterator[None]:
             raise ScaffoldError(
                 f"another generator is running in {root}; try again when it has finished"
             ) from None
-        parked = sorted(root.glob(f"{PARKING_PREFIX}*"))
-        if parked:
-            raise ScaffoldError(
-                f"{parked[0].name} holds what an interrupted remover set aside (its {MANIFEST}"
-                " lists where each came from): move them back, or delete it, then retry"
-            )
         yield
 
 
@@ -228,6 +240,11 @@ def _environment() -> Environment:
     return env
 
 
+def render_template(template: str, **context: object) -> str:
+    """One template under ``templates/`` rendered, as the generators write it (before ruff)."""
+    return _environment().get_template(template).render(**context)
+
+
 @dataclass
 class Plan:
     """Files to create (relative path -> text), existing files to rewrite, and files or
@@ -238,9 +255,10 @@ class Plan:
     edit: dict[Path, str] = field(default_factory=dict)
     remove: list[Path] = field(default_factory=list)
     locks: bool = False  # `uv lock` runs afterwards, rewriting uv.lock
+    uninstall: list[str] = field(default_factory=list)  # out of .venv once committed
 
     def render(self, target: Path | str, template: str, **context: object) -> None:
-        text = _environment().get_template(template).render(**context)
+        text = render_template(template, **context)
         if str(target).endswith(".py"):
             text = _ruff(self.root / target, text)
         self.create[Path(target)] = text
@@ -263,59 +281,86 @@ class Plan:
             if (self.root / path).exists():
                 raise ScaffoldError(f"{path} already exists; refusing to overwrite it")
 
+    def refuse_unwritable(self) -> None:
+        """Every file it replaces, and every folder it writes in, must be writable: checked
+        before the first change, so a read-only target is one line and no rollback."""
+        replaced = [*self.edit, *([Path("uv.lock")] if self.locks else [])]
+        for path in replaced:
+            target = self.root / path
+            if target.exists() and not (
+                target.stat().st_mode & stat.S_IWUSR and os.access(target, os.W_OK)
+            ):
+                raise ScaffoldError(f"{path}: read-only; refusing to replace it")
+        folders = {self.root: Path(JOURNAL)}
+        for path in [*self.create, *replaced, *self.remove]:
+            folders.setdefault(_first_existing((self.root / path).parent), path)
+        for folder, path in folders.items():
+            if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+                shown = folder.relative_to(self.root) if folder != self.root else folder
+                raise ScaffoldError(f"{shown}/: not writable, so {path} cannot be written")
+
     def apply(self, then: Callable[[], None] | None = None) -> None:
         """Write everything, run ``then``, and undo it all if anything fails.
 
-        What is removed is first moved to a parking folder at the root (outside
-        ``packages/``, so the workspace no longer sees it), with a manifest of where
-        each came from, and deleted only once everything succeeded. From that commit
-        point on, signals wait: the cleanup and the report always finish."""
+        A journal records each step before it is taken, so that a run killed outright
+        is undone (or finished, past the commit point) by the next generator. What is
+        removed is first moved to a parking folder at the root (outside ``packages/``,
+        so the workspace no longer sees it) and deleted only once everything succeeded.
+        From that commit point on, signals wait: the cleanup and the report finish."""
         self.refuse_existing()
+        self.refuse_unwritable()
         removed = [_shown(self.root, path, count=False) for path in self.remove]
-        parking = None
-        if self.remove:
-            parking = Path(tempfile.mkdtemp(dir=self.root, prefix=PARKING_PREFIX))
-            lines = [f"{index}\t{path}" for index, path in enumerate(self.remove)]
-            (parking / MANIFEST).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        moved: list[tuple[Path, Path]] = []
+        edited = [*self.edit, Path("uv.lock")]  # `then` may run `uv lock`
+        journal = Journal.begin(self.root, COMMAND or ["generator"], edited, self.uninstall)
         try:
-            with _undo_on_failure(self.root, [*self.edit, Path("uv.lock")]) as created:
-                for index, path in enumerate(self.remove):
-                    assert parking is not None  # made above whenever there is something to remove
-                    moved.append((self.root / path, parking / str(index)))
-                    os.rename(*moved[-1])
-                staged = {
-                    path: _stage(self.root / path, text, created)
-                    for path, text in self.create.items()
-                }
-                for path, temp in staged.items():
-                    target = self.root / path
-                    if target.exists():  # appeared since we checked: never clobber it
-                        raise ScaffoldError(f"{path} already exists; refusing to overwrite it")
-                    os.replace(temp, target)
-                    created.append(target)
-                for path, text in self.edit.items():
-                    temp = _stage(self.root / path, text, created)
-                    os.replace(temp, self.root / path)
-                if then is not None:
-                    then()
-        except BaseException:
-            for original, parked in reversed(moved):
-                if parked.exists():
-                    os.rename(parked, original)
-            if parking is not None:
-                (parking / MANIFEST).unlink()
-                parking.rmdir()  # empty again; fails loudly rather than delete what it holds
+            self._write(journal)
+            if then is not None:
+                then()
+        except BaseException as failure:
+            _hold_signals()  # let the undo finish
+            journal.undo()
+            journal.close()
+            if isinstance(failure, OSError):
+                why = _os_error(self.root, failure)
+                raise ScaffoldError(f"{why}; nothing was changed") from None
             raise
         _hold_signals()  # committed: a signal now must not report "nothing was changed"
-        if parking is not None:
-            shutil.rmtree(parking)
+        journal.commit()
+        for distribution in self.uninstall:
+            uninstall(self.root, distribution)
+        journal.finish()
+        journal.close()
         for shown in removed:
             print(f"removed {shown}")
         for path in sorted(self.create):
             print(f"created {path}")
         for path in sorted(self.edit):
             print(f"edited  {path}")
+
+    def _write(self, journal: Journal) -> None:
+        if self.remove:
+            parking = Path(f"{PARKING_PREFIX}{secrets.token_hex(4)}")
+            journal.note("park", parking)
+            (self.root / parking).mkdir()
+            lines = [f"{index}\t{path}" for index, path in enumerate(self.remove)]
+            (self.root / parking / MANIFEST).write_text("\n".join(lines) + "\n", encoding="utf-8")
+            for index, path in enumerate(self.remove):
+                journal.note("move", path, parking / str(index))
+                os.rename(self.root / path, self.root / parking / str(index))
+        staged = {path: _stage(journal, path, text) for path, text in self.create.items()}
+        for path, temp in staged.items():
+            if (self.root / path).exists():  # appeared since we checked: never clobber it
+                raise ScaffoldError(f"{path} already exists; refusing to overwrite it")
+            journal.note("create", path)
+            os.replace(self.root / temp, self.root / path)
+        for path, text in self.edit.items():
+            os.replace(self.root / _stage(journal, path, text), self.root / path)
+
+
+def _first_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _hold_signals() -> None:
@@ -344,63 +389,122 @@ def _ruff(target: Path, source: str) -> str:
             capture_output=True,
             text=True,
         )
-        if done.returncode != 0:
-            raise ScaffoldError(f"{target}: ruff {command[0]} failed: {done.stderr.strip()}")
+        if done.returncode != 0:  # its last line is the innermost cause
+            why = (done.stderr.strip().splitlines() or ["no output"])[-1].strip()
+            raise ScaffoldError(f"{target}: ruff {command[0]} failed: {why}")
         source = done.stdout
     return source
 
 
-def _stage(target: Path, text: str, created: list[Path]) -> Path:
-    """Write ``text`` to a hidden temporary file beside ``target``; record new folders."""
-    missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
+def _stage(journal: Journal, target: Path, text: str) -> Path:
+    """Write ``text`` to a hidden temporary file beside ``target`` (both relative to the
+    workspace), each new folder and the file recorded in the journal before it is made."""
+    root = journal.root
+    missing = [p for p in (target.parent, *target.parent.parents) if not (root / p).exists()]
     for folder in reversed(missing):
-        folder.mkdir()
-        created.append(folder)
-    if target.exists() and not target.stat().st_mode & stat.S_IWUSR:
+        journal.note("mkdir", folder)
+        (root / folder).mkdir()
+    if (root / target).exists() and not (root / target).stat().st_mode & stat.S_IWUSR:
         raise ScaffoldError(f"{target}: read-only; refusing to replace it")
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".new")
-    created.append(Path(temp))
+    temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.new"
+    journal.note("create", temp)
+    fd = os.open(root / temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
-    os.chmod(temp, plain_write_mode(target))  # mkstemp alone makes 0600
-    return Path(temp)
+    os.chmod(root / temp, plain_write_mode(root / target))  # as a plain write would leave it
+    return temp
 
 
-@contextmanager
-def _undo_on_failure(root: Path, backed_up: list[Path]) -> Iterator[list[Path]]:
-    saved = {p: (root / p).read_bytes() for p in backed_up if (root / p).exists()}
-    created: list[Path] = []
+def recover(root: Path, dry_run: bool = False) -> None:
+    """Undo what a killed generator left before its commit point, or finish it after, and
+    say which. A dry run refuses instead. Signals wait meanwhile: each step is repeatable,
+    but a report of "nothing was changed" would be wrong halfway."""
+    journal = Journal.load(root)
+    if journal is None:
+        return _refuse_orphans(root)
+    action = "finish" if journal.committed else "undo"
+    if dry_run:  # its listing would describe the half-done tree, and it changes nothing
+        raise ScaffoldError(f"an interrupted {journal.shown_command} left {JOURNAL}/; run"
+                            f" a generator without --dry-run to {action} it first")  # fmt: skip
+    handlers = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM,
+                                                               signal.SIGHUP)}  # fmt: skip
     try:
-        yield created
-    except BaseException:
-        _hold_signals()  # let the undo finish
-        for path in reversed(created):  # newest first, so folders are empty when reached
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)  # a folder this run created
-            else:
-                path.unlink(missing_ok=True)
-        for path, content in saved.items():
-            if (root / path).read_bytes() != content:
-                (root / path).write_bytes(content)
-        raise
+        done = journal.finish() if journal.committed else journal.undo()
+        for distribution in journal.uninstall if journal.committed else []:
+            uninstall(root, distribution)
+            done.append(f"uninstalled {distribution}")
+        journal.close()
     finally:
-        for path in created:  # staged temp files already renamed are gone; stray ones go
-            if path.name.endswith(".new") and path.exists():
-                path.unlink()
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    verb = "finished" if journal.committed else "undid"
+    print(f"note: {verb} an interrupted {journal.shown_command}: "
+          f"{'; '.join(done) or 'nothing was left to do'}")  # fmt: skip
+    _refuse_orphans(root)
+
+
+def _refuse_orphans(root: Path) -> None:
+    """A parking folder no journal accounts for (an older generator's): a human decides."""
+    parked = sorted(root.glob(f"{PARKING_PREFIX}*"))
+    if parked:
+        raise ScaffoldError(
+            f"{parked[0].name} holds what an interrupted remover set aside (its {MANIFEST}"
+            " lists where each came from): move them back, or delete it, then retry"
+        )
+
+
+def uninstall(root: Path, distribution: str) -> None:
+    """Take a removed department out of the workspace's environment too: `uv run` only
+    ever adds packages, so it would stay installed and still be listed as a department."""
+    python = root / ".venv" / "bin" / "python"
+    uv = shutil.which("uv")
+    if not python.exists() or uv is None:
+        return
+    done = subprocess.run([uv, "pip", "uninstall", "--python", str(python), distribution],
+                          cwd=root, capture_output=True, text=True,
+                          preexec_fn=_die_with_parent)  # fmt: skip
+    if done.returncode != 0:  # the removal itself is done; say what is left to do
+        why = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        print(f"warning: could not uninstall {distribution} from .venv ({why[0]});"
+              " run `uv sync --all-packages`", file=sys.stderr)  # fmt: skip
 
 
 # --- the workspace --------------------------------------------------------------------
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ScaffoldError(f"{path}: not UTF-8 text (byte {error.start})") from None
+
+
 def _read_toml(path: Path) -> tuple[str, dict]:
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ScaffoldError(f"{path}: not valid TOML: {error}") from None
 
 
+def _read_compose(path: Path) -> tuple[str, dict]:
+    """docker-compose.yml's text and data; refused unless it is YAML with ``services:``."""
+    text = _read_text(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        why = getattr(error, "problem", None) or type(error).__name__
+        raise ScaffoldError(f"{path}: not valid YAML ({why}{line})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
+        raise ScaffoldError(f"{path}: no top-level 'services:' mapping")
+    return text, data
+
+
 _DEPENDENCIES = re.compile(r"^dependencies\s*=\s*\[", re.MULTILINE)
+_SOURCES = re.compile(r"^\[tool\.uv\.sources\][ \t]*(?:#.*)?$", re.MULTILINE)
+_SECTION_END = re.compile(r"^(?:[ \t]*$|\[)", re.MULTILINE)
 # One element of a TOML array of strings, with the comma after it, if any.
 _ELEMENT = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
 
@@ -436,8 +540,13 @@ def add_workspace_member(root: Path, distribution: str) -> str:
     else:
         body = f"{body.rstrip()}, {item}" if body.strip() else item
     text = f"{text[: start + 1]}{body}{text[end:]}"
-    section = text.index("[tool.uv.sources]\n")
-    at = text.find("\n\n", section) + 1 or len(text)  # the end of that section
+    section = _SOURCES.search(text)
+    if section is None:
+        raise ScaffoldError(f"{path}: no [tool.uv.sources] table to add {distribution} to")
+    end = _SECTION_END.search(text, section.end() + 1)  # a blank line or the next table
+    at = end.start() if end else len(text)
+    if at == len(text) and not text.endswith("\n"):
+        text, at = text + "\n", at + 1
     text = f"{text[:at]}{distribution} = {{ workspace = true }}\n{text[at:]}"
     _must_have(path, text, distribution, present=True)
     return text
@@ -451,8 +560,12 @@ def _must_have(path: Path, text: str, distribution: str, present: bool) -> None:
         raise ScaffoldError(
             f"{path}: editing it would break it ({error}); edit it by hand"
         ) from None
-    listed = distribution in data["project"]["dependencies"]
-    sourced = distribution in data.get("tool", {}).get("uv", {}).get("sources", {})
+    project, tool = data.get("project"), data.get("tool")
+    dependencies = project.get("dependencies") if isinstance(project, dict) else None
+    uv = tool.get("uv") if isinstance(tool, dict) else None
+    sources = uv.get("sources") if isinstance(uv, dict) else None
+    listed = isinstance(dependencies, list) and distribution in dependencies
+    sourced = isinstance(sources, dict) and distribution in sources
     if (listed, sourced) != (present, present):
         verb = "add" if present else "remove"
         raise ScaffoldError(f"{path}: could not {verb} {distribution}; edit it by hand")
@@ -463,9 +576,9 @@ def add_compose_worker(root: Path, department: str) -> str | None:
     path = root / "docker-compose.yml"
     if not path.is_file():
         return None
-    text = path.read_text(encoding="utf-8")
+    text, before = _read_compose(path)
     service = f"worker-{conventions.distribution_name(department)}"
-    if f"\n  {service}:\n" in text:
+    if service in before["services"]:
         return None
     if "\nvolumes:\n" not in text:
         raise ScaffoldError(f"{path}: no top-level 'volumes:' to add {service} before")
@@ -473,7 +586,23 @@ def add_compose_worker(root: Path, department: str) -> str | None:
         f"  {service}:\n    <<: *worker\n    build:\n      context: .\n      args:\n"
         f"        DEPARTMENT: {department}\n\n"
     )
-    return text.replace("\nvolumes:\n", f"\n{block.rstrip()}\n\nvolumes:\n", 1)
+    edited = text.replace("\nvolumes:\n", f"\n{block.rstrip()}\n\nvolumes:\n", 1)
+    if not _adds_only(before, edited, service, department):
+        raise ScaffoldError(f"{path}: could not add the {service} service; add it by hand")
+    return edited
+
+
+def _adds_only(before: dict, edited: str, service: str, department: str) -> bool:
+    """Whether ``edited`` is ``before`` plus exactly that worker service: a hand-edited
+    file could have put the block under another key, or made it invalid."""
+    try:
+        after = yaml.safe_load(edited)
+    except yaml.YAMLError:
+        return False
+    services = after.get("services") if isinstance(after, dict) else None
+    added = services.pop(service, None) if isinstance(services, dict) else None
+    args = added.get("build", {}).get("args") if isinstance(added, dict) else None
+    return args == {"DEPARTMENT": department} and after == before
 
 
 def _die_with_parent() -> None:
@@ -521,7 +650,7 @@ def remove_compose_worker(root: Path, department: str) -> str | None:
     path = root / "docker-compose.yml"
     if not path.is_file():
         return None
-    text = path.read_text(encoding="utf-8")
+    text, before = _read_compose(path)
     service = f"worker-{conventions.distribution_name(department)}"
     # The service's block: its key line, then indented (or blank) lines up to the next key.
     block = re.compile(
@@ -532,8 +661,8 @@ def remove_compose_worker(root: Path, department: str) -> str | None:
         return None
     # A hand-edited block (a comment at column 0, say) could end the match early and leave
     # its keys under another service: accept the edit only if exactly that service went.
-    before, after = yaml.safe_load(text), yaml.safe_load(edited)
-    before.get("services", {}).pop(service, None)
+    after = yaml.safe_load(edited)
+    before["services"].pop(service, None)
     if after != before:
         raise ScaffoldError(f"{path}: the {service} service is not as add_department wrote it;"
                             " remove it by hand")  # fmt: skip

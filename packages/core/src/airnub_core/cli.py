@@ -42,11 +42,12 @@ def inventory(chosen: list[str]) -> Tree:
     for department, name in conventions.departments().items():
         if chosen and department not in chosen:
             continue
-        node = tree.add(f"[bold]{department}[/bold] ({name})")
+        # display names (and the flow names holding them) may hold "[x]": not markup
+        node = tree.add(f"[bold]{department}[/bold] ({escape(name)})")
         for stage in STAGES:
-            stage_node = node.add(f"{stage}: {stage_flow_for(department, stage).name}")
+            stage_node = node.add(f"{stage}: {escape(stage_flow_for(department, stage).name)}")
             for category, flow in discover_categories(department, stage).items():
-                stage_node.add(f"{category}: {flow.name}")
+                stage_node.add(f"{category}: {escape(flow.name)}")
     return tree
 
 
@@ -70,7 +71,8 @@ def _shown(path: str) -> str:
 
 def _report(outcome) -> None:
     colour = "green" if outcome.completed else "red"
-    table = Table(title=f"[{colour}]{outcome.flow_name}[/{colour}]", title_justify="left")
+    title = escape(outcome.flow_name)
+    table = Table(title=f"[{colour}]{title}[/{colour}]", title_justify="left")
     table.add_column("category")
     table.add_column("state")
     table.add_column("outputs", overflow="fold")
@@ -81,7 +83,8 @@ def _report(outcome) -> None:
         table.add_row(category, "[red]Failed[/red]", message)
     console.print(table)
     if not outcome.completed:
-        errors.print(f"[red]{outcome.flow_name} failed:[/red] {outcome.message}", highlight=False)
+        failed = f"{escape(outcome.flow_name)} failed:"
+        errors.print(f"[red]{failed}[/red] {escape(outcome.message)}", highlight=False)
 
 
 @app.command("run")

@@ -30,7 +30,9 @@ MANAGED_TAG = "airnub-managed"
 RESERVED_NAMES = frozenset({"tasks", "subflows", "configs", "sample_data", *STAGES})
 MAX_ID_LENGTH = 40
 MAX_DISPLAY_NAME_LENGTH = 60
-# Prefect refuses these in flow names; "=" and a leading "[" break entry-point names.
+# Prefect refuses these in flow names; "=" splits an entry point's line in two. Package
+# metadata also reads a line starting with "[" as a section and one starting with "#" or
+# ";" as a comment, so check_display_name refuses a name starting with those too.
 DISPLAY_NAME_BANNED = frozenset("/%&<>=")
 # Words shown in capitals in display names ("Ingest Public API Data").
 ACRONYMS = frozenset({"api", "csv", "html", "http", "id", "json", "pdf", "sql", "url", "xml"})
@@ -82,7 +84,10 @@ def department_id(value: str) -> str:
 
 
 def check_display_name(value: str) -> str:
-    """A display name may hold quotes and braces, but nothing Prefect or packaging refuses."""
+    """A display name may hold quotes and braces, but nothing Prefect refuses, and only
+    what reads back unchanged from the package metadata (``entry_points.txt``): that
+    file is read line by line, stripped, split at the first "=", with comment lines
+    ("#", and ";" for configparser readers) and "[section]" lines apart."""
     if not value.strip():
         raise ConventionError("display name is empty")
     if value != value.strip():
@@ -91,10 +96,16 @@ def check_display_name(value: str) -> str:
         raise ConventionError(
             f"display name {value!r} is longer than {MAX_DISPLAY_NAME_LENGTH} characters"
         )
+    # Not printable covers every line break str.splitlines knows, so a name is one line.
     banned = sorted({c for c in value if c in DISPLAY_NAME_BANNED or not c.isprintable()})
-    if banned or value.startswith("["):
-        shown = ", ".join(repr(c) for c in banned) or "'[' at the start"
+    if banned:
+        shown = ", ".join(repr(c) for c in banned)
         raise ConventionError(f"display name {value!r} may not contain {shown}")
+    if value[0] in "[#;":
+        raise ConventionError(
+            f"display name {value!r} may not have {value[0]!r} at the start: package"
+            " metadata would read its line as a section or a comment"
+        )
     return value
 
 
