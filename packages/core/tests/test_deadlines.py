@@ -103,7 +103,7 @@ def test_a_declared_oversize_body_is_refused_before_it_is_read(httpserver):
         reader.read(httpserver.url_for("/big"))
     assert not isinstance(error.value, TransientSourceError)  # not retried: it will not shrink
     assert "2048 bytes is more than the limit of 1024" in str(error.value)
-    assert len(httpserver.log) == 1
+    assert [request.path for request, _ in httpserver.log].count("/big") == 1
 
 
 def test_an_undeclared_oversize_body_is_cut_off():
@@ -152,3 +152,30 @@ def test_the_deadline_is_set_in_config_and_reaches_every_fetching_task(tmp_path)
         for call in calls:
             with pytest.raises(TransientSourceError, match=r"deadline of 0\.5 s"):
                 call()
+
+
+def drip_headers(conn: socket.socket) -> None:
+    """A slow-loris answer: one header byte every 0.1 s, never finishing the headers."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    for _ in range(600):
+        conn.sendall(b"X")
+        time.sleep(0.1)
+
+
+def drip_until_close(conn: socket.socket) -> None:
+    """No length: the body ends when the server closes, so a cut must not pass for an end."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+    for _ in range(600):
+        conn.sendall(b"x")
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("handler", [drip_headers, drip_until_close], ids=lambda h: h.__name__)
+def test_the_deadline_holds_for_headers_and_close_delimited_bodies(handler):
+    with (
+        raw_server(handler) as url,
+        Reader(timeout=5, retries=0, deadline=1) as reader,
+        pytest.raises(TransientSourceError) as error,
+    ):
+        reader.read(url)
+    assert str(error.value) == f"{url}: no complete response within its deadline of 1 s"

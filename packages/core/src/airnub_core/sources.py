@@ -11,7 +11,10 @@ link to another ``http(s)`` page, so remote content never decides what is read l
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -52,7 +55,6 @@ class Fetched:
 # a server dripping a byte at a time would otherwise hold a read open for ever.
 DEFAULT_DEADLINE = 60.0
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-DEADLINE = "airnub_deadline"  # the request extension carrying it across redirects
 
 
 @dataclass(frozen=True)
@@ -102,43 +104,93 @@ def _fetch_local(url: str, known_mtime: str | None) -> Fetched:
         raise SourceError(f"{url}: {error.strerror or error}") from error
 
 
+class _Watchdog:
+    """Cuts a request's connections when its deadline passes, wherever the request waits:
+    connecting, headers dripping in, the body, or a later hop of a redirect chain.
+
+    httpx bounds each wait, not the whole; httpcore's ``trace`` extension hands over each
+    new connection's socket, and shutting it down wakes whatever read is blocked on it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event not in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            return
+        sock = info["return_value"].get_extra_info("socket")
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _cut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _cut(sock)
+
+
+def _cut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed by the client: nothing to cut
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def _fetch_http(
     client: httpx.Client,
     url: str,
     headers: dict[str, str],
     limits: Limits,
 ) -> Fetched:
-    deadline = time.monotonic() + limits.deadline
     timeout = httpx.Timeout(min(limits.timeout, limits.deadline))
-    try:
-        # Every hop of a redirect chain checks the same deadline (see Reader._on_request).
-        with client.stream(
-            "GET",
-            url,
-            headers=headers,
-            timeout=timeout,
-            extensions={DEADLINE: (deadline, limits.deadline)},
-        ) as response:
-            if response.status_code == 304:
-                etag, since = headers.get("If-None-Match"), headers.get("If-Modified-Since")
-                return Fetched(url, None, etag, since)
-            if response.status_code in TRANSIENT_STATUS:
-                raise TransientSourceError(f"{url}: HTTP {response.status_code}")
-            if response.is_error:
-                raise SourceError(f"{url}: HTTP {response.status_code}")
-            content = _read_body(response, url, deadline, limits)
-    except httpx.TimeoutException as error:
-        raise TransientSourceError(f"{url}: timed out ({type(error).__name__})") from error
-    except httpx.TransportError as error:
-        raise TransientSourceError(f"{url}: {type(error).__name__}: {error}") from error
+    with _Watchdog(limits.deadline) as watchdog:
+        try:
+            with client.stream(
+                "GET", url, headers=headers, timeout=timeout, extensions={"trace": watchdog.trace}
+            ) as response:
+                if response.status_code == 304:
+                    etag, since = headers.get("If-None-Match"), headers.get("If-Modified-Since")
+                    return Fetched(url, None, etag, since)
+                if response.status_code in TRANSIENT_STATUS:
+                    raise TransientSourceError(f"{url}: HTTP {response.status_code}")
+                if response.is_error:
+                    raise SourceError(f"{url}: HTTP {response.status_code}")
+                content = _read_body(response, url, limits)
+        except httpx.HTTPError as error:
+            if watchdog.expired:
+                raise _past_deadline(url, limits) from error
+            if isinstance(error, httpx.TimeoutException):
+                raise TransientSourceError(f"{url}: timed out ({type(error).__name__})") from error
+            if isinstance(error, httpx.TransportError):
+                raise TransientSourceError(f"{url}: {type(error).__name__}: {error}") from error
+            raise SourceError(f"{url}: {type(error).__name__}: {error}") from error
+        if watchdog.expired:  # a cut can also look like the end of a body sent until close
+            raise _past_deadline(url, limits)
     return Fetched(
         url, content, response.headers.get("ETag"), response.headers.get("Last-Modified")
     )
 
 
-def _read_body(response: httpx.Response, url: str, deadline: float, limits: Limits) -> bytes:
-    """The body, refused once it outlasts the deadline or outgrows ``max_bytes`` (counted
-    after decompression, so a small gzip bomb is caught too)."""
+def _past_deadline(url: str, limits: Limits) -> TransientSourceError:
+    return TransientSourceError(
+        f"{url}: no complete response within its deadline of {limits.deadline:g} s"
+    )
+
+
+def _read_body(response: httpx.Response, url: str, limits: Limits) -> bytes:
+    """The body, refused once it outgrows ``max_bytes`` (counted after decompression, so a
+    small gzip bomb is caught too)."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:
         raise SourceError(f"{url}: {declared} bytes is more than the limit of {limits.max_bytes}")
@@ -148,14 +200,8 @@ def _read_body(response: httpx.Response, url: str, deadline: float, limits: Limi
         size += len(chunk)
         if size > limits.max_bytes:
             raise SourceError(f"{url}: more than the limit of {limits.max_bytes} bytes")
-        if time.monotonic() > deadline:
-            raise _past_deadline(url, limits.deadline)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _past_deadline(url: str, seconds: float) -> TransientSourceError:
-    return TransientSourceError(f"{url}: no complete response within its deadline of {seconds:g} s")
 
 
 class Reader:
@@ -177,8 +223,8 @@ class Reader:
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         """``headers`` are credentials: sent only to the origins of ``credential_origins``
-        (the URLs the configuration names), and nowhere else. Each request ends within
-        ``deadline`` seconds plus at most one ``timeout`` wait, retries aside."""
+        (the URLs the configuration names), and nowhere else. Each request ends by its
+        ``deadline`` (one connect ``timeout`` later if it passes while connecting)."""
         self.retries = retries
         self.backoff = backoff
         self.limits = Limits(timeout, deadline, max_bytes)
@@ -189,14 +235,9 @@ class Reader:
             follow_redirects=True,
             max_redirects=10,
             headers={"User-Agent": USER_AGENT},
-            event_hooks={"request": [self._on_request]},
+            # A fresh connection per request, so the watchdog sees each socket it must cut.
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
-
-    @staticmethod
-    def _on_request(request: httpx.Request) -> None:
-        deadline, seconds = request.extensions.get(DEADLINE, (None, 0.0))
-        if deadline is not None and time.monotonic() > deadline:
-            raise _past_deadline(str(request.url), seconds)
 
     def __enter__(self) -> Reader:
         return self
