@@ -44,6 +44,17 @@ HIDDEN = [
     ({"steps": [["x", {"auth": SECRET}]]}, "steps.0.1.auth"),
     ({"extra_headers": [f"Basic {SECRET}"]}, "extra_headers.0"),
     ({f"https://bob:{SECRET}@h.example": 1}, "https://***@h.example"),  # a URL as a key
+    # found by a hostile review: no scheme, a port out of range, ";" between parameters,
+    # a short token with punctuation, words the first rules missed
+    ({"sources": [f"//alice:{SECRET}@127.0.0.1:8000/x.csv"]}, "sources.0"),
+    ({"url": f"http://alice:{SECRET}@127.0.0.1:65536/x.csv"}, "url"),
+    ({"url": f"https://h.example/x.csv;api_key={SECRET}"}, "url"),
+    ({"url": f"https://h.example/x?a=1;token={SECRET}"}, "url"),
+    ({"headers": ["Authorization: Bearer abc.def-ghi_jkl"]}, "headers.0"),
+    ({"pin": 1234}, "pin"),
+    ({"passcode": "0000"}, "passcode"),
+    ({"creds": {"user": "bob"}}, "creds.user"),
+    ({"sessionid": SECRET}, "sessionid"),
 ]
 # Names that describe a secret or something else, and values that only look alike.
 PLAIN = {
@@ -64,6 +75,17 @@ PLAIN = {
     "url": "https://api.example-air-quality.org/v2/readings?city=harbourtown&page=2",
     "repo": "ssh://git@github.com/org/repo.git",
     "mail": "mailto:someone@example.org",
+    # settings a hostile review found refused: short values and numbers under names that
+    # are secret only when they hold a real token, pagination cursors, a plain user name
+    "auth_mode": {"auth": "none"},
+    "signature": "v4",
+    "tokens": 4096,
+    "context_tokens": 4096,
+    "stop_tokens": ["###"],
+    "session_key": "created",
+    "cookies": ["a"],
+    "mirror": "https://someuser12@h.example/x",
+    "feed": "https://h.example/x?pageToken=abc&nextToken=def",
 }
 
 
@@ -89,6 +111,13 @@ def test_redact_masks_userinfo_secret_parameters_and_header_values():
     )
     assert redact("https://h.example/x?city=a and Basic statistics") == (
         "https://h.example/x?city=a and Basic statistics"
+    )
+    # whatever urlsplit makes of it: no scheme, a bad port, file:////, ";", an encoded name
+    assert redact(f"//a:{SECRET}@h:99999/x file:////a:{SECRET}@h/y") == (
+        "//***@h:99999/x file:////***@h/y"
+    )
+    assert redact(f"HTTPS://h/x;api_key={SECRET}?api%5Fkey={SECRET}") == (
+        "HTTPS://h/x;api_key=***?api%5Fkey=***"
     )
 
 

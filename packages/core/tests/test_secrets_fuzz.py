@@ -8,7 +8,7 @@ import pytest
 import yaml
 from airnub_core import config
 from airnub_core.config import ConfigError
-from airnub_core.secrets_scan import find_secrets
+from airnub_core.secrets_scan import find_secrets, is_strict_name
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -70,7 +70,9 @@ def planted(draw):
         "scalar": (secret, ""),
         "list": ([secret, secret], ""),
         "mapping": ({"user": secret}, ".user"),
-        "number": (draw(st.integers(min_value=1)), ""),
+        # a number is a secret only under a password-like name (``pin: 1234``, not
+        # ``tokens: 4096``)
+        "number": (draw(st.integers(min_value=1)) if is_strict_name(name) else secret, ""),
     }[shape]
     data, path = {name: value}, [name]
     for wrapper in draw(st.lists(st.sampled_from(["map", "list"]), max_size=6)):

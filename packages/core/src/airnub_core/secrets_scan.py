@@ -36,14 +36,24 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 MASK = "***"
 SECRET_NAMED = "looks like a secret written in settings"
 # Secret nouns that may end a longer word too (``dbpassword``, ``accesstoken``).
 COMPOUND_NOUNS = ("password", "passwd", "passphrase", "secret", "token", "credential", "apikey")
 # Secret nouns that count only as a whole word: ``bypass`` and ``config`` are not secrets.
-WORD_NOUNS = frozenset({"pass", "pwd", "auth", "authorization", "bearer", "cookie", "signature"})
+WORD_NOUNS = frozenset({"pass", "pwd", "auth", "authorization", "bearer", "cookie", "signature",
+                        "passcode", "pin", "creds", "sessionid"})  # fmt: skip
+# Under these names any value is the secret, however short or numeric (``pin: 1234``).
+# Under the others (``token``, ``*_key``, ``signature``) a secret is a string that looks
+# like a token (see looks_like_token; ``abc123`` does): ``auth: none``, ``tokens: 4096``,
+# ``signature: v4`` and ``session_key: created`` are settings.
+STRICT_NOUNS = frozenset({"password", "passwd", "passphrase", "pass", "pwd", "passcode", "pin",
+                          "secret", "secrets", "credential", "credentials", "creds"})  # fmt: skip
+TOKEN_MIN = 8
+# ``page_token``, ``nextToken``: a pagination cursor, not a credential.
+CURSORS = frozenset({"page", "next", "continuation", "cursor", "sync", "resume"})
 # Two words that make a secret together; a bare ``key`` is a name (``records_key``).
 KEY_KINDS = frozenset({"api", "access", "private", "secret", "signing", "encryption", "master",
                        "session", "client", "license", "subscription", "ssh"})  # fmt: skip
@@ -59,7 +69,8 @@ AUTH_SCHEMES = r"bearer|basic|token|digest|apikey"
 WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 # A URL in text; punctuation that ends a sentence is not part of it.
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]*[^\s'\"<>`.,;:!?)\]}]")
-HEADER_VALUE = re.compile(rf"^\s*(?:{AUTH_SCHEMES})\s+(\S+)\s*$", re.IGNORECASE)
+# ``Bearer x``, or a whole header line ``Authorization: Bearer x``
+HEADER_VALUE = re.compile(rf"^\s*(?:[\w-]+\s*:\s*)?(?:{AUTH_SCHEMES})\s+(\S+)\s*$", re.IGNORECASE)
 HEADER_IN_TEXT = re.compile(rf"\b({AUTH_SCHEMES})(\s+)([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
 
 
@@ -82,7 +93,7 @@ def is_secret_name(name: str) -> bool:
     parts = words(name)
     while len(parts) > 1 and (parts[-1] in NEUTRAL_TAILS or parts[-1].isdigit()):
         parts.pop()  # api_key_value, password2
-    if not parts or parts[0] in QUANTIFIERS:
+    if not parts or parts[0] in QUANTIFIERS or (len(parts) > 1 and parts[-2] in CURSORS):
         return False
     last = parts[-1]
     singular = last[:-1] if last.endswith("s") and last not in WORD_NOUNS else last
@@ -91,57 +102,78 @@ def is_secret_name(name: str) -> bool:
     return singular == "key" and len(parts) > 1 and parts[-2] in KEY_KINDS
 
 
-def looks_like_token(text: str) -> bool:
-    """No spaces, and long or mixing letters with digits or case (not a plain word)."""
-    if len(text) < 8 or any(c.isspace() for c in text):
+def is_strict_name(name: str) -> bool:
+    """A password-like name: any value under it is the secret."""
+    parts = [p for p in words(name) if p not in NEUTRAL_TAILS and not p.isdigit()]
+    return bool(parts) and (parts[-1] in STRICT_NOUNS or parts[-1].endswith(("password", "passwd")))
+
+
+def looks_like_token(text: str, shortest: int = TOKEN_MIN) -> bool:
+    """No spaces, and long, or mixing letters with digits, case or token punctuation
+    (``abc.def-ghi``); a plain word is prose (``Basic statistics``)."""
+    if len(text) < shortest or any(c.isspace() for c in text):
         return False
     letters = any(c.isalpha() for c in text)
-    mixed = any(c.isdigit() for c in text) and letters
+    mixed = any(c.isdigit() for c in text) or (letters and any(c in ".-_~+/=" for c in text))
     cased = any(c.isupper() for c in text[1:]) and any(c.islower() for c in text)
     return len(text) >= 24 or mixed or cased
 
 
+# Userinfo after any ``//``: with or without a scheme, whatever the port says.
+USERINFO = re.compile(r"//([^/\s?#@'\"<>`]+)@")
+
+
+def userinfo_problem(text: str) -> str | None:
+    for match in USERINFO.finditer(text):
+        user, colon, password = match.group(1).partition(":")
+        if colon and password:
+            return "a URL with a password in it (user:password@)"
+        if len(user) >= 20 and looks_like_token(user):
+            return "a URL with a token as its user (token@)"
+    return None
+
+
+def _params(text: str) -> list[tuple[str, str]]:
+    """``name=value`` pairs split at ``&`` and ``;``, names percent-decoded."""
+    pairs = []
+    for pair in re.split(r"[&;]", text):
+        name, _, value = pair.partition("=")
+        pairs.append((unquote_plus(name), value))
+    return pairs
+
+
+def _secret_param(name: str) -> bool:
+    return name.lower() in SECRET_PARAMS or is_secret_name(name)
+
+
 def _split(url: str) -> Any:
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - a bad port raises here, so such a URL is left as text
+        return urlsplit(url)  # a bad port is not looked at: its URL is still read for secrets
     except ValueError:
         return None
-    return parts
-
-
-def _userinfo(netloc: str) -> tuple[str, str | None] | None:
-    if "@" not in netloc:
-        return None
-    info = netloc.rsplit("@", 1)[0]
-    user, colon, password = info.partition(":")
-    return user, (password if colon else None)
 
 
 def url_problem(url: str) -> str | None:
     """What makes this URL carry a credential, or None."""
+    if problem := userinfo_problem(url):
+        return problem
     parts = _split(url)
     if parts is None:
         return None
-    info = _userinfo(parts.netloc)
-    if info is not None:
-        user, password = info
-        if password:
-            return "a URL with a password in it (user:password@)"
-        if looks_like_token(user):
-            return "a URL with a token as its user (token@)"
-    for where, text in (("query", parts.query), ("fragment", parts.fragment)):
-        for name, value in parse_qsl(text, keep_blank_values=True):
-            if value and (name.lower() in SECRET_PARAMS or is_secret_name(name)):
+    params = parts.path.partition(";")[2]  # ``/x.csv;api_key=...``
+    for where, text in (("path", params), ("query", parts.query), ("fragment", parts.fragment)):
+        for name, value in _params(text):
+            if value and _secret_param(name):
                 return f"a URL whose {where} parameter {redact(name)!r} looks like a secret"
     return None
 
 
 def text_problem(text: str) -> str | None:
     """What makes this string carry a credential: a URL with one, or a header value."""
+    if problem := userinfo_problem(text):
+        return problem
     for match in URL.finditer(text):
-        problem = url_problem(match.group())
-        if problem:
+        if problem := url_problem(match.group()):
             return problem
     header = HEADER_VALUE.match(text)
     if header and looks_like_token(header.group(1)):
@@ -149,8 +181,13 @@ def text_problem(text: str) -> str | None:
     return None
 
 
-def _is_secret_value(value: Any) -> bool:
-    return value is not None and not isinstance(value, bool) and value != ""
+def _is_secret_value(value: Any, strict: bool) -> bool:
+    if value is None or isinstance(value, bool) or value == "":
+        return False
+    return strict or (
+        isinstance(value, str)
+        and (looks_like_token(value, shortest=6) or HEADER_VALUE.match(value) is not None)
+    )
 
 
 def _is_container(value: Any) -> bool:
@@ -198,7 +235,10 @@ def find_secrets(data: Any, prefix: str = "") -> Iterator[Finding]:
             if problem := text_problem(key):
                 yield Finding(dotted, f"a key that is {problem}")
             if is_secret_name(key) and not key.endswith("_block"):
-                where = next((sub for sub, leaf in _leaves(value) if _is_secret_value(leaf)), None)
+                strict = is_strict_name(key)
+                where = next(
+                    (sub for sub, leaf in _leaves(value) if _is_secret_value(leaf, strict)), None
+                )
                 if where is not None:
                     yield Finding(f"{dotted}{where}", SECRET_NAMED, redact(key))
                     continue
@@ -213,17 +253,10 @@ def find_secrets(data: Any, prefix: str = "") -> Iterator[Finding]:
 
 
 def _redact_url(match: re.Match[str]) -> str:
+    """The URL as written, with the values of secret-named parameters masked."""
     url = match.group()
-    parts = _split(url)
-    if parts is None:
-        return url
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = f"{MASK}@{netloc.rsplit('@', 1)[1]}"
-    query, fragment = _redact_params(parts.query), _redact_params(parts.fragment)
-    if (netloc, query, fragment) == (parts.netloc, parts.query, parts.fragment):
-        return url
-    return parts._replace(netloc=netloc, query=query, fragment=fragment).geturl()
+    start = re.search(r"[;?#]", url)
+    return url[: start.start()] + _redact_params(url[start.start() :]) if start else url
 
 
 def _redact_params(text: str) -> str:
@@ -231,12 +264,14 @@ def _redact_params(text: str) -> str:
 
     def masked(pair: str) -> str:
         name, equals, value = pair.partition("=")
-        plain = name.replace("+", " ")
-        if equals and value and (plain.lower() in SECRET_PARAMS or is_secret_name(plain)):
+        if equals and value and _secret_param(unquote_plus(name)):
             return f"{name}={MASK}"
         return pair
 
-    return "&".join(masked(pair) for pair in text.split("&")) if "=" in text else text
+    return "".join(
+        masked(piece) if index % 2 == 0 else piece
+        for index, piece in enumerate(re.split(r"([&;?#])", text))
+    )
 
 
 def _redact_header(match: re.Match[str]) -> str:
@@ -246,6 +281,8 @@ def _redact_header(match: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     """``text`` with credentials in URLs and auth header values replaced by ``***``."""
+    if "//" in text:
+        text = USERINFO.sub(f"//{MASK}@", text)
     if "://" in text:
         text = URL.sub(_redact_url, text)
     return HEADER_IN_TEXT.sub(_redact_header, text)
