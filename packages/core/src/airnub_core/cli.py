@@ -33,6 +33,30 @@ def counted(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
+# --env: which config overlays apply; AIRNUB_ENV, else local, when not given
+Env = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        help="Environment: its <name>.<env>.yaml overlays apply. Default: $AIRNUB_ENV, else"
+        " local. Must be declared in [tool.airnub] environments of the root pyproject.toml.",
+    ),
+]
+
+
+def chosen_env(env: str | None) -> str:
+    """The environment ``--env`` names, else ``AIRNUB_ENV``'s, checked against the
+    workspace's declared environments; a one-line error naming which one is wrong."""
+    from airnub_core.config import current_env
+    from airnub_core.environments import EnvironmentsError, check_environment
+    from airnub_core.storage import repository_root
+
+    try:
+        return current_env() if env is None else check_environment(env, "--env", repository_root())
+    except EnvironmentsError as error:
+        raise fail(str(error)) from None
+
+
 def inventory(chosen: list[str]) -> Tree:
     """Departments -> stages -> categories, with their flow names."""
     from airnub_core.flows import discover_categories
@@ -78,10 +102,14 @@ def _report(outcome) -> None:
         outputs = "\n".join(_shown(p) for p in result.get("outputs", []))
         table.add_row(category, "[green]Completed[/green]", outputs)
     for category, message in outcome.failed.items():
-        table.add_row(category, "[red]Failed[/red]", message)
+        table.add_row(category, "[red]Failed[/red]", Text(message))  # not markup: a path, [x]
     console.print(table)
     if not outcome.completed:
-        errors.print(f"[red]{outcome.flow_name} failed:[/red] {outcome.message}", highlight=False)
+        errors.print(
+            f"[red]{escape(outcome.flow_name)} failed:[/red] {escape(outcome.message)}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("run")
@@ -94,10 +122,13 @@ def run_command(
     keep_going: Annotated[
         bool, typer.Option(help="Run later stages even after a stage fails.")
     ] = False,
+    env: Env = None,
 ) -> None:
     """Run departments' stages in order: ingestion -> processing -> analysis."""
     from airnub_core import runner, storage
+    from airnub_core.config import ENV_VAR
 
+    os.environ[ENV_VAR] = chosen_env(env)  # the flows of this run read it
     if department is not None and department not in conventions.departments():
         raise fail(unknown("department", department, conventions.departments()))
     chosen = [department] if department else list(conventions.departments())
@@ -156,7 +187,7 @@ def check_command(
         raise fail("not inside the workspace: no uv.lock here or above")
     report = check_repository(root, department or None)
     for violation in report.violations:
-        console.print(violation.show(root), highlight=False, soft_wrap=True)
+        console.print(violation.show(root), highlight=False, markup=False, soft_wrap=True)
     summary = (
         f"{counted(report.departments, 'department', 'departments')},"
         f" {counted(report.categories, 'category', 'categories')}"
@@ -251,9 +282,7 @@ def deploy_command(
         bool, typer.Option("--affected", help="Deploy the departments `--base` affects.")
     ] = False,
     base: Annotated[str | None, typer.Option(help="Base commit for --affected.")] = None,
-    env: Annotated[str, typer.Option(help="AIRNUB_ENV for the runs: which config overlays.")] = (
-        "local"
-    ),
+    env: Env = None,
     dry_run: DryRun = False,
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete its deployments gone from prefect.yaml.")
@@ -265,6 +294,7 @@ def deploy_command(
 
     if affected and department:
         raise fail("give departments or --affected, not both")
+    env = chosen_env(env)  # written into the deployments as their runs' AIRNUB_ENV
     if affected:
         from airnub_core.affected import affected as find_affected
         from airnub_core.storage import repository_root
@@ -483,9 +513,7 @@ def prefect_session() -> Iterator[str]:
 @variables_app.command("sync")
 def variables_sync(
     department: Departments = None,
-    env: Annotated[
-        str, typer.Option(help="Environment overlay to merge: <name>.<env>.yaml.")
-    ] = "local",
+    env: Env = None,
     dry_run: DryRun = False,
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete managed Variables whose file is gone.")
@@ -496,6 +524,7 @@ def variables_sync(
     from airnub_core.config import ConfigError
 
     chosen = chosen_departments(department)
+    env = chosen_env(env)
     try:
         wanted = variables.desired_values(chosen, env)
     except ConfigError as error:
@@ -504,7 +533,10 @@ def variables_sync(
         from prefect.client.orchestration import get_client
 
         with get_client(sync_client=True) as client:
-            changes = variables.sync(client, wanted, chosen, dry_run=dry_run, prune=prune)
+            try:
+                changes = variables.sync(client, wanted, chosen, dry_run=dry_run, prune=prune)
+            except variables.UnmanagedVariable as error:
+                raise fail(str(error), 1) from None
     table = Table(title=f"Variables ({env}) at {url}", title_justify="left")
     for column in ("change", "variable", "from"):
         table.add_column(column, overflow="fold")
