@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,6 +19,10 @@ from rich.tree import Tree
 
 from airnub_core import conventions
 from airnub_core.conventions import STAGES, ConventionError, unknown
+
+if TYPE_CHECKING:
+    from airnub_core.local_api import LocalAPI
+    from airnub_core.runner import ApiUnreachable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
@@ -142,19 +148,22 @@ def run_command(
     local = runner.start_local_api()
     failed: list[str] = []
     try:
+        on_dead = api_gone(local)
         try:
             plans = {d: runner.plan(d, stage, category) for d in chosen}
         except (ValueError, ConventionError) as error:
             raise fail(str(error)) from None
         for index, (name, stages) in enumerate(plans.items()):
-            outcomes = runner.run_department(
-                name,
-                stages,
-                local,
-                keep_going=keep_going,
-                on_stage=_report,
-                on_api=announce if index == 0 else lambda url: None,
-            )
+            with bounded_requests():
+                outcomes = runner.run_department(
+                    name,
+                    stages,
+                    local,
+                    keep_going=keep_going,
+                    on_stage=_report,
+                    on_api=announce if index == 0 else lambda url: None,
+                    on_dead=on_dead,
+                )
             if all(o.completed for o in outcomes):
                 console.print(
                     f"[green]{conventions.departments()[name]}: all stages completed[/green]"
@@ -166,6 +175,8 @@ def run_command(
                 errors.print(
                     f"{name}: skipped {', '.join(skipped)} (use --keep-going to run them anyway)"
                 )
+    except runner.ApiUnreachable as error:  # before anything ran: see runner.watched
+        raise fail(str(error), 1) from None
     finally:
         if local is not None:
             local.stop()
@@ -483,6 +494,34 @@ def bounded_requests() -> Iterator[float]:
         yield PREFECT_API_REQUEST_TIMEOUT.value()
 
 
+_GIVING_UP = threading.Lock()
+
+
+def api_gone(local: LocalAPI | None) -> Callable[[ApiUnreachable], NoReturn]:
+    """What a command does when its Prefect API stops answering (see ``runner.watched``):
+    one line naming the API, exit 1, at once."""
+    from airnub_core import runner
+
+    try:
+        runner.api_deadline()  # a bad AIRNUB_API_DEADLINE_SECONDS is refused up front
+    except ValueError as error:
+        raise fail(str(error)) from None
+
+    def give_up(error: ApiUnreachable) -> NoReturn:
+        with _GIVING_UP:  # the watching thread and the command may both get here: one line
+            errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False,
+                         soft_wrap=True)  # fmt: skip
+            sys.stdout.flush()
+            sys.stderr.flush()
+            if local is not None:
+                local.process.kill()
+            # A hard exit: at interpreter exit Prefect's log and event workers would retry
+            # the silent API for minutes, printing as they go.
+            os._exit(1)
+
+    return give_up
+
+
 @contextlib.contextmanager
 def prefect_session() -> Iterator[str]:
     """The configured Prefect API, or the embedded local one started for the command,
@@ -495,16 +534,20 @@ def prefect_session() -> Iterator[str]:
     url = "the Prefect API"
     timeout = REQUEST_TIMEOUT_SECONDS
     try:
-        with runner.prefect_api(local) as url, bounded_requests() as timeout:
+        on_dead = api_gone(local)
+        with (
+            runner.prefect_api(local) as url,
+            bounded_requests() as timeout,
+            runner.watched(url, on_dead),
+        ):
             yield url
-    except httpx.TimeoutException:
-        raise fail(
-            f"cannot reach the Prefect API at {url}: timed out, no answer within {timeout:g} s"
-            " (PREFECT_API_REQUEST_TIMEOUT)",
-            1,
-        ) from None
+    except runner.ApiUnreachable as error:  # before anything was sent: see runner.watched
+        raise fail(str(error), 1) from None
+    except httpx.TimeoutException:  # the API answered the probes, not this request
+        reason = f"no answer within {timeout:g} s, PREFECT_API_REQUEST_TIMEOUT"
+        raise fail(str(runner.ApiUnreachable(url, reason)), 1) from None
     except (OSError, httpx.TransportError) as error:
-        raise fail(f"cannot reach the Prefect API at {url}: {error}", 1) from None
+        raise fail(str(runner.ApiUnreachable(url, runner.reason_of(error))), 1) from None
     finally:
         if local is not None:
             local.stop()
