@@ -134,7 +134,9 @@ def run_command(
     from airnub_core import runner, storage
     from airnub_core.config import ENV_VAR
 
-    os.environ[ENV_VAR] = chosen_env(env)  # the flows of this run read it
+    checked = chosen_env(env)
+    if env is not None:
+        os.environ[ENV_VAR] = checked  # the flows of this run read it
     if department is not None and department not in conventions.departments():
         raise fail(unknown("department", department, conventions.departments()))
     chosen = [department] if department else list(conventions.departments())

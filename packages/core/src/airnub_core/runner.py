@@ -283,7 +283,8 @@ class ApiWatch:
         # Prefect's log worker writes its failures to stderr itself, unless told that
         # logging errors are to be quiet: they are, while the API does not answer.
         self._silent = silent
-        logging.raiseExceptions = self._raise_exceptions and not silent
+        if not self._stopped.is_set():  # a late probe must not outlive the watch's settings
+            logging.raiseExceptions = self._raise_exceptions and not silent
 
     def error(self) -> ApiUnreachable:
         return ApiUnreachable(self.url, self.reason, round(time.monotonic() - self.last_answer))
