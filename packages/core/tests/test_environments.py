@@ -98,10 +98,21 @@ def test_a_hostile_airnub_env_is_refused_naming_the_variable(
     one_line_error(airnub(*COMMANDS[command]), f"{ENV_VAR}:", why)
 
 
-def test_the_flows_refuse_a_hostile_airnub_env_too():
-    # a worker, outside any workspace: only the form is checked, never a path
-    with pytest.raises(EnvironmentsError, match=r"^AIRNUB_ENV: '\.\./\.\./x' is not"):
-        check_environment("../../x", ENV_VAR, None)
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_outside_a_workspace_refuses_a_hostile_airnub_env(
+    make_department, tmp_path, monkeypatch
+):
+    """A worker's run: no workspace to declare environments, the form is still checked."""
+    department = "dept_envs_worker"
+    make_department(department, {"ingestion": ["one"]})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(ENV_VAR, "../../x")
+    module = importlib.import_module(f"{department}.ingestion.one.make_one_flow_{department}")
+    state = module.make_one(return_state=True)
+    assert state.is_failed()
+    assert "AIRNUB_ENV: '../../x' is not an environment name" in state.message
+    monkeypatch.setenv(ENV_VAR, "staging")  # well formed: deploy checked it is declared
+    assert module.make_one(return_state=True).is_completed()
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -174,34 +185,34 @@ def test_the_shipped_declaration_reads():
 
 
 UNSAFE = ("/", "\\", ".", " ", "\t", "\n", "\0")
+NAMES = st.one_of(st.text(max_size=40), st.from_regex(r"[a-z][a-z0-9_-]{0,40}", fullmatch=True))
 
 
-@given(
-    name=st.one_of(st.text(max_size=40), st.from_regex(r"[a-z][a-z0-9_-]{0,40}", fullmatch=True))
-)
+@given(name=NAMES)
 def test_a_name_is_safe_or_refused_in_one_line(name):
-    for declared in (None, ["local", name]):
-        try:
-            checked = environments.check_name(name, "--env")
-            if declared is not None and checked not in declared:
-                raise AssertionError("unreachable")
-        except EnvironmentsError as error:
-            assert "\n" not in str(error) and "\r" not in str(error)
-            assert str(error).startswith("--env: ")
-            continue
-        assert checked == name and checked not in ("", ".", "..")
-        assert not any(c in checked for c in UNSAFE)
-        assert len(checked) <= 32
-
-
-@given(name=st.text(max_size=40))
-def test_membership_is_checked_after_the_form(tmp_path_factory, name):
-    root = tmp_path_factory.getbasetemp()
-    (root / "pyproject.toml").write_text(DECLARED)
     try:
-        checked = check_environment(name, "AIRNUB_ENV", root)
+        checked = environments.check_name(name, "--env")
     except EnvironmentsError as error:
-        assert "\n" not in str(error) and str(error).startswith("AIRNUB_ENV: ")
+        assert "\n" not in str(error) and "\r" not in str(error)
+        assert str(error).startswith("--env: ")
+        return
+    assert checked == name and checked not in ("", ".", "..") and len(checked) <= 32
+    assert not any(c in checked for c in UNSAFE)
+
+
+@pytest.fixture(scope="module")
+def declaring_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("declaring")
+    (root / "pyproject.toml").write_text(DECLARED)
+    return root
+
+
+@given(name=NAMES)
+def test_only_a_declared_name_passes(declaring_root, name):
+    try:
+        checked = check_environment(name, ENV_VAR, declaring_root)
+    except EnvironmentsError as error:
+        assert "\n" not in str(error) and str(error).startswith(f"{ENV_VAR}: ")
     else:
         assert checked in ("local", "prod")
 
