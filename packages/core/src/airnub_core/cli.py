@@ -469,8 +469,9 @@ def chosen_departments(names: list[str] | None) -> list[str]:
 
 
 # Prefect's defaults (60 s a request, 5 retries with backoff) hold a command on an API
-# that accepts connections but never answers for over 6 minutes; these end it in about
-# 1.5. A user's own PREFECT_API_REQUEST_TIMEOUT or PREFECT_CLIENT_MAX_RETRIES still wins.
+# that accepts connections but never answers for over 6 minutes; these end one request in
+# about 1.5, and runner.watched ends the whole command after AIRNUB_API_DEADLINE_SECONDS
+# of silence. A user's own PREFECT_API_REQUEST_TIMEOUT or PREFECT_CLIENT_MAX_RETRIES wins.
 REQUEST_TIMEOUT_SECONDS = 30.0
 CLIENT_MAX_RETRIES = 2
 
