@@ -352,10 +352,13 @@ def watched(
     """Watch the API at ``url`` while the block runs (see :class:`ApiWatch`).
 
     An API that does not answer at the start raises :class:`ApiUnreachable` before the
-    block runs. An error while it is silent, or a silence of ``AIRNUB_API_DEADLINE_SECONDS``,
-    ends the block with one too, handed to ``on_dead`` first: the CLI prints it and exits
+    block runs. A failed request while it is silent, a stage failed while it is silent (see
+    :func:`run_department`), or a silence of ``AIRNUB_API_DEADLINE_SECONDS`` ends the block
+    with one too, handed to ``on_dead`` first: the CLI prints it and exits
     there, as Prefect's workers would go on retrying the API at interpreter exit.
     """
+    import httpx
+
     watch = ApiWatch(url, api_deadline(), on_dead)
     if watch.probe():
         watch.stop()
@@ -366,7 +369,7 @@ def watched(
         yield watch
     except ApiUnreachable as error:
         gave_up = error
-    except Exception:
+    except (httpx.TransportError, OSError):  # a failure to talk: is the API still there?
         if not watch.silent_now():
             raise
         gave_up = watch.error()  # the API's silence, not this error, is the story
