@@ -44,8 +44,7 @@ def invoke(*arguments: str) -> tuple[int, str]:
 
 def assert_timed_out(code: int, output: str, url: str) -> None:
     assert code == 1, output
-    assert f"error: cannot reach the Prefect API at {url}: timed out" in output, output
-    assert "within 0.5 s" in output
+    assert f"error: the Prefect API at {url} did not answer (no answer within 0.5 s)" in output
     assert "Traceback" not in output
 
 

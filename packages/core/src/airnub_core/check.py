@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from prefect import Flow
 
-from airnub_core import config, conventions
+from airnub_core import config, conventions, environments
 from airnub_core.conventions import MANAGED_TAG, STAGES, ConventionError, Identity
 
 SRC_EXTRAS = frozenset({"__init__.py", "configs", "sample_data", "py.typed", "__pycache__"})
@@ -62,11 +62,17 @@ def department_folders(root: Path) -> list[Path]:
 
 def check_repository(root: Path, only: list[str] | None = None) -> Report:
     report = Report()
+    try:
+        declared: list[str] | None = environments.declared_environments(root)
+    except environments.EnvironmentsError as error:
+        path = root / "pyproject.toml"
+        report.violations.append(Violation(path, str(error).removeprefix(f"{path}: ")))
+        declared = None  # overlays are checked for their form only
     for folder in department_folders(root):
         if only and folder.name not in only:
             continue
         report.departments += 1
-        checker = _Department(folder)
+        checker = _Department(folder, root if declared is not None else None, declared)
         report.violations.extend(checker.run())
         report.categories += checker.categories
     return report
@@ -84,8 +90,10 @@ def _one_line(error: BaseException) -> str:
 class _Department:
     """The rules for one ``packages/dept_<id>`` folder."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, root: Path | None, declared: list[str] | None) -> None:
         self.folder = folder
+        self.root = root  # the workspace root declaring the environments, if readable
+        self.environments = declared or [config.DEFAULT_ENV]
         self.id = folder.name
         self.src = folder / "src" / self.id
         self.categories = 0
@@ -262,13 +270,16 @@ class _Department:
             self.flag(path, str(error).split(": ", 1)[-1])
             return
         yaml_path = config.config_path(identity)
-        try:
-            _, data = config.load_yaml_config(yaml_path, config.DEFAULT_ENV)
-            config.validate(model, data, str(yaml_path), self.id)
-        except config.ConfigError as error:
-            self.flag(
-                yaml_path, str(error).removeprefix(f"{yaml_path}: ").removeprefix(f"{yaml_path}")
-            )
+        # the settings every declared environment would run with, the default first
+        for env in dict.fromkeys([config.DEFAULT_ENV, *self.environments]):
+            try:
+                origin, data = config.load_yaml_config(yaml_path, env)
+                config.validate(model, data, origin, self.id)
+            except environments.EnvironmentsError:
+                return  # an undeclared overlay: reported once, by _overlay
+            except config.ConfigError as error:
+                self.flag(yaml_path, str(error).removeprefix(f"{yaml_path}").lstrip(": "))
+                return
 
     def _orphan_configs(self) -> None:
         base = self.src.joinpath(*config.CONFIG_DIR)
@@ -305,6 +316,11 @@ class _Department:
         base = path.with_name(f"{path.stem.split('.')[0]}.yaml")
         if not base.is_file():
             self.flag(path, f"an environment overlay without its base file {base.name}")
+        env = path.stem.split(".", 1)[1]
+        try:
+            environments.check_environment(env, str(path), self.root)
+        except environments.EnvironmentsError as error:
+            self.flag(path, str(error).removeprefix(f"{path}: "))
         try:
             config.refuse_secrets(config.read_yaml(path), str(path))
         except config.ConfigError as error:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,6 +19,10 @@ from rich.tree import Tree
 
 from airnub_core import conventions
 from airnub_core.conventions import STAGES, ConventionError, unknown
+
+if TYPE_CHECKING:
+    from airnub_core.local_api import LocalAPI
+    from airnub_core.runner import ApiUnreachable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
@@ -31,6 +37,30 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def counted(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
+
+
+# --env: which config overlays apply; AIRNUB_ENV, else local, when not given
+Env = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        help="Environment: its <name>.<env>.yaml overlays apply. Default: $AIRNUB_ENV, else"
+        " local. Must be declared in [tool.airnub] environments of the root pyproject.toml.",
+    ),
+]
+
+
+def chosen_env(env: str | None) -> str:
+    """The environment ``--env`` names, else ``AIRNUB_ENV``'s, checked against the
+    workspace's declared environments; a one-line error naming which one is wrong."""
+    from airnub_core.config import current_env
+    from airnub_core.environments import EnvironmentsError, check_environment
+    from airnub_core.storage import repository_root
+
+    try:
+        return current_env() if env is None else check_environment(env, "--env", repository_root())
+    except EnvironmentsError as error:
+        raise fail(str(error)) from None
 
 
 def inventory(chosen: list[str]) -> Tree:
@@ -80,11 +110,14 @@ def _report(outcome) -> None:
         outputs = "\n".join(_shown(p) for p in result.get("outputs", []))
         table.add_row(category, "[green]Completed[/green]", outputs)
     for category, message in outcome.failed.items():
-        table.add_row(category, "[red]Failed[/red]", message)
+        table.add_row(category, "[red]Failed[/red]", Text(message))  # not markup: a path, [x]
     console.print(table)
     if not outcome.completed:
-        failed = f"{escape(outcome.flow_name)} failed:"
-        errors.print(f"[red]{failed}[/red] {escape(outcome.message)}", highlight=False)
+        errors.print(
+            f"[red]{escape(outcome.flow_name)} failed:[/red] {escape(outcome.message)}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("run")
@@ -97,10 +130,15 @@ def run_command(
     keep_going: Annotated[
         bool, typer.Option(help="Run later stages even after a stage fails.")
     ] = False,
+    env: Env = None,
 ) -> None:
     """Run departments' stages in order: ingestion -> processing -> analysis."""
     from airnub_core import runner, storage
+    from airnub_core.config import ENV_VAR
 
+    checked = chosen_env(env)
+    if env is not None:
+        os.environ[ENV_VAR] = checked  # the flows of this run read it
     if department is not None and department not in conventions.departments():
         raise fail(unknown("department", department, conventions.departments()))
     chosen = [department] if department else list(conventions.departments())
@@ -114,19 +152,22 @@ def run_command(
     local = runner.start_local_api()
     failed: list[str] = []
     try:
+        on_dead = api_gone(local)
         try:
             plans = {d: runner.plan(d, stage, category) for d in chosen}
         except (ValueError, ConventionError) as error:
             raise fail(str(error)) from None
         for index, (name, stages) in enumerate(plans.items()):
-            outcomes = runner.run_department(
-                name,
-                stages,
-                local,
-                keep_going=keep_going,
-                on_stage=_report,
-                on_api=announce if index == 0 else lambda url: None,
-            )
+            with bounded_requests():
+                outcomes = runner.run_department(
+                    name,
+                    stages,
+                    local,
+                    keep_going=keep_going,
+                    on_stage=_report,
+                    on_api=announce if index == 0 else lambda url: None,
+                    on_dead=on_dead,
+                )
             if all(o.completed for o in outcomes):
                 console.print(
                     f"[green]{conventions.departments()[name]}: all stages completed[/green]"
@@ -138,6 +179,8 @@ def run_command(
                 errors.print(
                     f"{name}: skipped {', '.join(skipped)} (use --keep-going to run them anyway)"
                 )
+    except runner.ApiUnreachable as error:  # before anything ran: see runner.watched
+        raise fail(str(error), 1) from None
     finally:
         if local is not None:
             local.stop()
@@ -159,7 +202,7 @@ def check_command(
         raise fail("not inside the workspace: no uv.lock here or above")
     report = check_repository(root, department or None)
     for violation in report.violations:
-        console.print(violation.show(root), highlight=False, soft_wrap=True)
+        console.print(violation.show(root), highlight=False, markup=False, soft_wrap=True)
     summary = (
         f"{counted(report.departments, 'department', 'departments')},"
         f" {counted(report.categories, 'category', 'categories')}"
@@ -254,9 +297,7 @@ def deploy_command(
         bool, typer.Option("--affected", help="Deploy the departments `--base` affects.")
     ] = False,
     base: Annotated[str | None, typer.Option(help="Base commit for --affected.")] = None,
-    env: Annotated[str, typer.Option(help="AIRNUB_ENV for the runs: which config overlays.")] = (
-        "local"
-    ),
+    env: Env = None,
     dry_run: DryRun = False,
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete its deployments gone from prefect.yaml.")
@@ -268,6 +309,7 @@ def deploy_command(
 
     if affected and department:
         raise fail("give departments or --affected, not both")
+    env = chosen_env(env)  # written into the deployments as their runs' AIRNUB_ENV
     if affected:
         from airnub_core.affected import affected as find_affected
         from airnub_core.storage import repository_root
@@ -429,8 +471,9 @@ def chosen_departments(names: list[str] | None) -> list[str]:
 
 
 # Prefect's defaults (60 s a request, 5 retries with backoff) hold a command on an API
-# that accepts connections but never answers for over 6 minutes; these end it in about
-# 1.5. A user's own PREFECT_API_REQUEST_TIMEOUT or PREFECT_CLIENT_MAX_RETRIES still wins.
+# that accepts connections but never answers for over 6 minutes; these end one request in
+# about 1.5, and runner.watched ends the whole command after AIRNUB_API_DEADLINE_SECONDS
+# of silence. A user's own PREFECT_API_REQUEST_TIMEOUT or PREFECT_CLIENT_MAX_RETRIES wins.
 REQUEST_TIMEOUT_SECONDS = 30.0
 CLIENT_MAX_RETRIES = 2
 
@@ -456,6 +499,34 @@ def bounded_requests() -> Iterator[float]:
         yield PREFECT_API_REQUEST_TIMEOUT.value()
 
 
+_GIVING_UP = threading.Lock()
+
+
+def api_gone(local: LocalAPI | None) -> Callable[[ApiUnreachable], NoReturn]:
+    """What a command does when its Prefect API stops answering (see ``runner.watched``):
+    one line naming the API, exit 1, at once."""
+    from airnub_core import runner
+
+    try:
+        runner.api_deadline()  # a bad AIRNUB_API_DEADLINE_SECONDS is refused up front
+    except ValueError as error:
+        raise fail(str(error)) from None
+
+    def give_up(error: ApiUnreachable) -> NoReturn:
+        with _GIVING_UP:  # the watching thread and the command may both get here: one line
+            errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False,
+                         soft_wrap=True)  # fmt: skip
+            sys.stdout.flush()
+            sys.stderr.flush()
+            if local is not None:
+                local.process.kill()
+            # A hard exit: at interpreter exit Prefect's log and event workers would retry
+            # the silent API for minutes, printing as they go.
+            os._exit(1)
+
+    return give_up
+
+
 @contextlib.contextmanager
 def prefect_session() -> Iterator[str]:
     """The configured Prefect API, or the embedded local one started for the command,
@@ -468,16 +539,20 @@ def prefect_session() -> Iterator[str]:
     url = "the Prefect API"
     timeout = REQUEST_TIMEOUT_SECONDS
     try:
-        with runner.prefect_api(local) as url, bounded_requests() as timeout:
+        on_dead = api_gone(local)
+        with (
+            runner.prefect_api(local) as url,
+            bounded_requests() as timeout,
+            runner.watched(url, on_dead),
+        ):
             yield url
-    except httpx.TimeoutException:
-        raise fail(
-            f"cannot reach the Prefect API at {url}: timed out, no answer within {timeout:g} s"
-            " (PREFECT_API_REQUEST_TIMEOUT)",
-            1,
-        ) from None
+    except runner.ApiUnreachable as error:  # before anything was sent: see runner.watched
+        raise fail(str(error), 1) from None
+    except httpx.TimeoutException:  # the API answered the probes, not this request
+        reason = f"no answer within {timeout:g} s, PREFECT_API_REQUEST_TIMEOUT"
+        raise fail(str(runner.ApiUnreachable(url, reason)), 1) from None
     except (OSError, httpx.TransportError) as error:
-        raise fail(f"cannot reach the Prefect API at {url}: {error}", 1) from None
+        raise fail(str(runner.ApiUnreachable(url, runner.reason_of(error))), 1) from None
     finally:
         if local is not None:
             local.stop()
@@ -486,9 +561,7 @@ def prefect_session() -> Iterator[str]:
 @variables_app.command("sync")
 def variables_sync(
     department: Departments = None,
-    env: Annotated[
-        str, typer.Option(help="Environment overlay to merge: <name>.<env>.yaml.")
-    ] = "local",
+    env: Env = None,
     dry_run: DryRun = False,
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete managed Variables whose file is gone.")
@@ -499,6 +572,7 @@ def variables_sync(
     from airnub_core.config import ConfigError
 
     chosen = chosen_departments(department)
+    env = chosen_env(env)
     try:
         wanted = variables.desired_values(chosen, env)
     except ConfigError as error:
@@ -507,7 +581,10 @@ def variables_sync(
         from prefect.client.orchestration import get_client
 
         with get_client(sync_client=True) as client:
-            changes = variables.sync(client, wanted, chosen, dry_run=dry_run, prune=prune)
+            try:
+                changes = variables.sync(client, wanted, chosen, dry_run=dry_run, prune=prune)
+            except variables.UnmanagedVariable as error:
+                raise fail(str(error), 1) from None
     table = Table(title=f"Variables ({env}) at {url}", title_justify="left")
     for column in ("change", "variable", "from"):
         table.add_column(column, overflow="fold")

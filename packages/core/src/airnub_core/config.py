@@ -130,13 +130,20 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def current_env() -> str:
-    """The environment whose overlays apply: ``AIRNUB_ENV``, else ``local``."""
-    return os.environ.get(ENV_VAR) or DEFAULT_ENV
+    """The environment whose overlays apply: ``AIRNUB_ENV``, else ``local``; it must be
+    declared in the workspace (see :mod:`airnub_core.environments`)."""
+    # imported here: environments builds on this module
+    from airnub_core.environments import check_environment
+    from airnub_core.storage import repository_root
+
+    return check_environment(os.environ.get(ENV_VAR) or DEFAULT_ENV, ENV_VAR, repository_root())
 
 
 def overlay_path(base: Path, env: str) -> Path:
     """``public_api_data.yaml`` -> ``public_api_data.<env>.yaml`` beside it."""
-    return base.with_name(f"{base.stem}.{env}{base.suffix}")
+    from airnub_core.environments import check_name
+
+    return base.with_name(f"{base.stem}.{check_name(env, 'environment')}{base.suffix}")
 
 
 def secret_keys(data: Any) -> Iterator[str]:
@@ -157,12 +164,15 @@ def refuse_secrets(data: Any, origin: str) -> None:
 
 
 def load_yaml_config(path: Path, env: str) -> tuple[str, dict[str, Any]]:
-    """A config file with its environment overlay deep-merged on top, refusing secrets."""
+    """A config file with its environment overlay deep-merged on top, refusing secrets
+    and any overlay of an environment the workspace does not declare."""
+    from airnub_core.environments import check_name, overlays
+
     data = read_yaml(path)
     refuse_secrets(data, str(path))
     origin = str(path)
-    overlay = overlay_path(path, env)
-    if overlay.is_file():
+    overlay = overlays(path).get(check_name(env, "environment"))
+    if overlay is not None:
         top = read_yaml(overlay)
         refuse_secrets(top, str(overlay))
         data = deep_merge(data, top)

@@ -30,6 +30,7 @@ from airnub_core.conventions import (
     distribution_name,
     work_pool_name,
 )
+from airnub_core.environments import check_name
 
 # Fields compared to decide "unchanged". The version is left out: prefect sets it to the
 # git commit, and a new commit alone changes nothing a run does.
@@ -62,6 +63,7 @@ def prefect_yaml(department: str) -> Path:
 
 
 def planned(department: str, env: str) -> list[Planned]:
+    check_name(env, "environment")  # written into every run's AIRNUB_ENV: never a path
     path = prefect_yaml(department)
     if not path.is_file():
         raise ConfigError(f"{path}: missing; `airnub check` explains what it should hold")

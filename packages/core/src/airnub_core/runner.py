@@ -1,10 +1,22 @@
-"""Run a department's stages in order on the configured API or the embedded default."""
+"""Run a department's stages in order on the configured API or the embedded default.
+
+A command talking to the API is watched (:func:`watched`): the API must answer at the
+start, and a thread probes it while the command runs. When it stops answering, Prefect's
+own console output is held back (it would be a pile of retries and tracebacks), and the
+command gives up with one :class:`ApiUnreachable` naming the URL: as soon as an error
+surfaces and the API is still silent, and at the latest after ``AIRNUB_API_DEADLINE_SECONDS``
+(default 30) without an answer.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
+import ssl
+import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,6 +25,20 @@ from typing import Any
 from airnub_core import local_api
 from airnub_core.client_speedups import local_run_settings, preload_engine
 from airnub_core.conventions import STAGES, display_name, flow_suffix, unknown
+
+API_DEADLINE_ENV = "AIRNUB_API_DEADLINE_SECONDS"
+API_DEADLINE_SECONDS = 30.0  # of silence before a command gives up on the API
+PROBE_INTERVAL_SECONDS = 1.0
+PROBE_TIMEOUT_SECONDS = 5.0
+
+
+class ApiUnreachable(RuntimeError):
+    """The Prefect API did not answer; the message names its URL and why."""
+
+    def __init__(self, url: str, reason: str, silent_for: float | None = None) -> None:
+        self.url = url
+        span = f" for {silent_for:g} s" if silent_for else ""
+        super().__init__(f"the Prefect API at {url} did not answer{span} ({reason})")
 
 
 @dataclass
@@ -113,8 +139,13 @@ def run_department(
     keep_going: bool = False,
     on_stage: Callable[[StageOutcome], None] = lambda outcome: None,
     on_api: Callable[[str], None] = lambda url: None,
+    on_dead: Callable[[ApiUnreachable], None] | None = None,
 ) -> list[StageOutcome]:
-    """Run ``stages`` in order; stop after a failed stage unless ``keep_going``."""
+    """Run ``stages`` in order; stop after a failed stage unless ``keep_going``.
+
+    An API that stops answering ends the run with :class:`ApiUnreachable`, handed to
+    ``on_dead`` first (see :func:`watched`).
+    """
     from prefect.settings import PREFECT_API_URL
 
     if local is not None and PREFECT_API_URL.value():
@@ -122,10 +153,12 @@ def run_department(
         local = None
     flows = {stage: stage_flow_for(department, stage) for stage in stages}
     outcomes: list[StageOutcome] = []
-    with prefect_api(local) as url:
+    with prefect_api(local) as url, watched(url, on_dead) as watch:
         on_api(url)
         for stage, categories in stages.items():
             outcome = _run_stage(stage, flows[stage], categories)
+            if not outcome.completed and watch.silent_now():
+                raise watch.error()  # the stage failed because the API went away
             outcomes.append(outcome)
             on_stage(outcome)
             if not outcome.completed and not keep_going:
@@ -146,3 +179,205 @@ def _run_stage(stage: str, flow: Any, categories: list[str] | None) -> StageOutc
         outcome.results, outcome.failed = error.results, error.failed
     outcome.message = str(error) if isinstance(error, BaseException) else outcome.message
     return outcome
+
+
+# --- is the API still there? --------------------------------------------------------
+
+
+def api_deadline() -> float:
+    """Seconds without an answer after which a command gives up on the API."""
+    text = os.environ.get(API_DEADLINE_ENV, "").strip()
+    if not text:
+        return API_DEADLINE_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 1 <= seconds <= 3600:  # also refuses nan and inf
+        raise ValueError(f"{API_DEADLINE_ENV}: {text[:20]!r} is not a number of seconds, 1 to 3600")
+    return seconds
+
+
+def client_tls() -> bool | ssl.SSLContext:
+    """How Prefect's client verifies the API's certificate, for probes to do the same."""
+    from prefect.settings import get_current_settings
+
+    api = get_current_settings().api
+    if api.tls_insecure_skip_verify:
+        return False
+    return ssl.create_default_context(cafile=api.ssl_cert_file) if api.ssl_cert_file else True
+
+
+def probe_timeout() -> float:
+    """How long a probe waits: 5 s, or the client's own request timeout if shorter."""
+    from prefect.settings import PREFECT_API_REQUEST_TIMEOUT
+
+    return min(PROBE_TIMEOUT_SECONDS, PREFECT_API_REQUEST_TIMEOUT.value() or PROBE_TIMEOUT_SECONDS)
+
+
+def probe(url: str, timeout: float, verify: bool | ssl.SSLContext = True) -> str | None:
+    """None if the API answers ``/health`` at all (any status: something serves it),
+    else why not, in a few words. Reads no body."""
+    import httpx
+
+    try:
+        with (
+            httpx.Client(timeout=timeout, verify=verify, trust_env=True) as client,
+            client.stream("GET", f"{url.rstrip('/')}/health"),
+        ):
+            return None
+    except httpx.TimeoutException:
+        return f"no answer within {timeout:g} s"
+    except Exception as error:  # any failure to get an answer is the reason, in one line
+        return reason_of(error)
+
+
+def reason_of(error: BaseException) -> str:
+    """``[Errno 111] Connection refused`` -> ``connection refused``."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = text.split("] ", 1)[-1] if text.startswith("[Errno") else text
+    return text[:1].lower() + text[1:]
+
+
+class ApiWatch:
+    """Probes the API from a thread while a command uses it.
+
+    ``silent`` is set while the API does not answer; Prefect's console output is held
+    back meanwhile (and shown if the API answers again). After ``deadline`` seconds
+    without an answer, ``on_dead`` is called from the watching thread.
+    """
+
+    def __init__(self, url: str, deadline: float, on_dead: Callable | None) -> None:
+        self.url, self.deadline, self.on_dead = url, deadline, on_dead
+        # read here: the probing threads do not see this thread's Prefect settings
+        self.timeout, self.tls = min(probe_timeout(), deadline), client_tls()
+        self._silent = False
+        self._raise_exceptions = logging.raiseExceptions
+        self.reason = "no answer"
+        self.last_answer = time.monotonic()
+        self._stopped = threading.Event()
+        self._held: list[tuple[logging.Handler, logging.LogRecord]] = []
+        self._lock = threading.Lock()
+        self._filters = [(h, self._holder(h)) for h in _console_handlers()]
+        self._thread = threading.Thread(target=self._watch, name="airnub-api-watch", daemon=True)
+
+    def start(self) -> None:
+        for handler, hold in self._filters:
+            handler.addFilter(hold)
+        self._thread.start()
+
+    def stop(self, *, release: bool = True) -> None:
+        self._stopped.set()
+        for handler, hold in self._filters:
+            handler.removeFilter(hold)
+        if release:
+            self._release()
+        logging.raiseExceptions = self._raise_exceptions
+
+    @property
+    def silent(self) -> bool:
+        return self._silent
+
+    @silent.setter
+    def silent(self, silent: bool) -> None:
+        # Prefect's log worker writes its failures to stderr itself, unless told that
+        # logging errors are to be quiet: they are, while the API does not answer.
+        self._silent = silent
+        if not self._stopped.is_set():  # a late probe must not outlive the watch's settings
+            logging.raiseExceptions = self._raise_exceptions and not silent
+
+    def error(self) -> ApiUnreachable:
+        return ApiUnreachable(self.url, self.reason, round(time.monotonic() - self.last_answer))
+
+    def silent_now(self) -> bool:
+        """Whether the API does not answer now, asked afresh: after an error, before
+        blaming the API (the watching thread may not have probed since it went away)."""
+        return self.probe()
+
+    def probe(self) -> bool:
+        """Probe once; True if the API did not answer."""
+        reason = probe(self.url, self.timeout, self.tls)
+        if reason is None:
+            self.last_answer = time.monotonic()
+            self.silent = False
+            self._release()
+            return False
+        self.reason, self.silent = reason, True
+        return True
+
+    def _watch(self) -> None:
+        probing: threading.Thread | None = None
+        started = 0.0
+        while not self._stopped.wait(PROBE_INTERVAL_SECONDS):
+            if probing is None or not probing.is_alive():
+                probing = threading.Thread(target=self.probe, daemon=True)
+                started = time.monotonic()
+                probing.start()
+            elif time.monotonic() - started > self.timeout:  # a probe that hangs
+                self.reason = f"no answer within {self.timeout:g} s"
+                self.silent = True
+            if time.monotonic() - self.last_answer >= self.deadline and not self._stopped.is_set():
+                self.silent = True
+                if self.on_dead is not None:
+                    self.on_dead(self.error())
+                return
+
+    def _holder(self, handler: logging.Handler) -> Callable[[logging.LogRecord], bool]:
+        def hold(record: logging.LogRecord) -> bool:
+            if not self.silent:
+                return True
+            with self._lock:
+                self._held.append((handler, record))
+            return False
+
+        return hold
+
+    def _release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, []
+        for handler, record in held:
+            handler.handle(record)
+
+
+def _console_handlers() -> list[logging.Handler]:
+    """The handlers that print Prefect's logs: the root logger's and its internal one's."""
+    loggers = (logging.getLogger(), logging.getLogger("prefect._internal"))
+    return [h for lg in loggers for h in lg.handlers if isinstance(h, logging.StreamHandler)]
+
+
+@contextlib.contextmanager
+def watched(
+    url: str, on_dead: Callable[[ApiUnreachable], None] | None = None
+) -> Iterator[ApiWatch]:
+    """Watch the API at ``url`` while the block runs (see :class:`ApiWatch`).
+
+    An API that does not answer at the start raises :class:`ApiUnreachable` before the
+    block runs. A failed request while it is silent, a stage failed while it is silent (see
+    :func:`run_department`), or a silence of ``AIRNUB_API_DEADLINE_SECONDS`` ends the block
+    with one too, handed to ``on_dead`` first: the CLI prints it and exits
+    there, as Prefect's workers would go on retrying the API at interpreter exit.
+    """
+    import httpx
+
+    watch = ApiWatch(url, api_deadline(), on_dead)
+    if watch.probe():
+        watch.stop()
+        raise ApiUnreachable(url, watch.reason)
+    watch.start()
+    gave_up: ApiUnreachable | None = None
+    try:
+        yield watch
+    except ApiUnreachable as error:
+        gave_up = error
+    except (httpx.TransportError, OSError):  # a failure to talk: is the API still there?
+        if not watch.silent_now():
+            raise
+        gave_up = watch.error()  # the API's silence, not this error, is the story
+    finally:
+        if gave_up is None:
+            watch.stop()
+    if gave_up is not None:
+        if on_dead is not None:
+            on_dead(gave_up)  # before anything else can print
+        watch.stop(release=False)  # what Prefect said meanwhile was about the silence
+        raise gave_up

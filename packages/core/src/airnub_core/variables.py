@@ -5,7 +5,9 @@ Every file is validated against its settings model first, with its environment
 overlay merged in; if any file is invalid, nothing is written. Only changes are
 written. Variables written here carry the ``airnub-managed`` tag and their
 department's tag, so ``--prune`` deletes only managed Variables whose file is gone.
-If a write fails part-way, the writes already made are undone.
+A Variable someone made by hand under a managed name is never overwritten: the sync
+refuses before writing anything. If a write fails part-way, the writes already made
+are undone.
 """
 
 from __future__ import annotations
@@ -86,6 +88,17 @@ def desired_values(departments: Iterable[str], env: str) -> dict[str, tuple[Conf
     return wanted
 
 
+class UnmanagedVariable(RuntimeError):
+    """A Variable under a name airnub manages, made without the managed tag."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"Prefect Variable {name!r} already exists and is not managed by airnub (it lacks"
+            f" the {MANAGED_TAG!r} tag); delete it (`prefect variable unset {name}`) or add"
+            " the tag to hand it over, then sync again; nothing written"
+        )
+
+
 @dataclass
 class Change:
     action: str  # create, update, unchanged, delete, or stale (deleted only with --prune)
@@ -116,6 +129,16 @@ def read_variables(client: Any, variable_filter: dict[str, Any]) -> dict[str, An
 def managed_variables(client: Any) -> dict[str, Any]:
     """Every Variable carrying the managed tag."""
     return read_variables(client, {"tags": {"all_": [MANAGED_TAG]}})
+
+
+def refuse_unmanaged(client: Any, names: Iterable[str]) -> None:
+    """Raise :class:`UnmanagedVariable` if any of ``names`` is held by a hand-made Variable."""
+    names = sorted(names)
+    if not names:
+        return
+    for name, item in sorted(read_variables(client, {"name": {"any_": names}}).items()):
+        if MANAGED_TAG not in (item.get("tags") or []):
+            raise UnmanagedVariable(name)
 
 
 def department_values(department: str) -> dict[str, Any]:
@@ -159,13 +182,17 @@ def plan(
 def apply(client: Any, changes: list[Change]) -> None:
     """Write the changes; on a failure, undo the ones already written, then re-raise."""
     from prefect.client.schemas.actions import VariableCreate, VariableUpdate
+    from prefect.exceptions import ObjectAlreadyExists
 
     done: list[Change] = []
     try:
         for change in changes:
             if change.action == "create":
-                client.create_variable(VariableCreate(name=change.name, value=change.value,
-                                                      tags=change.tags))  # fmt: skip
+                try:
+                    client.create_variable(VariableCreate(name=change.name, value=change.value,
+                                                          tags=change.tags))  # fmt: skip
+                except ObjectAlreadyExists:  # made by hand since the plan was read
+                    raise UnmanagedVariable(change.name) from None
             elif change.action == "update":
                 client.update_variable(VariableUpdate(name=change.name, value=change.value,
                                                       tags=change.tags))  # fmt: skip
@@ -196,7 +223,9 @@ def sync(
     prune: bool = False,
 ) -> list[Change]:
     """Diff ``wanted`` (from :func:`desired_values`) against the API; write unless ``dry_run``."""
-    changes = plan(managed_variables(client), wanted, departments, prune)
+    current = managed_variables(client)
+    refuse_unmanaged(client, set(wanted) - set(current))
+    changes = plan(current, wanted, departments, prune)
     if not dry_run:
         apply(client, changes)
     return changes
