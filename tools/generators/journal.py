@@ -25,6 +25,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from airnub_core import conventions
+
 NAME = ".airnub-generator-journal"
 MANIFEST = "MANIFEST"  # in a parking folder: "<index>\t<original path>" per line
 STEPS = {"park": 1, "move": 2, "mkdir": 1, "create": 1, "commit": 0}  # step -> its paths
@@ -67,7 +69,7 @@ class Journal:
             target = root / path
             entry = {"path": str(path), "backup": None, "mode": None}
             if target.exists():
-                entry |= {"backup": f"backup-{index}", "mode": target.stat().st_mode & 0o7777}
+                entry |= {"backup": f"backup-{index}", "mode": target.stat().st_mode & 0o777}
                 _write_synced(draft / entry["backup"], target.read_bytes())
             journal.edits.append(entry)
         record = {"command": journal.command, "edits": journal.edits, "uninstall": uninstall}
@@ -109,11 +111,10 @@ class Journal:
             return None
         try:
             record = json.loads((folder / "journal.json").read_text(encoding="utf-8"))
-            journal = cls(
-                root, _strings(record["command"]), uninstall=_strings(record["uninstall"])
-            )
+            uninstall = [_department_distribution(n) for n in _strings(record["uninstall"])]
+            journal = cls(root, _strings(record["command"]), uninstall=uninstall)
             journal.edits = [_edit(root, folder, entry) for entry in record["edits"]]
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except (OSError, ValueError, KeyError, TypeError) as error:  # ConventionError too
             why = _why(error)
             raise JournalError(f"{NAME}/journal.json: unreadable ({why}); {_BY_HAND}") from None
         journal.steps = _read_log(root, folder / "log")
@@ -195,14 +196,28 @@ def _strings(value: object) -> list[str]:
     return value
 
 
+# Folders of the workspace no generator ever writes in.
+OFF_LIMITS = frozenset({".git", ".venv"})
+
+
 def _safe_path(root: Path, text: object) -> str:
-    """A path the journal may act on: relative, inside the workspace, not the workspace."""
+    """A path the journal may act on: relative, inside the workspace, not the workspace,
+    and reached through no symlink (a link could lead a restore or a removal outside)."""
     if not isinstance(text, str) or not text or "\0" in text:
         raise ValueError(f"{text!r:.60} is not a path")
     path = Path(text)
-    if path.is_absolute() or ".." in path.parts or path == Path(".") or path.parts[0] == ".git":
+    if path.is_absolute() or ".." in path.parts or path == Path(".") or path.parts[0] in OFF_LIMITS:
         raise ValueError(f"{text!r:.60} is outside what a generator writes")
+    for depth in range(1, len(path.parts) + 1):
+        if (root / Path(*path.parts[:depth])).is_symlink():
+            raise ValueError(f"{text!r:.60} goes through a symlink")
     return text
+
+
+def _department_distribution(name: str) -> str:
+    """Only a department is ever uninstalled by a journal."""
+    conventions.check_department(name.replace("-", "_"))
+    return name
 
 
 def _edit(root: Path, folder: Path, entry: dict) -> dict:
@@ -210,8 +225,8 @@ def _edit(root: Path, folder: Path, entry: dict) -> dict:
     backup, mode = entry["backup"], entry["mode"]
     if backup is not None and not (folder / _safe_path(root, backup)).is_file():
         raise ValueError(f"its backup of {path} is missing")
-    if backup is not None and not isinstance(mode, int):
-        raise ValueError(f"no mode for {path}")
+    if backup is not None and not (isinstance(mode, int) and 0 <= mode <= 0o777):
+        raise ValueError(f"no plain file mode for {path}")  # never setuid, setgid or sticky
     return {"path": path, "backup": backup, "mode": mode}
 
 

@@ -187,6 +187,10 @@ def write_journal(root: Path, record: object, log: str) -> None:
          f"{JOURNAL}/log: line 1 unreadable (not a step this version writes)"),
         ({"command": ["x"], "edits": [{"path": "uv.lock", "backup": "backup-0", "mode": 420}],
           "uninstall": []}, "", "its backup of uv.lock is missing"),
+        ({"command": ["x"], "edits": [], "uninstall": []}, '["create", ".venv/bin/python"]\n',
+         "'.venv/bin/python' is outside what a generator writes"),
+        ({"command": ["x"], "edits": [], "uninstall": ["prefect"]}, "",
+         "unreadable (department 'prefect' must start with 'dept_')"),
     ],
 )  # fmt: skip
 def test_a_journal_that_cannot_be_trusted_is_one_line_naming_it(workspace, record, log, message):
@@ -201,6 +205,36 @@ def test_a_journal_that_cannot_be_trusted_is_one_line_naming_it(workspace, recor
     assert done.stderr.startswith("error: ") and message in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert without_journal(after) == before  # acted on nothing
+
+
+def test_a_journal_cannot_reach_outside_through_a_symlink_nor_set_a_setuid_mode(
+    workspace, tmp_path
+):
+    outside = tmp_path / "outside"
+    (outside / "victim").mkdir(parents=True)
+    (outside / "victim" / "f").write_text("keep")
+    (workspace / "escape").symlink_to(outside)
+    hostile = [
+        ({"command": ["x"], "edits": [{"path": "escape/pwned", "backup": "backup-0",
+                                       "mode": 0o644}], "uninstall": []}, ""),
+        ({"command": ["x"], "edits": [], "uninstall": []}, '["mkdir", "escape/victim"]\n'),
+        ({"command": ["x"], "edits": [{"path": "uv.lock", "backup": "backup-0",
+                                       "mode": 0o4755}], "uninstall": []}, ""),
+    ]  # fmt: skip
+    try:
+        for record, log in hostile:
+            write_journal(workspace, record, log)
+            (workspace / JOURNAL / "backup-0").write_text("PWNED")
+            try:
+                done = run(workspace, "remove_department", "--id", DEPT)
+            finally:
+                shutil.rmtree(workspace / JOURNAL)
+            assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
+            assert "symlink" in done.stderr or "no plain file mode" in done.stderr
+        assert sorted(p.name for p in outside.rglob("*")) == ["f", "victim"]
+        assert (workspace / "uv.lock").stat().st_mode & 0o7000 == 0
+    finally:
+        (workspace / "escape").unlink()
 
 
 def test_a_last_log_line_cut_short_by_the_kill_was_never_acted_on(workspace):
