@@ -37,9 +37,12 @@ def test_text_after_a_refused_link_belongs_to_no_link():
     assert [link.text for link in extract_links(html, PAGE)] == ["A"]
 
 
-def test_same_site_ignores_host_case_but_not_port():
-    html = '<a href="https://SITE.org/a">a</a><a href="https://site.org:8443/b">b</a>'
-    assert urls(html, same_site_only=True) == ["https://SITE.org/a"]
+def test_same_site_ignores_host_case_and_a_written_default_port_but_not_another_port():
+    html = (
+        '<a href="https://SITE.org/a">a</a><a href="https://site.org:8443/b">b</a>'
+        '<a href="https://site.org:443/c">c</a>'
+    )
+    assert urls(html, same_site_only=True) == ["https://SITE.org/a", "https://site.org:443/c"]
 
 
 def test_a_local_sample_page_may_link_local_files(tmp_path):

@@ -86,3 +86,23 @@ def test_missing_local_file_names_it(tmp_path):
 def test_unsupported_scheme():
     with Reader() as reader, pytest.raises(SourceError, match="unsupported scheme 'ftp'"):
         reader.read("ftp://example.org/x")
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["http://127.0.0.1:+18777/", "http://h:1:2/", "http://[::1/"],
+)
+def test_a_next_link_that_is_not_a_url_is_one_source_error(httpserver, link):
+    httpserver.expect_request("/p1").respond_with_json({"items": [], "next": link})
+    with Reader(retries=0) as reader, pytest.raises(SourceError) as error:
+        list(reader.pages(httpserver.url_for("/p1")))
+    assert "not a link" in str(error.value)
+
+
+def test_not_modified_to_a_plain_request_is_an_error_not_an_empty_body(httpserver):
+    httpserver.expect_request("/data").respond_with_data("", status=304)
+    with (
+        Reader(retries=0) as reader,
+        pytest.raises(SourceError, match=r"answered 'not modified' to a request without"),
+    ):
+        reader.read(httpserver.url_for("/data"))

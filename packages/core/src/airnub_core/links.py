@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlparse
 
-from airnub_core.sources import is_http
+from airnub_core.sources import is_http, origin
 
 WEB_SCHEMES = frozenset({"http", "https"})
 
@@ -84,7 +84,7 @@ def extract_links(html: str, page_url: str, same_site_only: bool = False) -> lis
     return links
 
 
-def _site(url: str) -> tuple[str | None, int | None]:
-    """Host and port, compared without case (``Site.org`` is ``site.org``)."""
-    parsed = urlparse(url)
-    return parsed.hostname, parsed.port
+def _site(url: str) -> str:
+    """Scheme, host and port, the default port made explicit (``https://Site.org:443``
+    is ``https://site.org``)."""
+    return origin(url)

@@ -161,12 +161,18 @@ def _fetch_http(
             ) as response:
                 if response.status_code == 304:
                     etag, since = headers.get("If-None-Match"), headers.get("If-Modified-Since")
+                    if not (etag or since):
+                        raise SourceError(
+                            f"{url}: answered 'not modified' to a request without a condition"
+                        )
                     return Fetched(url, None, etag, since)
                 if response.status_code in TRANSIENT_STATUS:
                     raise TransientSourceError(f"{url}: HTTP {response.status_code}")
                 if response.is_error:
                     raise SourceError(f"{url}: HTTP {response.status_code}")
                 content = _read_body(response, url, limits)
+        except httpx.InvalidURL as error:
+            raise SourceError(f"{url}: not a URL httpx can request ({error})") from None
         except httpx.HTTPError as error:
             if watchdog.expired:
                 raise _past_deadline(url, limits) from error
@@ -303,7 +309,11 @@ class Reader:
     def _next_page(self, start: str, page: str, link: object, cross_origin: CrossOrigin) -> str:
         if not isinstance(link, str):
             raise SourceError(f"{page}: {link!r} is not a link")
-        target = urljoin(page, link)
+        try:
+            target = urljoin(page, link)
+            origin(target)  # a malformed host or port raises here
+        except ValueError:
+            raise SourceError(f"{page}: {link!r:.80} is not a link") from None
         if is_http(page) and not is_http(target):
             raise SourceError(f"{page}: refused a link to {urlparse(target).scheme or 'a local'}"
                               " source; a remote page may only link to http(s)")  # fmt: skip

@@ -281,7 +281,8 @@ def write_bytes_atomic(path: Path, content: bytes) -> Path:
     the one folder descriptor that was checked (see the module's note on the data root)."""
     with _open_folder(path.parent, create=True, for_file=path) as folder:
         _check_file_name(path, folder)
-        temp = f".{path.name}.{secrets.token_hex(4)}.part"
+        # cut so that a name near the filesystem's 255-byte limit still has room
+        temp = f".{path.name[:100]}.{secrets.token_hex(4)}.part"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(temp, flags, 0o600, dir_fd=folder)
         try:
