@@ -384,3 +384,17 @@ def damage_copy(path: Path, how: str) -> None:
         path.unlink()
     else:
         path.write_bytes(path.read_bytes() + b"x")
+
+
+def test_a_file_name_with_a_control_character_is_refused(tmp_path):
+    with pytest.raises(SourceError, match="cannot derive a file name"):
+        download_files(["http://127.0.0.1:9/a%0Ab.csv"], tmp_path / "out", retries=0)
+
+
+def test_a_manifest_nested_beyond_recursion_is_one_line(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "manifest.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(SourceError, match="manifest") as error:
+        download_files([(tmp_path / "a.csv").as_uri()], folder, retries=0)
+    assert "\n" not in str(error.value)

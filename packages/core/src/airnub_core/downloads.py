@@ -61,7 +61,7 @@ class ManifestEntry:
 
 def file_name_for(url: str) -> str:
     name = posixpath.basename(unquote(urlparse(url).path))
-    if not name or name in (".", "..") or "\0" in name:
+    if not name or name in (".", "..") or not name.isprintable():  # NUL, newline...
         raise SourceError(f"{url}: cannot derive a file name from the URL")
     if name == MANIFEST:
         raise SourceError(f"{url}: would be saved as {MANIFEST}, the manifest's own name")
@@ -78,7 +78,7 @@ def load_manifest(folder: Path) -> dict[str, ManifestEntry]:
         return {}
     try:
         entries = [ManifestEntry(**row) for row in json.loads(text)["files"]]
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
         raise SourceError(f"{path}: unreadable manifest ({error})") from None
     for number, entry in enumerate(entries, start=1):
         _check_entry(path, number, entry)
