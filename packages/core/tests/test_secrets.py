@@ -178,6 +178,9 @@ def hideout(make_department, tmp_path, monkeypatch):
     ``Source`` URL and logs it with credentials built in code, then fails."""
     folder = make_department(DEPT, {"ingestion": ["feed"]})
     (folder.parents[1] / "uv.lock").touch()
+    (folder.parents[1] / "pyproject.toml").write_text(
+        '[tool.airnub]\nenvironments = ["local", "prod"]\n'
+    )
     (folder / "pyproject.toml").write_text(PYPROJECT)
     package = folder / "src" / DEPT
     module = package / "ingestion" / "feed" / f"make_feed_flow_{DEPT}.py"
@@ -236,7 +239,8 @@ def test_check_and_variables_sync_refuse_a_secret_with_exit_1(hideout):
         result = CliRunner().invoke(app, command)
         assert result.exit_code == 1, result.output
         assert SECRET not in result.output
-        assert re.search(r"feed\.yaml(: )?:url: a URL whose query parameter 'access_token'",
+        # check shows "file: key", sync "file:key"
+        assert re.search(r"feed\.yaml: ?url: a URL whose query parameter 'access_token'",
                          result.output), result.output  # fmt: skip
     result = CliRunner().invoke(app, ["check", DEPT])
     assert "feed.prod.yaml: headers.Authorization: looks like a secret" in result.output
