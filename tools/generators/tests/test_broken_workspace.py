@@ -17,7 +17,7 @@ import pytest
 from airnub_core.testing import clean_env, generate
 
 DEPT = "dept_sturdy"
-NEW = ["add_department", "--id", "newcomer"]
+NEW = ["add_department", "--id", "broken_probe"]
 CATEGORY = ["add_category", "--department", DEPT, "--stage", "ingestion", "--id", "feed"]
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
 
@@ -94,15 +94,15 @@ ROOT_FILES = [
     ("pyproject.toml", b'[project]\nname = "x"\n\n[tool.uv.sources]\n', NEW,
      "pyproject.toml: no [project] dependencies = [...] to edit"),
     ("pyproject.toml", NO_SOURCES.encode(), NEW,
-     "pyproject.toml: no [tool.uv.sources] table to add dept-newcomer to"),
+     "pyproject.toml: no [tool.uv.sources] table to add dept-broken_probe to"),
     ("pyproject.toml", b"[project]\nname = 'x'\ndependencies = []\n[tool]\nuv = 1\n", NEW,
-     "pyproject.toml: no [tool.uv.sources] table to add dept-newcomer to"),
+     "pyproject.toml: no [tool.uv.sources] table to add dept-broken_probe to"),
     ("docker-compose.yml", b"services: [\n", NEW, "docker-compose.yml: not valid YAML ("),
     ("docker-compose.yml", b"- a\n- b\n", NEW, "docker-compose.yml: no top-level 'services:'"),
     ("docker-compose.yml", b"services:\n  x: {}\n\tbad: tab\n", ["remove_department", "--id",
      DEPT], "docker-compose.yml: not valid YAML (found character '\\t' that cannot start"),
     ("docker-compose.yml", b"volumes:\n  data:\nservices:\n  x: {}\nvolumes:\n  y:\n", NEW,
-     "docker-compose.yml: could not add the worker-dept-newcomer service; add it by hand"),
+     "docker-compose.yml: could not add the worker-dept-broken_probe service; add it by hand"),
 ]  # fmt: skip
 
 
@@ -124,7 +124,7 @@ def test_a_root_file_it_cannot_edit_is_named(workspace, name, content, args, mes
         ("docker-compose.yml", 0o444, ["remove_department", "--id", DEPT],
          "docker-compose.yml: read-only; refusing to replace it"),
         ("packages", 0o555, NEW,
-         "packages/: not writable, so packages/dept_newcomer/"),
+         "packages/: not writable, so packages/dept_broken_probe/"),
         (f"packages/{DEPT}/src/{DEPT}/ingestion", 0o555, CATEGORY,
          f"packages/{DEPT}/src/{DEPT}/ingestion/: not writable, so"),
         (".", 0o555, ["remove_department", "--id", DEPT], "not writable"),
