@@ -94,15 +94,15 @@ ROOT_FILES = [
     ("pyproject.toml", b'[project]\nname = "x"\n\n[tool.uv.sources]\n', NEW,
      "pyproject.toml: no [project] dependencies = [...] to edit"),
     ("pyproject.toml", NO_SOURCES.encode(), NEW,
-     "pyproject.toml: no [tool.uv.sources] table to add dept-broken_probe to"),
+     "pyproject.toml: no [tool.uv.sources] table to add dept-broken-probe to"),
     ("pyproject.toml", b"[project]\nname = 'x'\ndependencies = []\n[tool]\nuv = 1\n", NEW,
-     "pyproject.toml: no [tool.uv.sources] table to add dept-broken_probe to"),
+     "pyproject.toml: no [tool.uv.sources] table to add dept-broken-probe to"),
     ("docker-compose.yml", b"services: [\n", NEW, "docker-compose.yml: not valid YAML ("),
     ("docker-compose.yml", b"- a\n- b\n", NEW, "docker-compose.yml: no top-level 'services:'"),
     ("docker-compose.yml", b"services:\n  x: {}\n\tbad: tab\n", ["remove_department", "--id",
      DEPT], "docker-compose.yml: not valid YAML (found character '\\t' that cannot start"),
     ("docker-compose.yml", b"volumes:\n  data:\nservices:\n  x: {}\nvolumes:\n  y:\n", NEW,
-     "docker-compose.yml: could not add the worker-dept-broken_probe service; add it by hand"),
+     "docker-compose.yml: could not add the worker-dept-broken-probe service; add it by hand"),
 ]  # fmt: skip
 
 
