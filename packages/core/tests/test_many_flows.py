@@ -8,14 +8,18 @@ page misses exactly those.
 """
 
 import itertools
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from airnub_core import deploy, local_api, variables
 from airnub_core.cli import app
 from airnub_core.conventions import MANAGED_TAG, work_pool_name
+from hypothesis import given
+from hypothesis import strategies as st
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import VariableCreate
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
@@ -222,3 +226,22 @@ def sync(department: str) -> dict[str, str]:
     with get_client(sync_client=True) as client:
         changes = variables.sync(client, wanted, [department], prune=True)
     return {change.name: change.action for change in changes}
+
+
+@dataclass(frozen=True)
+class Found:
+    id: uuid.UUID
+
+
+@given(count=st.integers(0, 40), page=st.integers(1, 12), ignores_offset=st.booleans())
+def test_a_paged_read_gets_everything_once_and_ends_on_any_server(count, page, ignores_offset):
+    """Whatever page size the server chose, every object once and in order; a server
+    that ignores the offset and repeats its first page ends the read instead of looping."""
+    held = [Found(uuid.UUID(int=i)) for i in range(count)]
+
+    def read(offset: int) -> list[Found]:
+        start = 0 if ignores_offset else offset
+        return held[start : start + page]
+
+    expected = held[:page] if ignores_offset else held
+    assert variables.read_all(read) == expected
