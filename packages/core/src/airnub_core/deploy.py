@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import yaml
 
@@ -31,6 +32,7 @@ from airnub_core.conventions import (
     work_pool_name,
 )
 from airnub_core.environments import check_name
+from airnub_core.variables import read_all
 
 # Fields compared to decide "unchanged". The version is left out: prefect sets it to the
 # git commit, and a new commit alone changes nothing a run does.
@@ -39,7 +41,6 @@ COMPARED = (
     "job_variables", "parameters", "pull_steps", "path", "enforce_parameter_schema",
     "parameter_openapi_schema",
 )  # fmt: skip
-PAGE = 200
 
 
 @dataclass
@@ -199,36 +200,34 @@ def _apply(client: Any, item: Planned, existing: Any) -> None:
         client.update_deployment(existing.id, DeploymentUpdate(path=None))
 
 
-def _paged(read: Any, **filters: Any) -> list[Any]:
-    found: list[Any] = []
-    while page := read(**filters, limit=PAGE, offset=len(found)):
-        found.extend(page)
-        if len(page) < PAGE:
-            break
-    return found
-
-
 def existing_deployments(client: Any, department: str) -> dict[str, Any]:
-    """The department's airnub-managed deployments: 'flow name/deployment name' -> deployment."""
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterTags,
-        FlowFilter,
-        FlowFilterId,
-    )
+    """The department's airnub-managed deployments: 'flow name/deployment name' -> deployment.
 
-    found = _paged(
+    Every one is read, however many the server holds, and named by its own flow (looked
+    up by id), so a deployment just updated is never mistaken for a stale one.
+    """
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+
+    found = read_all(
         client.read_deployments,
         deployment_filter=DeploymentFilter(
             tags=DeploymentFilterTags(all_=[department, MANAGED_TAG])
         ),
     )
-    ids = sorted({d.flow_id for d in found})
-    flows = {
-        f.id: f.name
-        for f in _paged(client.read_flows, flow_filter=FlowFilter(id=FlowFilterId(any_=ids)))
-    } if ids else {}  # fmt: skip
-    return {f"{flows.get(d.flow_id, '?')}/{d.name}": d for d in found}
+    names = flow_names(client, {d.flow_id for d in found})
+    # Prefect deletes a flow's deployments with it; one whose flow the server does not
+    # name is left out, so it is never pruned.
+    return {f"{names[d.flow_id]}/{d.name}": d for d in found if d.flow_id in names}
+
+
+def flow_names(client: Any, ids: set[UUID]) -> dict[UUID, str]:
+    """Flow id -> name for exactly ``ids``."""
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterId
+
+    if not ids:
+        return {}
+    flows = read_all(client.read_flows, flow_filter=FlowFilter(id=FlowFilterId(any_=sorted(ids))))
+    return {flow.id: flow.name for flow in flows}
 
 
 def _by_name(client: Any, key: str) -> Any:
@@ -301,7 +300,7 @@ def retire(client: Any, department: str, *, dry_run: bool = False) -> list[tuple
     from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
     from prefect.exceptions import ObjectNotFound
 
-    from airnub_core.variables import read_variables
+    from airnub_core.variables import managed_variables
 
     results = []
     doomed = existing_deployments(client, department)
@@ -310,7 +309,7 @@ def retire(client: Any, department: str, *, dry_run: bool = False) -> list[tuple
             client.delete_deployment(deployment.id)
         results.append(("delete", key))
     # Only Variables `airnub variables sync` wrote for this department: both tags.
-    for name in sorted(read_variables(client, {"tags": {"all_": [department, MANAGED_TAG]}})):
+    for name in sorted(managed_variables(client, department)):
         if not dry_run:
             client.delete_variable_by_name(name)
         results.append(("delete variable", name))
@@ -326,7 +325,7 @@ def retire(client: Any, department: str, *, dry_run: bool = False) -> list[tuple
         return results
     users = [
         d
-        for d in _paged(
+        for d in read_all(
             client.read_deployments,
             work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[own])),
         )
@@ -352,13 +351,14 @@ def managed_departments(client: Any) -> set[str]:
     from airnub_core.variables import managed_variables
 
     found = set()
-    deployments = _paged(
+    deployments = read_all(
         client.read_deployments,
         deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[MANAGED_TAG])),
     )
     named = [(d.name, d.tags, distribution_name) for d in deployments]
     named += [
-        (name, item["tags"], lambda tag: tag) for name, item in managed_variables(client).items()
+        (name, variable.tags, lambda tag: tag)
+        for name, variable in managed_variables(client).items()
     ]
     for name, tags, prefix in named:
         for tag in tags:

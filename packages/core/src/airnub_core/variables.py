@@ -14,14 +14,28 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from uuid import UUID
 
 from airnub_core import config, conventions
 from airnub_core.conventions import MANAGED_TAG, STAGES, Identity
 
+if TYPE_CHECKING:
+    from prefect.client.schemas.filters import VariableFilter
+    from prefect.client.schemas.objects import Variable
+
+
+class Identified(Protocol):
+    """What a paged read returns: Prefect's flows, deployments, Variables..."""
+
+    @property
+    def id(self) -> UUID: ...
+
+
+T = TypeVar("T", bound=Identified)
 MAX_VALUE_CHARS = 5000  # Prefect's limit on a Variable's value, as JSON
 
 
@@ -110,25 +124,56 @@ class Change:
     source: str = ""
 
 
-def read_variables(client: Any, variable_filter: dict[str, Any]) -> dict[str, Any]:
-    """Variables matching a filter of Prefect's ``/variables/filter``, read page by page."""
-    found: dict[str, Any] = {}
-    offset = 0
+def read_all(read: Callable[..., list[T]], **filters: Any) -> list[T]:
+    """Every object a paged Prefect read (``read_flows``, ``read_deployments``, ...) finds.
+
+    No page size is sent: the server applies its own (``PREFECT_SERVER_API_DEFAULT_LIMIT``,
+    which an operator may set to anything), so pages are read until one brings nothing new.
+    A server that ignores the offset and repeats a page therefore ends the read instead of
+    looping.
+    """
+    found: dict[UUID, T] = {}
     while True:
-        body = {"offset": offset, "limit": 200, "variables": variable_filter}
-        response = client._client.post("/variables/filter", json=body)
+        page = read(**filters, offset=len(found))
+        fresh = {item.id: item for item in page if item.id not in found}
+        if not fresh:
+            return list(found.values())
+        found.update(fresh)
+
+
+def read_variables(client: Any, variable_filter: VariableFilter) -> dict[str, Variable]:
+    """Name -> Variable of every Variable matching ``variable_filter``, page by page.
+
+    Prefect's ``read_variables`` takes no filter or offset, so this posts to the same
+    route through the client's public ``request`` (as Prefect's own client methods do).
+    """
+    from prefect.client.schemas.objects import Variable
+
+    def page(offset: int) -> list[Variable]:
+        body = {"variables": variable_filter.model_dump(mode="json"), "offset": offset,
+                "sort": "NAME_ASC"}  # fmt: skip
+        response = client.request("POST", "/variables/filter", json=body)
         response.raise_for_status()
-        page = response.json()
-        for item in page:
-            found[item["name"]] = item
-        if len(page) < 200:
-            return found
-        offset += 200
+        return Variable.model_validate_list(response.json())
+
+    return {variable.name: variable for variable in read_all(page)}
 
 
-def managed_variables(client: Any) -> dict[str, Any]:
-    """Every Variable carrying the managed tag."""
-    return read_variables(client, {"tags": {"all_": [MANAGED_TAG]}})
+def _tags_filter(*tags: str) -> VariableFilter:
+    from prefect.client.schemas.filters import VariableFilter, VariableFilterTags
+
+    return VariableFilter(tags=VariableFilterTags(all_=list(tags)))
+
+
+def _names_filter(**name: Any) -> VariableFilter:
+    from prefect.client.schemas.filters import VariableFilter, VariableFilterName
+
+    return VariableFilter(name=VariableFilterName(**name))
+
+
+def managed_variables(client: Any, *departments: str) -> dict[str, Variable]:
+    """Every Variable carrying the managed tag (and each of ``departments``' tags)."""
+    return read_variables(client, _tags_filter(MANAGED_TAG, *departments))
 
 
 def refuse_unmanaged(client: Any, names: Iterable[str]) -> None:
@@ -136,8 +181,8 @@ def refuse_unmanaged(client: Any, names: Iterable[str]) -> None:
     names = sorted(names)
     if not names:
         return
-    for name, item in sorted(read_variables(client, {"name": {"any_": names}}).items()):
-        if MANAGED_TAG not in (item.get("tags") or []):
+    for name, variable in sorted(read_variables(client, _names_filter(any_=names)).items()):
+        if MANAGED_TAG not in variable.tags:
             raise UnmanagedVariable(name)
 
 
@@ -146,12 +191,12 @@ def department_values(department: str) -> dict[str, Any]:
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
-        found = read_variables(client, {"name": {"like_": f"{department}-%"}})
-    return {name: item["value"] for name, item in found.items()}
+        found = read_variables(client, _names_filter(like_=f"{department}-%"))
+    return {name: variable.value for name, variable in found.items()}
 
 
 def plan(
-    current: dict[str, Any],
+    current: dict[str, Variable],
     wanted: dict[str, tuple[ConfigFile, Any]],
     departments: list[str],
     prune: bool,
@@ -163,19 +208,17 @@ def plan(
         existing = current.get(name)
         if existing is None:
             changes.append(Change("create", name, value, tags, source=source))
-        elif existing["value"] != value or sorted(existing["tags"]) != sorted(tags):
+        elif existing.value != value or sorted(existing.tags) != sorted(tags):
             changes.append(
-                Change("update", name, value, tags, existing["value"], existing["tags"], source)
+                Change("update", name, value, tags, existing.value, existing.tags, source)
             )
         else:
             changes.append(Change("unchanged", name, value, tags, source=source))
     for name, existing in sorted(current.items()):
-        if name in wanted or not set(departments) & set(existing["tags"]):
+        if name in wanted or not set(departments) & set(existing.tags):
             continue
         action = "delete" if prune else "stale"
-        changes.append(
-            Change(action, name, previous=existing["value"], previous_tags=existing["tags"])
-        )
+        changes.append(Change(action, name, previous=existing.value, previous_tags=existing.tags))
     return changes
 
 
