@@ -51,7 +51,9 @@ def broken(tmp_path_factory):
     (folder / "pyproject.toml").write_text(PYPROJECT)
     (folder / "prefect.yaml").write_text(PREFECT_YAML)
     (folder / "tests").mkdir()
-    (folder / "tests" / "test_it.py").write_text("# good no_config named bad_config\n")
+    (folder / "tests" / "test_it.py").write_text(
+        f"import {DEPT}.ingestion.good.make_good_flow_{DEPT}\n# no_config named bad_config\n"
+    )
     variables = package / "configs" / "variables"
     (variables / "ingestion" / "no_config.yaml").unlink()
     (variables / "ingestion" / "bad_config.yaml").write_text("message: hi\nsurprise: 1\n")
@@ -90,7 +92,10 @@ EXPECTED = [
     (f"{SRC}/ingestion/named/make_named_flow_{DEPT}.py",
      "flow name 'Whatever I Like' is not the derived 'Make Named (Broken Team)'"),
     (f"{SRC}/ingestion/named/make_named_flow_{DEPT}.py", "expected one settings model"),
-    (f"{SRC}/analysis/untested", "no test under dept_broken/tests mentions 'untested'"),
+    (f"{SRC}/analysis/untested",
+     f"no test module imports {DEPT}.analysis.untested.make_untested_flow_{DEPT}"),
+    (f"{SRC}/ingestion/no_config",  # named in a comment, which is no test
+     f"no test module imports {DEPT}.ingestion.no_config.make_no_config_flow_{DEPT}"),
     (f"packages/{DEPT}/prefect.yaml", "deployments[0].name is 'wrong-name', not the derived"
      " 'dept-broken-ingestion'"),
     (f"packages/{DEPT}/prefect.yaml", "deployments[1].entrypoint"),

@@ -39,7 +39,9 @@ def workspace(make_department, monkeypatch):
     (root / "pyproject.toml").write_text(DECLARED)
     (folder / "pyproject.toml").write_text(DEPARTMENT_PYPROJECT)
     (folder / "tests").mkdir()
-    (folder / "tests" / "test_it.py").write_text("# one\n")
+    (folder / "tests" / "test_it.py").write_text(
+        f"import {DEPT}.ingestion.one.make_one_flow_{DEPT}\n"
+    )
     monkeypatch.chdir(root)
     monkeypatch.setenv(ENV_VAR, "local")  # restored after the test, which may change it
     monkeypatch.delenv(ENV_VAR)

@@ -3,10 +3,12 @@
 from pathlib import Path
 
 import pytest
-from airnub_core.flows import discover_categories
+from dept_project_beta.ingestion.meter_readings import (
+    download_meter_readings_flow_dept_project_beta as flow_module,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-CATEGORY = discover_categories("dept_project_beta", "ingestion")["meter_readings"]
+CATEGORY = flow_module.download_meter_readings
 
 
 def test_it_fetches_its_sources_into_the_data_root(airnub_data_root):

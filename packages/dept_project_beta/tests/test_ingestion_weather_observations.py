@@ -6,11 +6,13 @@ from importlib.resources import files
 
 import pytest
 from airnub_core import tasks
-from airnub_core.flows import discover_categories
 from airnub_core.sources import fetch_json_pages
+from dept_project_beta.ingestion.weather_observations import (
+    ingest_weather_observations_flow_dept_project_beta as flow_module,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-WEATHER = discover_categories("dept_project_beta", "ingestion")["weather_observations"]
+WEATHER = flow_module.ingest_weather_observations
 PAGES = files("dept_project_beta") / "sample_data" / "weather_observations"
 
 

@@ -4,13 +4,19 @@ import csv
 import json
 
 import pytest
-from airnub_core.flows import discover_categories
 from airnub_core.testing import run_whole_department
+from dept_project_beta.analysis.consumption_trends import (
+    chart_consumption_trends_flow_dept_project_beta as trends,
+)
+from dept_project_beta.processing.daily_consumption import (
+    aggregate_daily_consumption_flow_dept_project_beta as daily,
+)
 from prefect.client.orchestration import get_client
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 DEPT = "dept_project_beta"
-DAILY = discover_categories(DEPT, "processing")["daily_consumption"]
+DAILY = daily.aggregate_daily_consumption
+TRENDS = trends.chart_consumption_trends
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +64,12 @@ def test_processing_without_ingested_meters_fails_naming_the_folder():
     state = DAILY(return_state=True)
     assert state.is_failed()
     assert "meter_readings: no files match 'meters_*.csv'" in state.message
+
+
+def test_trends_without_processed_days_fail_naming_the_file():
+    state = TRENDS(return_state=True)
+    assert state.is_failed()
+    assert "daily_consumption/daily.csv" in state.message
 
 
 def test_dask_gives_the_same_daily_totals_as_threads(department_run, monkeypatch):

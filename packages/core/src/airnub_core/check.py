@@ -7,6 +7,7 @@ settings models, so a module that fails to import is itself a violation.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 import tomllib
@@ -98,10 +99,7 @@ class _Department:
         self.src = folder / "src" / self.id
         self.categories = 0
         self.out: list[Violation] = []
-        self.test_text = "\n".join(
-            p.read_text(encoding="utf-8", errors="replace")
-            for p in sorted((folder / "tests").glob("**/*.py"))
-        )
+        self.tested: set[str] = set()  # every module the department's tests import
 
     def flag(self, path: Path, message: str) -> None:
         self.out.append(Violation(path, message))
@@ -122,6 +120,7 @@ class _Department:
             if entry.name not in expected | SRC_EXTRAS:
                 self.flag(entry, "unexpected here; a department holds its stage flows, stage"
                           " folders, configs/ and sample_data/")  # fmt: skip
+        self.tested = self._test_imports()
         for stage in STAGES:
             self._stage(stage)
         self._orphan_configs()
@@ -211,8 +210,9 @@ class _Department:
         module = self._flows_in(flows[0], identity)
         if module is not None:
             self._settings(module, identity, flows[0])
-        if category not in self.test_text:
-            self.flag(folder, f"no test under {self.folder.name}/tests mentions {category!r}")
+        flow_module = self._module_name(flows[0])
+        if flow_module not in self.tested:
+            self.flag(folder, f"no test module imports {flow_module}")
         self._modules(folder / "tasks", conventions.task_suffix(self.id))
         subflows = folder / "subflows"
         if subflows.is_dir():
@@ -220,6 +220,25 @@ class _Department:
             for path in self._modules(subflows, subflow_suffix):
                 name = path.stem.removesuffix(subflow_suffix)
                 self._flows_in(path, Identity(self.id, stage, category, name))
+
+    def _test_imports(self) -> set[str]:
+        """The modules imported by the department's test files, each parsed once; a file
+        that does not parse tests nothing, and is flagged."""
+        found: set[str] = set()
+        for path in sorted((self.folder / "tests").glob("**/*.py")):
+            if not path.is_file():  # a FIFO or device would block or never end
+                continue
+            try:
+                tree = ast.parse(path.read_bytes(), filename=path.name)
+            except OSError as error:
+                self.flag(path, f"cannot be read: {_one_line(error)}")
+            except (SyntaxError, ValueError) as error:
+                self.flag(path, f"does not parse, so it tests nothing: {_one_line(error)}")
+            except (RecursionError, MemoryError):  # how CPython's parser meets deep nesting
+                self.flag(path, "does not parse, so it tests nothing: nested too deeply")
+            else:
+                found |= imported_modules(tree)
+        return found
 
     def _modules(self, folder: Path, suffix: str) -> list[Path]:
         """Modules of a tasks/ or subflows/ folder, flagging misnamed ones."""
@@ -415,6 +434,40 @@ def _absolute_paths(value: Any, where: str) -> list[str]:
         value.startswith(("/", "~", "\\\\")) or re.match(r"[A-Za-z]:[\\/]", value)
     )
     return [] if portable else [where]
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """The absolute module names a parsed file imports: ``import a.b``, ``from a import
+    b`` (``a`` and, as ``b`` may be a module, ``a.b``) and ``importlib.import_module``
+    called with a literal name. Comments and strings are not imports; a computed name is
+    only known at run time, so it does not count either."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and (name := _import_module_literal(node)):
+            found.add(name)
+    return found
+
+
+def _import_module_literal(call: ast.Call) -> str | None:
+    """``x`` of ``importlib.import_module("x")`` or ``import_module("x")``, else None."""
+    func = call.func
+    by_attribute = (
+        isinstance(func, ast.Attribute)
+        and func.attr == "import_module"
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "importlib"
+    )
+    by_name = isinstance(func, ast.Name) and func.id == "import_module"
+    if not (by_attribute or by_name) or not call.args:
+        return None
+    first = call.args[0]
+    literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
+    return first.value if literal and not first.value.startswith(".") else None
 
 
 def entrypoint_flow(department: str, entrypoint: str) -> Any:
