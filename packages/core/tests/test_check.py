@@ -7,16 +7,10 @@ import pytest
 from airnub_core import conventions
 from airnub_core.check import check_repository
 from airnub_core.storage import repository_root
-from airnub_core.testing import write_department
+from airnub_core.testing import department_pyproject, write_department
 
 DEPT = "dept_broken"
-PYPROJECT = f"""
-[project]
-name = "dept-broken"
-dependencies = ["airnub-core"]
-[project.entry-points."airnub.departments"]
-"Broken Team" = "{DEPT}"
-"""
+PYPROJECT = department_pyproject(DEPT, "Broken Team")
 PREFECT_YAML = f"""
 pull:
   - prefect.deployments.steps.set_working_directory:

@@ -11,6 +11,7 @@ from airnub_core import environments
 from airnub_core.cli import app
 from airnub_core.config import ENV_VAR
 from airnub_core.environments import EnvironmentsError, check_environment
+from airnub_core.testing import department_pyproject
 from hypothesis import given
 from hypothesis import strategies as st
 from prefect.client.orchestration import get_client
@@ -19,13 +20,7 @@ from typer.testing import CliRunner
 
 DEPT = "dept_envs"
 DECLARED = '[tool.airnub]\nenvironments = ["local", "prod"]\n'
-DEPARTMENT_PYPROJECT = f"""
-[project]
-name = "dept-envs"
-dependencies = ["airnub-core"]
-[project.entry-points."airnub.departments"]
-"Envs Team" = "{DEPT}"
-"""
+DEPARTMENT_PYPROJECT = department_pyproject(DEPT, "Envs Team")
 
 
 @pytest.fixture

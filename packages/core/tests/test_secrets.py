@@ -15,7 +15,7 @@ from airnub_core.config import ConfigError
 from airnub_core.flows import ConventionFlow
 from airnub_core.secrets_scan import find_secrets, redact
 from airnub_core.sources import SourceError, TransientSourceError
-from airnub_core.testing import published_anywhere
+from airnub_core.testing import department_pyproject, published_anywhere
 from typer.testing import CliRunner
 
 SECRET = "s3cr3t-Zq81-never-shown"
@@ -198,13 +198,7 @@ def forget_modules():
         del sys.modules[name]
 
 
-PYPROJECT = f"""
-[project]
-name = "dept-hideout"
-dependencies = ["airnub-core"]
-[project.entry-points."airnub.departments"]
-"Hideout" = "{DEPT}"
-"""
+PYPROJECT = department_pyproject(DEPT, "Hideout")
 FEED = f"""
 from airnub_core.config import Settings, Source
 from airnub_core.flows import category_flow, settings_for

@@ -356,3 +356,13 @@ def make_department(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             return folder
 
         yield make
+
+
+def department_pyproject(department: str, display_name: str) -> str:
+    """A department's ``pyproject.toml``, the metadata its id and display name come from."""
+    distribution = conventions.distribution_name(department)
+    return (
+        f'[project]\nname = "{distribution}"\ndependencies = ["airnub-core"]\n'
+        f'[project.entry-points."{conventions.ENTRY_POINT_GROUP}"]\n'
+        f'"{display_name}" = "{department}"\n'
+    )
