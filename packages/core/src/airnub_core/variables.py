@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -201,7 +201,7 @@ def department_values(department: str) -> dict[str, Any]:
 def plan(
     current: dict[str, Variable],
     wanted: dict[str, tuple[ConfigFile, Any]],
-    departments: list[str],
+    departments: Sequence[str],
     prune: bool,
 ) -> list[Change]:
     changes = []
@@ -263,7 +263,7 @@ def apply(client: SyncPrefectClient, changes: list[Change]) -> None:
 def sync(
     client: SyncPrefectClient,
     wanted: dict[str, tuple[ConfigFile, Any]],
-    departments: list[str],
+    departments: Sequence[str],
     *,
     dry_run: bool = False,
     prune: bool = False,
