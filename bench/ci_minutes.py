@@ -138,7 +138,7 @@ def scenarios(clone: Path) -> dict[str, dict[str, str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--allowance", type=float, default=25.0, help="seconds added per job")
     allowance = parser.parse_args().allowance
     with tempfile.TemporaryDirectory(prefix="ci-minutes-") as tmp:

@@ -33,8 +33,9 @@ def start_platform(home: Path, data: Path) -> tuple[subprocess.Popen, dev.DevSta
     env |= {"PREFECT_HOME": str(home), "AIRNUB_DATA_ROOT": str(data)}
     start = time.perf_counter()
     command = [AIRNUB, "dev", "--port", str(local_api.free_port())]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    process = subprocess.Popen(command, env=env, **quiet)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     state = dev.wait_ready(home / "airnub-dev.json", process)
     return process, state, time.perf_counter() - start, env
 
@@ -50,6 +51,7 @@ def run_latency(api_url: str) -> tuple[float, float]:
                 running = time.perf_counter() - start
             if state in remote.FINAL:
                 assert state == "COMPLETED", state
+                assert running is not None  # set above, by this final state at the latest
                 return running, time.perf_counter() - start
             time.sleep(0.05)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from common import ROOT, median, table
 
-# First on the path: the check's module has this script's name.
-sys.path.insert(0, str(ROOT / "tools" / "integration"))
-from dev_server_load import LoadResult, report, run_load
+# The check's module has this script's name: imported by its path from the root.
+sys.path.insert(0, str(ROOT))
+from tools.integration.dev_server_load import LoadResult, report, run_load
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 20

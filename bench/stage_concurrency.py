@@ -43,8 +43,10 @@ def measure(heartbeat: bool, single_connection: bool) -> tuple[list[float], list
     try:
         with prefect_api(api):
             # prefect_api switches the heartbeat off; switch it back on for the baseline.
-            beat = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 30} if heartbeat else {}
-            with temporary_settings(updates=beat):
+            beat = temporary_settings(
+                updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 30} if heartbeat else {}
+            )
+            with beat:
                 stage(overrides={"source_1": {"sleep_seconds": 0}})  # warm-up, not timed
                 for _ in range(REPEATS):
                     start = time.perf_counter()

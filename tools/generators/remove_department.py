@@ -57,7 +57,7 @@ def refuse_dependents(root: Path, department: str) -> None:
             names = requirement_names(tomllib.loads(pyproject.read_text(encoding="utf-8")))
         except (tomllib.TOMLDecodeError, InvalidRequirement) as error:
             raise scaffold.ScaffoldError(f"{where}: cannot be read: {error}") from None
-        if distribution in map(canonicalize_name, names):
+        if distribution in {canonicalize_name(name) for name in names}:
             raise scaffold.ScaffoldError(
                 f"--id: {where} depends on {distribution}; remove that dependency first"
             )

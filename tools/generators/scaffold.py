@@ -72,7 +72,7 @@ def _interrupted(signum: int, _frame: object) -> None:
     raise Interrupted(signal.Signals(signum))
 
 
-def app(help_text: str) -> typer.Typer:
+def app(help_text: str | None) -> typer.Typer:
     return typer.Typer(
         add_completion=False, help=help_text, rich_markup_mode=None, pretty_exceptions_enable=False
     )

@@ -111,7 +111,7 @@ def test_scenarios(repo, name):
     assert result.matrix()["include"] == [
         {"department": repo_path.rsplit("/", 1)[-1], "package": d, "path": repo_path}
         for d in expected
-        for repo_path in [with_d.get(d, MEMBERS.get(d))[0]]
+        for repo_path in [with_d[d][0]]
     ]
 
 

@@ -61,7 +61,8 @@ def test_secrets_come_from_the_environment_and_are_never_printed(monkeypatch, tm
     assert first.exit_code == 0, first.output
     assert TOKEN not in first.output
     assert "create" in first.output and BLOCK in first.output
-    assert Secret.load(BLOCK).get() == TOKEN
+    block = Secret.load(BLOCK)
+    assert isinstance(block, Secret) and block.get() == TOKEN
     again = sync("--data-root", str(tmp_path / "root"))
     assert again.output.count("unchanged") == 2
     monkeypatch.setenv(ENV, TOKEN + "-rotated")

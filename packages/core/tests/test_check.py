@@ -113,6 +113,7 @@ def test_each_mistake_is_reported_with_its_path(broken, path, message):
 
 def test_the_shipped_departments_follow_the_conventions():
     root = repository_root()
+    assert root is not None
     report = check_repository(root)
     assert report.departments >= 1
     assert [v.show(root) for v in report.violations] == []

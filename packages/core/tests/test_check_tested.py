@@ -3,6 +3,7 @@
 import ast
 import itertools
 import keyword
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def new_department(make_department) -> Path:
     return folder
 
 
-def check_with_tests(folder: Path, tests: dict[str, str | bytes]) -> list[str]:
+def check_with_tests(folder: Path, tests: Mapping[str, str | bytes]) -> list[str]:
     """What ``airnub check`` reports (``path: message``) once the department's ``tests/``
     also holds ``tests`` (path -> text or raw bytes). In text, ``{module}`` is the
     ingestion/feed flow module, ``{package}`` its category package, ``{flow}`` the flow and
@@ -56,7 +57,9 @@ def check_with_tests(folder: Path, tests: dict[str, str | bytes]) -> list[str]:
     return [v.show(root) for v in report.violations]
 
 
-def department_with_tests(make_department, tests: dict[str, str | bytes]) -> tuple[str, list[str]]:
+def department_with_tests(
+    make_department, tests: Mapping[str, str | bytes]
+) -> tuple[str, list[str]]:
     folder = new_department(make_department)
     return folder.name, check_with_tests(folder, tests)
 

@@ -9,8 +9,9 @@ from airnub_core.cli import app
 from airnub_core.conventions import MANAGED_TAG
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import DeploymentUpdate
-from prefect.deployments.runner import EntrypointType
+from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectNotFound
+from prefect.types.entrypoint import EntrypointType
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -96,7 +97,9 @@ def test_a_department_deploys_its_prefect_yaml_idempotently(department):
     assert stage.entrypoint == f"{department}.ingestion_flow_{department}:ingestion_flow"
     assert stage.work_pool_name == pool(department)
     assert stage.job_variables == {"env": {"AIRNUB_ENV": "local"}}
-    assert [(s.schedule.cron, s.active) for s in stage.schedules] == [("0 6 * * *", False)]
+    [schedule] = stage.schedules
+    assert isinstance(schedule.schedule, CronSchedule)
+    assert (schedule.schedule.cron, schedule.active) == ("0 6 * * *", False)
     assert (stage.pull_steps, stage.path, stage.description) == ([], None, "The ingestion stage.")
     feed = next(d for key, d in found.items() if key.endswith("-ingestion-feed"))
     assert feed.parameters == {"overrides": {"message": "from the deployment"}}

@@ -27,14 +27,18 @@ def test_only_sqlite_gets_a_single_connection():
 
 def test_prefects_engine_for_a_sqlite_file_has_one_connection(tmp_path, monkeypatch):
     from prefect.server.database import configurations
+    from sqlalchemy.pool import QueuePool
 
     # Restored after the test: the patch replaces this module attribute.
-    monkeypatch.setattr(configurations, "create_async_engine", configurations.create_async_engine)
+    # (read through vars(): the name is sqlalchemy's, re-exported without being declared)
+    engine_factory = vars(configurations)["create_async_engine"]
+    monkeypatch.setattr(configurations, "create_async_engine", engine_factory)
     local_api.single_connection_sqlite()
     url = f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}"
 
     async def pool_limits() -> tuple[int, int]:
         engine = await configurations.AioSqliteConfiguration(connection_url=url).engine()
+        assert isinstance(engine.pool, QueuePool)
         return engine.pool.size(), engine.pool._max_overflow  # no public getter for the latter
 
     assert asyncio.run(pool_limits()) == (1, 0)

@@ -177,6 +177,7 @@ def test_the_shipped_declaration_reads():
     from airnub_core.storage import repository_root
 
     root = repository_root()
+    assert root is not None
     declared = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["airnub"]
     assert environments.declared_environments(root) == declared["environments"]
 
@@ -231,7 +232,8 @@ def test_a_hand_made_variable_under_a_managed_name_is_refused(make_department, d
         result = airnub("variables", "sync", department, *(["--dry-run"] * dry_run))
         one_line_error(result, repr(taken), "not managed by airnub", "delete it", "add")
         with get_client(sync_client=True) as client:
-            assert client.read_variable_by_name(taken).value == {"mine": 1}
+            kept = client.read_variable_by_name(taken)
+            assert kept is not None and kept.value == {"mine": 1}
             managed = variables.managed_variables(client)
             assert not [name for name in managed if name.startswith(department)]
     finally:

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import textwrap
 import threading
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,9 @@ def manifest(folder: Path) -> dict[str, dict]:
     return {row["file"]: row for row in json.loads((folder / MANIFEST).read_text())["files"]}
 
 
-def assert_manifest_is_the_disk(folder: Path, strangers=frozenset()) -> dict[str, dict]:
+def assert_manifest_is_the_disk(
+    folder: Path, strangers: AbstractSet[str] = frozenset()
+) -> dict[str, dict]:
     """The manifest lists exactly the files on disk (besides ``strangers``, which it never
     knew), each with the sha256 and size of what is there."""
     listed = manifest(folder)

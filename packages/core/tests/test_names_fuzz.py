@@ -30,7 +30,7 @@ from pydantic import TypeAdapter
 # Characters that matter to some reader of a name: separators, path and shell syntax,
 # look-alikes of a-z and line breaks.
 TRICKY = "abcxyz019_-. /\\\n\r\t\0:=#ÀéßK\u0131\u017f\u212a\u0130\u00a0\u2028\ufeff🙂"
-KEYWORDS = keyword.kwlist + keyword.softkwlist
+KEYWORDS = [*keyword.kwlist, *keyword.softkwlist]
 
 ids = st.one_of(
     st.text(),

@@ -19,6 +19,7 @@ from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import VariableCreate
 from prefect.variables import Variable
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -169,7 +170,7 @@ def test_a_secret_block_is_used_and_never_logged_or_published(httpserver, airnub
     from prefect import flow
 
     token = "tok-7f3a9c-never-show-me"
-    Secret(value=token).save("test-api-key", overwrite=True)
+    Secret(value=SecretStr(token)).save("test-api-key", overwrite=True)
     httpserver.expect_request(
         "/api", headers={"Authorization": f"Bearer {token}"}
     ).respond_with_json({"results": [{"id": "r1"}], "next": None})

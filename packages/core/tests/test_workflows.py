@@ -16,10 +16,9 @@ import yaml
 from airnub_core.affected import KINDS, read_workspace
 from airnub_core.cli import app
 from airnub_core.github_expressions import truth
-from airnub_core.storage import repository_root
 from typer.testing import CliRunner
 
-ROOT = repository_root(Path(__file__).parent)
+ROOT = Path(__file__).resolve().parents[3]  # packages/core/tests/ -> the workspace
 WORKFLOWS = ROOT / ".github" / "workflows"
 CI = yaml.safe_load((WORKFLOWS / "ci.yml").read_text())
 JOBS: dict[str, dict] = CI["jobs"]
@@ -230,17 +229,18 @@ def test_detect_exports_every_output_the_other_jobs_read():
 
 
 # --- each check runs for its kind of change -----------------------------------------
-CHECKS = {
-    "docs": r"mkdocs build --strict",
-    "workflows": r"actionlint",
-    "containers": r"vendor\.compose-spec",
-    "python": r"ruff check",
-}
+CHECKS = [
+    ("docs", r"mkdocs build --strict"),
+    ("workflows", r"actionlint"),
+    ("containers", r"vendor\.compose-spec"),
+    ("python", r"ruff check"),
+    ("python", r"basedpyright"),
+]
 
 
-@pytest.mark.parametrize("kind", CHECKS)
-def test_each_static_check_is_a_step_gated_on_its_kind(kind):
-    job, step = step_running(CHECKS[kind])
+@pytest.mark.parametrize(("kind", "pattern"), CHECKS)
+def test_each_static_check_is_a_step_gated_on_its_kind(kind, pattern):
+    job, step = step_running(pattern)
     assert job == "detect", "cheap checks are steps of the first job: no extra billed job"
     assert truth(step.get("if"), context("pull_request", outputs(**{kind: True})))
     assert not truth(step.get("if"), context("pull_request", outputs()))
@@ -252,6 +252,12 @@ def test_the_workflow_checks_match_the_local_ones():
     _, step = step_running(r"actionlint")
     for command in ("check-jsonschema --builtin-schema vendor.github-workflows", "zizmor"):
         assert command in step["run"]
+
+
+def test_the_type_checker_runs_in_ci_and_locally():
+    _, step = step_running(r"basedpyright")
+    assert "uv run --no-sync basedpyright" in step["run"]
+    assert "uv run --no-sync basedpyright" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_the_core_job_runs_for_core_changes_only():

@@ -6,13 +6,14 @@ from dept_project_alpha.ingestion.public_api_data import (
     ingest_public_api_data_flow_dept_project_alpha as public_api,
 )
 from prefect.blocks.system import Secret
+from pydantic import SecretStr
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
 def test_a_secret_block_is_used_and_never_logged_or_published(httpserver, airnub_data_root):
     token = "tok-7f3a9c-never-show-me"
-    Secret(value=token).save("test-api-key", overwrite=True)
+    Secret(value=SecretStr(token)).save("test-api-key", overwrite=True)
     httpserver.expect_request(
         "/api", headers={"Authorization": f"Bearer {token}"}
     ).respond_with_json({"results": [{"id": "r1"}], "next": None})

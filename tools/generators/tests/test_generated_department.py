@@ -61,6 +61,15 @@ def test_ruff_is_clean(generated):
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_its_types_check(generated):
+    """Every template, as generated (a task with its config included), passes the
+    workspace's type checker: department authors start from 0 errors."""
+    _, run = generated
+    done = run("basedpyright", f"packages/{DEPT}")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "0 errors" in done.stdout
+
+
 def test_airnub_check_is_clean(generated):
     _, run = generated
     done = run("airnub", "check", DEPT)

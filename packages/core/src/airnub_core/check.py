@@ -466,8 +466,9 @@ def _import_module_literal(call: ast.Call) -> str | None:
     if not (by_attribute or by_name) or not call.args:
         return None
     first = call.args[0]
-    literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
-    return first.value if literal and not first.value.startswith(".") else None
+    if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+        return None
+    return None if first.value.startswith(".") else first.value
 
 
 def entrypoint_flow(department: str, entrypoint: str) -> Any:

@@ -61,14 +61,15 @@ class Settings(BaseModel):
 class FetchSettings(Settings):
     """How a category reads its sources: a base for the settings of any category that fetches."""
 
-    timeout_seconds: float = Field(10.0, gt=0)  # per wait: connecting, or one read
+    timeout_seconds: float = Field(default=10.0, gt=0)  # per wait: connecting, or one read
     # The whole of one request, redirects and body included: a server that drips bytes
     # cannot hold it open (see airnub_core.sources.Limits).
-    deadline_seconds: float = Field(DEFAULT_DEADLINE, gt=0)
-    retries: int = Field(3, ge=0, le=10)  # quick retries of transient failures, before Prefect's
-    backoff_seconds: float = Field(0.5, ge=0)
+    deadline_seconds: float = Field(default=DEFAULT_DEADLINE, gt=0)
+    # quick retries of transient failures, before Prefect's
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff_seconds: float = Field(default=0.5, ge=0)
     # A Prefect Secret block holding a bearer token for the sources; never the token itself.
-    api_key_block: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    api_key_block: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$")
 
     def reader_options(self) -> dict[str, Any]:
         """Keyword arguments for the fetching tasks in :mod:`airnub_core.tasks`."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
@@ -161,7 +162,7 @@ def display_name(department: str) -> str:
     return known[department]
 
 
-def unknown(what: str, value: str, valid: object) -> str:
+def unknown(what: str, value: str, valid: Iterable[str]) -> str:
     choices = ", ".join(valid) or "none"
     return f"unknown {what} {value!r}; valid: {choices}"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import yaml
@@ -33,6 +33,10 @@ from airnub_core.conventions import (
 )
 from airnub_core.environments import check_name
 from airnub_core.variables import read_all
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.responses import DeploymentResponse
 
 # Fields compared to decide "unchanged". The version is left out: prefect sets it to the
 # git commit, and a new commit alone changes nothing a run does.
@@ -134,13 +138,13 @@ def _schedule_fields(schedule: Any) -> dict[str, Any]:
     }
 
 
-def current(deployment: Any) -> dict[str, Any]:
+def current(deployment: DeploymentResponse) -> dict[str, Any]:
     fields = {name: getattr(deployment, name) for name in COMPARED}
     fields["schedules"] = [_schedule_fields(s) for s in deployment.schedules]
     return fields
 
 
-def differences(item: Planned, deployment: Any) -> list[str]:
+def differences(item: Planned, deployment: DeploymentResponse) -> list[str]:
     """The compared fields where the server's deployment differs from ``item``."""
     have = current(deployment)
     if have["description"] == "None":  # how Prefect's create stores a missing description
@@ -176,7 +180,7 @@ class _PullSteps:
         return self.steps == getattr(other, "steps", None)
 
 
-def _apply(client: Any, item: Planned, existing: Any) -> None:
+def _apply(client: SyncPrefectClient, item: Planned, existing: DeploymentResponse | None) -> None:
     from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.deployments.runner import RunnerDeployment
 
@@ -200,7 +204,9 @@ def _apply(client: Any, item: Planned, existing: Any) -> None:
         client.update_deployment(existing.id, DeploymentUpdate(path=None))
 
 
-def existing_deployments(client: Any, department: str) -> dict[str, Any]:
+def existing_deployments(
+    client: SyncPrefectClient, department: str
+) -> dict[str, DeploymentResponse]:
     """The department's airnub-managed deployments: 'flow name/deployment name' -> deployment.
 
     Every one is read, however many the server holds, and named by its own flow (looked
@@ -220,7 +226,7 @@ def existing_deployments(client: Any, department: str) -> dict[str, Any]:
     return {f"{names[d.flow_id]}/{d.name}": d for d in found if d.flow_id in names}
 
 
-def flow_names(client: Any, ids: set[UUID]) -> dict[UUID, str]:
+def flow_names(client: SyncPrefectClient, ids: set[UUID]) -> dict[UUID, str]:
     """Flow id -> name for exactly ``ids``."""
     from prefect.client.schemas.filters import FlowFilter, FlowFilterId
 
@@ -230,7 +236,7 @@ def flow_names(client: Any, ids: set[UUID]) -> dict[UUID, str]:
     return {flow.id: flow.name for flow in flows}
 
 
-def _by_name(client: Any, key: str) -> Any:
+def _by_name(client: SyncPrefectClient, key: str) -> DeploymentResponse | None:
     from prefect.exceptions import ObjectNotFound
 
     try:
@@ -239,7 +245,7 @@ def _by_name(client: Any, key: str) -> Any:
         return None
 
 
-def ensure_work_pools(client: Any, names: set[str], dry_run: bool) -> list[str]:
+def ensure_work_pools(client: SyncPrefectClient, names: set[str], dry_run: bool) -> list[str]:
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
 
@@ -255,7 +261,12 @@ def ensure_work_pools(client: Any, names: set[str], dry_run: bool) -> list[str]:
 
 
 def deploy(
-    client: Any, department: str, env: str, *, dry_run: bool = False, prune: bool = False
+    client: SyncPrefectClient,
+    department: str,
+    env: str,
+    *,
+    dry_run: bool = False,
+    prune: bool = False,
 ) -> list[tuple[str, str]]:
     """(action, 'flow/deployment') for every deployment of the department and every pool.
 
@@ -290,7 +301,9 @@ def deploy(
     return results
 
 
-def retire(client: Any, department: str, *, dry_run: bool = False) -> list[tuple[str, str]]:
+def retire(
+    client: SyncPrefectClient, department: str, *, dry_run: bool = False
+) -> list[tuple[str, str]]:
     """Delete a removed department's managed deployments and managed Variables, then its
     own work pool if nothing else uses it.
 
@@ -317,7 +330,8 @@ def retire(client: Any, department: str, *, dry_run: bool = False) -> list[tuple
     own = work_pool_name(department)
     # A pool the department's deployments named but did not get by convention may be an
     # operator's (a production pool made by hand): never deleted here.
-    for pool in sorted({d.work_pool_name for d in doomed.values()} - {own, None}):
+    named = {d.work_pool_name for d in doomed.values() if d.work_pool_name is not None}
+    for pool in sorted(named - {own}):
         results.append(("keep pool", f"{pool}: not the department's own pool"))
     try:
         client.read_work_pool(own)
@@ -340,7 +354,7 @@ def retire(client: Any, department: str, *, dry_run: bool = False) -> list[tuple
     return results
 
 
-def managed_departments(client: Any) -> set[str]:
+def managed_departments(client: SyncPrefectClient) -> set[str]:
     """Departments owning airnub-managed deployments or Variables on the server.
 
     A department is a tag that is a valid department id and that the object's name

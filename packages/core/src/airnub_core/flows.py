@@ -16,11 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from prefect import Flow, get_run_logger, tags
+from prefect import Flow, State, get_run_logger, tags
 from prefect.exceptions import MissingContextError
-from prefect.states import State
 
 from airnub_core import storage
 from airnub_core.config import PREFETCHED, Settings, resolve_settings
@@ -97,7 +96,7 @@ def data_dir(module_name: str, *, stage: str | None = None, category: str | None
     return storage.output_dir(here.department, stage, *([category] if category else []))
 
 
-def _flow_in(module: Any) -> ConventionFlow | None:
+def _flow_in(module: Any) -> Flow[..., Any] | None:
     found = [
         value
         for value in vars(module).values()
@@ -108,11 +107,11 @@ def _flow_in(module: Any) -> ConventionFlow | None:
     return found[0]
 
 
-def discover_categories(department: str, stage: str) -> dict[str, ConventionFlow]:
+def discover_categories(department: str, stage: str) -> dict[str, Flow[..., Any]]:
     """Category name -> flow, for every category folder of a department's stage."""
     package = importlib.import_module(f"{department}.{stage}")
     suffix = flow_suffix(department)
-    categories: dict[str, ConventionFlow] = {}
+    categories: dict[str, Flow[..., Any]] = {}
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
         if not info.ispkg or info.name in RESERVED_NAMES:
             continue
@@ -204,7 +203,7 @@ def run_categories(
 
 
 def _run_concurrently(
-    flows: dict[str, ConventionFlow], overrides: Mapping[str, Mapping]
+    flows: dict[str, Flow[..., Any]], overrides: Mapping[str, Mapping]
 ) -> dict[str, State]:
     """Each flow in a thread, in a copy of this context so Prefect records it as a subflow."""
     with ThreadPoolExecutor(max_workers=len(flows), thread_name_prefix="category") as pool:
@@ -217,4 +216,6 @@ def _run_concurrently(
             )
             for name, flow in flows.items()
         }
-        return {name: future.result() for name, future in futures.items()}
+        # return_state=True makes each result a State; Prefect's overloads cannot see that
+        # through a Flow[..., Any] (its "..." takes return_state as a flow parameter).
+        return {name: cast(State, future.result()) for name, future in futures.items()}

@@ -8,27 +8,33 @@ cluster. prefect-dask is a dependency of the departments that use it, not of cor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import Field
 
 from airnub_core.config import ConfigError, Settings
 
+if TYPE_CHECKING:
+    from prefect import Task
+    from prefect.task_runners import TaskRunner
+
+R = TypeVar("R")
+
 
 class ParallelSettings(Settings):
     task_runner: Literal["thread", "dask"] = "thread"
-    max_workers: int = Field(4, ge=1, le=64)
+    max_workers: int = Field(default=4, ge=1, le=64)
     dask_address: str | None = None  # an existing Dask scheduler, e.g. tcp://dask:8786
 
 
-def task_runner(settings: ParallelSettings) -> Any:
+def task_runner(settings: ParallelSettings) -> TaskRunner[Any]:
     if settings.task_runner == "thread":
         from prefect.task_runners import ThreadPoolTaskRunner
 
         return ThreadPoolTaskRunner(max_workers=settings.max_workers)
     try:
-        from prefect_dask import DaskTaskRunner
+        from prefect_dask.task_runners import DaskTaskRunner  # the module defining it
     except ImportError:
         raise ConfigError(
             "task_runner: dask needs the prefect-dask package among this department's dependencies"
@@ -40,7 +46,9 @@ def task_runner(settings: ParallelSettings) -> Any:
     return DaskTaskRunner(cluster_kwargs=cluster)
 
 
-def map_task(task: Any, calls: list[Mapping[str, Any]], settings: ParallelSettings) -> list[Any]:
+def map_task(
+    task: Task[..., R], calls: Sequence[Mapping[str, Any]], settings: ParallelSettings
+) -> list[R]:
     """Run ``task`` once per parameter mapping on the configured runner; results in order.
 
     Any call's failure raises here, so the category fails with it.

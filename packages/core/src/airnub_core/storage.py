@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
 DATA_ROOT_ENV = "AIRNUB_DATA_ROOT"
@@ -95,8 +95,11 @@ def _block_root(api_url: str | None) -> Path | None:
     from prefect.filesystems import LocalFileSystem
 
     try:
-        block = LocalFileSystem.load(DATA_ROOT_BLOCK)
+        # Prefect types load() as "the block or a coroutine"; from sync code it is the block.
+        block = cast(LocalFileSystem, LocalFileSystem.load(DATA_ROOT_BLOCK))
     except ValueError:  # no such block on this API: the default applies
+        return None
+    if block.basepath is None:  # a block naming no folder: the default applies too
         return None
     return Path(local_path_of(block.basepath))
 
@@ -223,7 +226,7 @@ def _check_file_name(path: Path, folder: int) -> None:
 
 
 @contextmanager
-def open_output(path: Path) -> Iterator[BinaryIO]:
+def open_output(path: Path) -> Iterator[io.BufferedReader]:
     """Read an output file, confined like the writers: a symlink or anything but a regular
     file at ``path`` is refused, a missing file raises ``FileNotFoundError``."""
     with _open_folder(path.parent, create=False, for_file=path) as folder:

@@ -7,16 +7,18 @@ ones (a missing file, a 404, malformed JSON) fail the task at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
-from prefect import task
+from prefect import State, Task, task
 from prefect.artifacts import (
     create_link_artifact,
     create_markdown_artifact,
     create_table_artifact,
 )
+from prefect.client.schemas.objects import TaskRun
 
 from airnub_core import downloads, links, storage
 from airnub_core.sources import (
@@ -29,7 +31,7 @@ from airnub_core.sources import (
 )
 
 
-def retry_if_transient(task: object, task_run: object, state: Any) -> bool:
+def retry_if_transient(task: Task[..., Any], task_run: TaskRun, state: State) -> bool:
     return isinstance(state.data, TransientSourceError)
 
 
@@ -40,13 +42,28 @@ def auth_headers(auth_block: str | None) -> dict[str, str]:
         return {}
     from prefect.blocks.system import Secret
 
-    return {"Authorization": f"Bearer {Secret.load(auth_block).get()}"}
+    # Prefect types load() as "the block or a coroutine" (it dispatches on the caller);
+    # called from this synchronous code it returns the block.
+    secret = cast(Secret[str], Secret.load(auth_block))
+    return {"Authorization": f"Bearer {secret.get()}"}
 
 
-RETRYING = dict(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=retry_if_transient)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-@task(name="fetch-json-pages", **RETRYING)
+def retrying_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A task that Prefect retries twice (after 1 s, then 5 s), on transient source errors
+    only. Keyword arguments, not a ``**dict`` splat, so the task keeps its signature."""
+    return task(
+        name=name,
+        retries=2,
+        retry_delay_seconds=[1, 5],
+        retry_condition_fn=retry_if_transient,
+    )
+
+
+@retrying_task("fetch-json-pages")
 def fetch_json_pages_task(
     url: str,
     next_key: str = "next",
@@ -76,7 +93,7 @@ def flatten_pages_task(pages: list[Any], records_key: str) -> list[dict[str, Any
     return flatten_pages(pages, records_key)
 
 
-@task(name="download-files", **RETRYING)
+@retrying_task("download-files")
 def download_files_task(
     urls: list[str],
     folder: Path,
@@ -99,7 +116,7 @@ def download_files_task(
     return [asdict(entry) for entry in entries]
 
 
-@task(name="extract-links", **RETRYING)
+@retrying_task("extract-links")
 def extract_links_task(
     url: str,
     same_site_only: bool = False,

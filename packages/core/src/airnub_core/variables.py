@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -24,6 +24,7 @@ from airnub_core import config, conventions
 from airnub_core.conventions import MANAGED_TAG, STAGES, Identity
 
 if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.filters import VariableFilter
     from prefect.client.schemas.objects import Variable
 
@@ -141,7 +142,9 @@ def read_all(read: Callable[..., list[T]], **filters: Any) -> list[T]:
         found.update(fresh)
 
 
-def read_variables(client: Any, variable_filter: VariableFilter) -> dict[str, Variable]:
+def read_variables(
+    client: SyncPrefectClient, variable_filter: VariableFilter
+) -> dict[str, Variable]:
     """Name -> Variable of every Variable matching ``variable_filter``, page by page.
 
     Prefect's ``read_variables`` takes no filter or offset, so this posts to the same
@@ -171,12 +174,12 @@ def _names_filter(**name: Any) -> VariableFilter:
     return VariableFilter(name=VariableFilterName(**name))
 
 
-def managed_variables(client: Any, *departments: str) -> dict[str, Variable]:
+def managed_variables(client: SyncPrefectClient, *departments: str) -> dict[str, Variable]:
     """Every Variable carrying the managed tag (and each of ``departments``' tags)."""
     return read_variables(client, _tags_filter(MANAGED_TAG, *departments))
 
 
-def refuse_unmanaged(client: Any, names: Iterable[str]) -> None:
+def refuse_unmanaged(client: SyncPrefectClient, names: Iterable[str]) -> None:
     """Raise :class:`UnmanagedVariable` if any of ``names`` is held by a hand-made Variable."""
     names = sorted(names)
     if not names:
@@ -198,7 +201,7 @@ def department_values(department: str) -> dict[str, Any]:
 def plan(
     current: dict[str, Variable],
     wanted: dict[str, tuple[ConfigFile, Any]],
-    departments: list[str],
+    departments: Sequence[str],
     prune: bool,
 ) -> list[Change]:
     changes = []
@@ -222,7 +225,7 @@ def plan(
     return changes
 
 
-def apply(client: Any, changes: list[Change]) -> None:
+def apply(client: SyncPrefectClient, changes: list[Change]) -> None:
     """Write the changes; on a failure, undo the ones already written, then re-raise."""
     from prefect.client.schemas.actions import VariableCreate, VariableUpdate
     from prefect.exceptions import ObjectAlreadyExists
@@ -258,9 +261,9 @@ def apply(client: Any, changes: list[Change]) -> None:
 
 
 def sync(
-    client: Any,
+    client: SyncPrefectClient,
     wanted: dict[str, tuple[ConfigFile, Any]],
-    departments: list[str],
+    departments: Sequence[str],
     *,
     dry_run: bool = False,
     prune: bool = False,

@@ -29,7 +29,7 @@ COLUMNS = ["id", "station", "station_name", "city", "measured_at", "pm25", "no2"
 
 
 class StationReadingsSettings(Settings):
-    max_rejected_fraction: float = Field(0.2, ge=0, le=1)
+    max_rejected_fraction: float = Field(default=0.2, ge=0, le=1)
     stations_file: str = "stations.csv"
 
 

@@ -24,7 +24,7 @@ from .tasks.summarize_buildings_task_dept_project_beta import summarize_building
 
 
 class ConsumptionTrendsSettings(Settings):
-    chart_file: str = Field("consumption.png", pattern=r"^[\w.-]+\.png$")
+    chart_file: str = Field(default="consumption.png", pattern=r"^[\w.-]+\.png$")
 
 
 def to_markdown(summary: list[dict[str, Any]], chart: str, title: str) -> str:

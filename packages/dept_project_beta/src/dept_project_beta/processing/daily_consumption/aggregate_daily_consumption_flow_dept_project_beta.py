@@ -21,8 +21,8 @@ from .tasks.aggregate_daily_task_dept_project_beta import COLUMNS, aggregate_dai
 class DailyConsumptionSettings(ParallelSettings):
     meter_files: str = "meters_*.csv"
     buildings_file: str = "buildings.csv"
-    hours_per_day: int = Field(24, ge=1, le=48)
-    max_rejected_fraction: float = Field(0.05, ge=0, le=1)
+    hours_per_day: int = Field(default=24, ge=1, le=48)
+    max_rejected_fraction: float = Field(default=0.05, ge=0, le=1)
 
 
 @category_flow
