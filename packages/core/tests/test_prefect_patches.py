@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import ipaddress
 import logging
+import os
 import ssl
 import subprocess
 import sys
@@ -278,3 +279,19 @@ def test_the_local_api_server_stops_with_one_line_naming_a_moved_patch(tmp_path)
     lines = done.stderr.strip().splitlines()
     assert "Traceback" not in done.stderr
     assert len(lines) == 1 and "'single-connection-sqlite'" in lines[0]
+
+
+def test_a_moved_drain_fails_the_session_and_still_stops_its_local_api(tmp_path, monkeypatch):
+    from airnub_core import local_api
+
+    moved = dataclasses.replace(
+        prefect_patches.DRAIN_LOG_WORKER, target="prefect.logging.handlers.APILogWorker.moved"
+    )
+    before = os.environ.get("PREFECT_API_URL")
+    with (
+        pytest.raises(PrefectPatchError, match="'drain-log-worker'"),
+        local_api.running(tmp_path / "prefect.db") as api,
+    ):
+        monkeypatch.setattr(prefect_patches, "DRAIN_LOG_WORKER", moved)
+    assert api.process.poll() is not None  # stopped, not orphaned
+    assert os.environ.get("PREFECT_API_URL") == before

@@ -39,4 +39,6 @@ def local_run_settings() -> dict[Any, Any]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 
     share_ssl_context()
+    # The drains run as the session ends: a moved one fails here, before the run, not there.
+    prefect_patches.client_drains()
     return {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}

@@ -193,7 +193,8 @@ def _apply(client: Any, item: Planned, existing: Any) -> None:
         storage=_PullSteps(item.pull),  # so the path is None and the pull steps are the file's
         job_variables=fields["job_variables"],
     )
-    deployment._set_defaults_from_flow(item.flow)  # parameter schema and version, as prefect does
+    # parameter schema and version, as prefect does
+    prefect_patches.DEFAULTS_FROM_FLOW.get()(deployment, item.flow)
     deployment.apply(schedules=_schedules(item) or None)
     if existing is not None and existing.path is not None:
         # a path some other tool left; an update through `apply` never clears it

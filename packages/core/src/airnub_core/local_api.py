@@ -201,8 +201,8 @@ def drain_client_workers() -> None:
     """Flush queued logs and events so nothing is lost or stalls when the API stops."""
     if "prefect" not in sys.modules:
         return
-    prefect_patches.DRAIN_LOG_WORKER.get()(timeout=10)
-    prefect_patches.DRAIN_EVENTS_WORKER.get()(timeout=10)
+    for drain in prefect_patches.client_drains():
+        drain(timeout=10)
 
 
 @contextlib.contextmanager
@@ -215,12 +215,14 @@ def running(db: Path | None = None) -> Iterator[LocalAPI]:
         os.environ["PREFECT_API_URL"] = api.url
         yield api
     finally:
-        drain_client_workers()
-        if previous is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = previous
-        api.stop()
+        try:
+            drain_client_workers()
+        finally:  # a drain that fails must not leave the server running
+            if previous is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = previous
+            api.stop()
 
 
 def single_connection_sqlite() -> None:

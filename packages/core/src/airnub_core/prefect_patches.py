@@ -260,6 +260,25 @@ SCHEDULE_FROM_CONFIG = Borrowed(
 )
 
 
+def _takes_deployment_and_flow(method: Any) -> bool:
+    try:
+        return len(inspect.signature(method).parameters) == 2
+    except (TypeError, ValueError):
+        return False
+
+
+DEFAULTS_FROM_FLOW = Borrowed(
+    name="defaults-from-flow",
+    target="prefect.deployments.runner.RunnerDeployment._set_defaults_from_flow",
+    versions=">=3.9,<3.10",
+    why="Gives a deployment its flow's parameter schema, version and description as "
+    "RunnerDeployment.from_flow does; from_flow itself would also replace the entrypoint "
+    "and storage that `airnub deploy` sets from prefect.yaml.",
+    shape="a method taking the deployment and its flow",
+    fits=_takes_deployment_and_flow,
+)
+
+
 def _takes_timeout(drain: Any) -> bool:
     try:
         return "timeout" in inspect.signature(drain).parameters
@@ -287,5 +306,16 @@ DRAIN_EVENTS_WORKER = Borrowed(
     fits=_takes_timeout,
 )
 
+
+def client_drains() -> list[Callable[..., Any]]:
+    """Prefect's drains of queued logs and events, each called with ``timeout=``."""
+    return [DRAIN_LOG_WORKER.get(), DRAIN_EVENTS_WORKER.get()]
+
+
 PATCHES: tuple[Patch, ...] = (SINGLE_CONNECTION_SQLITE, SHARED_SSL_CONTEXT)
-BORROWED: tuple[Borrowed, ...] = (SCHEDULE_FROM_CONFIG, DRAIN_LOG_WORKER, DRAIN_EVENTS_WORKER)
+BORROWED: tuple[Borrowed, ...] = (
+    SCHEDULE_FROM_CONFIG,
+    DEFAULTS_FROM_FLOW,
+    DRAIN_LOG_WORKER,
+    DRAIN_EVENTS_WORKER,
+)
