@@ -19,6 +19,7 @@ from rich.tree import Tree
 
 from airnub_core import conventions
 from airnub_core.conventions import STAGES, ConventionError, unknown
+from airnub_core.prefect_patches import PrefectPatchError
 
 if TYPE_CHECKING:
     from airnub_core.local_api import LocalAPI
@@ -716,4 +717,8 @@ def dev_command(
 
 def main() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    app()
+    try:
+        app()
+    except PrefectPatchError as error:  # an installed Prefect its patches were not written for
+        fail(str(error))  # prints the one line; typer's Exit needs a running command
+        raise SystemExit(1) from None

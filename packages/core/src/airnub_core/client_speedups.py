@@ -9,43 +9,22 @@ All are measured in ``bench/README.md``:
   OpenSSL 3). Every flow and subflow creates clients, so concurrent categories
   queue behind it. Here one verified context per CA file is shared instead; it
   is never modified after creation, and sharing an SSLContext between clients
-  is safe. Upstream: PrefectHQ/prefect#19106.
+  is safe. Upstream: PrefectHQ/prefect#19106. The patch itself is
+  :data:`airnub_core.prefect_patches.SHARED_SSL_CONTEXT`.
 """
 
 from __future__ import annotations
 
-import ssl
-from functools import cache
 from typing import Any
 
-
-@cache
-def _verified_context(cafile: str) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=cafile)
-
-
-def _create_default_context(*args: Any, **kwargs: Any) -> ssl.SSLContext:
-    # Prefect's verified path calls create_default_context(cafile=...) and leaves it as is;
-    # anything else (the insecure path mutates its context) gets a fresh one.
-    if not args and set(kwargs) == {"cafile"} and kwargs["cafile"]:
-        return _verified_context(kwargs["cafile"])
-    return ssl.create_default_context(*args, **kwargs)
-
-
-class _SSLWithSharedContext:
-    """Stands in for the ``ssl`` module inside ``prefect.client.orchestration`` only."""
-
-    create_default_context = staticmethod(_create_default_context)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(ssl, name)
+from airnub_core import prefect_patches
 
 
 def share_ssl_context() -> None:
-    """Make Prefect's clients in this process share one verified SSL context."""
-    from prefect.client import orchestration
+    """Make Prefect's clients in this process share one verified SSL context.
 
-    orchestration.ssl = _SSLWithSharedContext()
+    An optional speed-up: on a Prefect it was not written for, one warning and no change."""
+    prefect_patches.SHARED_SSL_CONTEXT.apply()
 
 
 def preload_engine() -> None:
@@ -60,4 +39,6 @@ def local_run_settings() -> dict[Any, Any]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 
     share_ssl_context()
+    # The drains run as the session ends: a moved one fails here, before the run, not there.
+    prefect_patches.client_drains()
     return {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}

@@ -21,6 +21,7 @@ from uuid import UUID
 
 import yaml
 
+from airnub_core import prefect_patches
 from airnub_core.check import entrypoint_flow
 from airnub_core.config import ENV_VAR, ConfigError, package_dir
 from airnub_core.conventions import (
@@ -99,9 +100,8 @@ def _job_variables(item: Planned) -> dict[str, Any]:
 
 def _schedules(item: Planned) -> list[dict[str, Any]]:
     # Prefect's own reading of a prefect.yaml schedule, so both commands agree on it.
-    from prefect.cli.deploy._schedules import _schedule_config_to_deployment_schedule
-
-    return [_schedule_config_to_deployment_schedule(s) for s in item.entry.get("schedules") or []]
+    schedule_from_config = prefect_patches.SCHEDULE_FROM_CONFIG.get()
+    return [schedule_from_config(s) for s in item.entry.get("schedules") or []]
 
 
 def wanted(item: Planned) -> dict[str, Any]:
@@ -197,7 +197,8 @@ def _apply(client: SyncPrefectClient, item: Planned, existing: DeploymentRespons
         storage=_PullSteps(item.pull),  # so the path is None and the pull steps are the file's
         job_variables=fields["job_variables"],
     )
-    deployment._set_defaults_from_flow(item.flow)  # parameter schema and version, as prefect does
+    # parameter schema and version, as prefect does
+    prefect_patches.DEFAULTS_FROM_FLOW.get()(deployment, item.flow)
     deployment.apply(schedules=_schedules(item) or None)
     if existing is not None and existing.path is not None:
         # a path some other tool left; an update through `apply` never clears it

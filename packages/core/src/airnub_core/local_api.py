@@ -29,6 +29,9 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+from airnub_core import prefect_patches
+from airnub_core.prefect_patches import sqlite_engine_options as sqlite_engine_options
+
 PREFECT_VERSION = version("prefect")
 QUIET_ENV = {
     "DO_NOT_TRACK": "1",
@@ -198,11 +201,8 @@ def drain_client_workers() -> None:
     """Flush queued logs and events so nothing is lost or stalls when the API stops."""
     if "prefect" not in sys.modules:
         return
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=10)
-    EventsWorker.drain_all(timeout=10)
+    for drain in prefect_patches.client_drains():
+        drain(timeout=10)
 
 
 @contextlib.contextmanager
@@ -215,34 +215,14 @@ def running(db: Path | None = None) -> Iterator[LocalAPI]:
         os.environ["PREFECT_API_URL"] = api.url
         yield api
     finally:
-        drain_client_workers()
-        if previous is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = previous
-        api.stop()
-
-
-def sqlite_engine_options(url: str) -> dict[str, object]:
-    """Engine options that give a SQLite URL one connection; none for other databases.
-
-    Prefect passes its pool-size settings only to Postgres, so a file database gets
-    SQLAlchemy's default pool of connections that contend for the write lock. A
-    deferred transaction that reads, then writes after another connection committed,
-    fails at once with ``database is locked`` (the busy timeout does not apply). With
-    one connection, concurrent API calls wait their turn in the pool instead.
-    """
-    if not str(url).startswith("sqlite"):
-        return {}
-    import sqlalchemy as sa
-
-    return {
-        "poolclass": sa.pool.AsyncAdaptedQueuePool,
-        "pool_size": 1,
-        "max_overflow": 0,
-        "pool_recycle": -1,
-        "pool_timeout": 300,  # a burst of requests queues for the connection; never fail fast
-    }
+        try:
+            drain_client_workers()
+        finally:  # a drain that fails must not leave the server running
+            if previous is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = previous
+            api.stop()
 
 
 def single_connection_sqlite() -> None:
@@ -250,14 +230,7 @@ def single_connection_sqlite() -> None:
 
     Like Prefect's own ``:memory:`` setup; Postgres engines are left as Prefect builds them.
     """
-    from prefect.server.database import configurations
-
-    create = configurations.create_async_engine
-
-    def create_async_engine(url: str, **kwargs: object) -> object:
-        return create(url, **{**kwargs, **sqlite_engine_options(url)})
-
-    configurations.create_async_engine = create_async_engine
+    prefect_patches.SINGLE_CONNECTION_SQLITE.apply()
 
 
 def single_connection_enabled() -> bool:
@@ -309,4 +282,7 @@ def _main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    try:
+        _main(sys.argv[1:])
+    except prefect_patches.PrefectPatchError as error:
+        raise SystemExit(str(error)) from None  # one line, in the server log or dev's output
