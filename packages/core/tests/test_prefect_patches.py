@@ -19,6 +19,8 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
+from typing import Any, cast
 
 import pytest
 from airnub_core import prefect_patches
@@ -30,8 +32,14 @@ from airnub_core.prefect_patches import (
     SINGLE_CONNECTION_SQLITE,
     PrefectPatchError,
 )
+from sqlalchemy.pool import QueuePool
 
 INSTALLED = prefect_patches.prefect_version()
+
+
+def current(module: ModuleType, name: str) -> Any:
+    """A module attribute Prefect does not export, read the way a patch finds it."""
+    return vars(module)[name]
 
 
 @pytest.fixture
@@ -40,8 +48,9 @@ def restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from prefect.client import orchestration
     from prefect.server.database import configurations
 
-    monkeypatch.setattr(configurations, "create_async_engine", configurations.create_async_engine)
-    monkeypatch.setattr(orchestration, "ssl", orchestration.ssl)
+    engine_factory = current(configurations, "create_async_engine")
+    monkeypatch.setattr(configurations, "create_async_engine", engine_factory)
+    monkeypatch.setattr(orchestration, "ssl", current(orchestration, "ssl"))
     yield
 
 
@@ -76,19 +85,19 @@ def test_prefects_sqlite_engine_gets_one_connection_and_postgres_is_untouched(tm
 
     SINGLE_CONNECTION_SQLITE.apply()
     SINGLE_CONNECTION_SQLITE.apply()
-    assert configurations.create_async_engine.__wrapped__ is create_async_engine  # wrapped once
+    factory = current(configurations, "create_async_engine")
+    assert factory.__wrapped__ is create_async_engine  # wrapped once
     url = f"sqlite+aiosqlite:///{tmp_path / 'server.db'}"
 
     async def sqlite_pool() -> tuple[int, int]:
         engine = await configurations.AioSqliteConfiguration(connection_url=url).engine()
-        return engine.pool.size(), engine.pool._max_overflow  # no public getter for the latter
+        pool = cast(QueuePool, engine.pool)
+        return pool.size(), pool._max_overflow  # no public getter for the latter
 
     assert asyncio.run(sqlite_pool()) == (1, 0)
-    postgres = configurations.create_async_engine("postgresql+asyncpg://u@127.0.0.1/prefect")
-    assert (
-        postgres.pool.size()
-        == create_async_engine("postgresql+asyncpg://u@127.0.0.1/p").pool.size()
-    )
+    postgres = factory("postgresql+asyncpg://u@127.0.0.1/prefect")
+    default = create_async_engine("postgresql+asyncpg://u@127.0.0.1/p")
+    assert cast(QueuePool, postgres.pool).size() == cast(QueuePool, default.pool).size()
 
 
 def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
@@ -168,7 +177,7 @@ def _version_through_prefects_client(api: str, cafile: Path) -> str:
         temporary_settings,
     )
 
-    settings = {
+    settings: dict[Any, Any] = {
         PREFECT_API_URL: api,
         PREFECT_API_SSL_CERT_FILE: str(cafile),
         PREFECT_API_TLS_INSECURE_SKIP_VERIFY: False,
@@ -240,12 +249,12 @@ def test_a_moved_module_raises_naming_the_borrowed_internal():
 def test_a_prefect_outside_the_written_range_raises_before_touching_the_target(restored):
     from prefect.server.database import configurations
 
-    before = configurations.create_async_engine
+    before = current(configurations, "create_async_engine")
     newer = dataclasses.replace(SINGLE_CONNECTION_SQLITE, versions=f">{INSTALLED}")
     with pytest.raises(PrefectPatchError) as raised:
         newer.apply()
     assert f"Prefect {INSTALLED} is installed" in _one_line_naming(raised.value, newer)
-    assert configurations.create_async_engine is before
+    assert current(configurations, "create_async_engine") is before
 
 
 def test_an_optional_speed_up_warns_once_naming_itself_and_skips(restored, monkeypatch, caplog):
