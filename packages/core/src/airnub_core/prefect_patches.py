@@ -147,10 +147,17 @@ def _resolve(dotted: str) -> Any:
     return value
 
 
-def _takes_url_and_options(factory: Any) -> bool:
+def _parameters(target: Any) -> list[inspect.Parameter] | None:
+    """The target's parameters, or None when it has no signature to inspect."""
     try:
-        parameters = inspect.signature(factory).parameters.values()
+        return list(inspect.signature(target).parameters.values())
     except (TypeError, ValueError):
+        return None
+
+
+def _takes_url_and_options(factory: Any) -> bool:
+    parameters = _parameters(factory)
+    if parameters is None:
         return False
     kinds = {parameter.kind for parameter in parameters}
     return inspect.Parameter.VAR_KEYWORD in kinds and bool(
@@ -261,10 +268,8 @@ SCHEDULE_FROM_CONFIG = Borrowed(
 
 
 def _takes_deployment_and_flow(method: Any) -> bool:
-    try:
-        return len(inspect.signature(method).parameters) == 2
-    except (TypeError, ValueError):
-        return False
+    parameters = _parameters(method)
+    return parameters is not None and len(parameters) == 2
 
 
 DEFAULTS_FROM_FLOW = Borrowed(
@@ -280,10 +285,8 @@ DEFAULTS_FROM_FLOW = Borrowed(
 
 
 def _takes_timeout(drain: Any) -> bool:
-    try:
-        return "timeout" in inspect.signature(drain).parameters
-    except (TypeError, ValueError):
-        return False
+    parameters = _parameters(drain)
+    return parameters is not None and any(p.name == "timeout" for p in parameters)
 
 
 DRAIN_LOG_WORKER = Borrowed(
