@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import yaml
-from airnub_core.github_expressions import render, truth, value
+from airnub_platform.github_expressions import render, truth, value
 from common import ROOT, table
 
 TARGETS = {"docs only": 2, "one department": 4, "core change": 8}

@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 
 import httpx
-from airnub_core import conventions, dev, local_api, remote
-from airnub_core.runner import prefect_api
-from airnub_core.testing import write_department
+from airnub_core import conventions
+from airnub_platform import dev, local_api, remote
+from airnub_platform.runner import prefect_api
+from airnub_platform.testing import write_department
 from common import median, table
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3

@@ -1,6 +1,6 @@
 """`airnub dev`'s server on SQLite, 20 runs triggered at once: Prefect's pool vs one connection.
 
-Each round starts the server exactly as `airnub dev` does (`airnub_core.dev.start_server`)
+Each round starts the server exactly as `airnub dev` does (`airnub_platform.dev.start_server`)
 on a new SQLite file, deploys a throwaway flow, starts a process worker, triggers RUNS
 runs at once over HTTP and waits for them (tools/integration/dev_server_load.py does
 all of it); once with Prefect's default connection pool, once with airnub's single

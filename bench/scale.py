@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from airnub_core import local_api
+from airnub_platform import local_api
 from common import ROOT, median, seconds, table, timed
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3

@@ -14,9 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from airnub_core import conventions, local_api
-from airnub_core.runner import prefect_api
-from airnub_core.testing import write_department
+from airnub_core import conventions
+from airnub_platform import local_api
+from airnub_platform.runner import prefect_api
+from airnub_platform.testing import write_department
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 CATEGORIES = [f"source_{n}" for n in range(1, 9)]

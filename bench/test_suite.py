@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from airnub_core.testing import clean_env, scratch_workspace
+from airnub_platform.testing import clean_env, scratch_workspace
 from common import ROOT, median, seconds, table, timed
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3

@@ -12,9 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from airnub_core import conventions, local_api, variables
-from airnub_core.runner import prefect_api
-from airnub_core.testing import write_department
+from airnub_core import conventions
+from airnub_platform import local_api, variable_sync
+from airnub_platform.runner import prefect_api
+from airnub_platform.testing import write_department
 from common import median, table
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
@@ -36,12 +37,12 @@ for size, name in names.items():
             from prefect.client.orchestration import get_client
 
             start = time.perf_counter()
-            wanted = variables.desired_values([name], "local")
+            wanted = variable_sync.desired_values([name], "local")
             times["validate"].append(time.perf_counter() - start)
             with get_client(sync_client=True) as client:
                 for label in ("cold", "no-op"):
                     start = time.perf_counter()
-                    changes = variables.sync(client, wanted, [name])
+                    changes = variable_sync.sync(client, wanted, [name])
                     times[label].append(time.perf_counter() - start)
                     expected = "create" if label == "cold" else "unchanged"
                     assert {c.action for c in changes} == {expected}, label

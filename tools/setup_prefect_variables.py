@@ -6,7 +6,7 @@ Same as `airnub variables sync`, with the same flags:
 
 import sys
 
-from airnub_core.cli import main
+from airnub_platform.cli import main
 
 if __name__ == "__main__":
     sys.argv[1:1] = ["variables", "sync"]

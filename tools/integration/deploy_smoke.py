@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from airnub_core import local_api, remote
-from airnub_core.testing import SCRATCH_INGESTION_DEPLOYMENTS, clean_env, scratch_workspace
+from airnub_platform import local_api, remote
+from airnub_platform.testing import SCRATCH_INGESTION_DEPLOYMENTS, clean_env, scratch_workspace
 
 DEPARTMENT = "dept_scratch"
 DEPLOYMENT = SCRATCH_INGESTION_DEPLOYMENTS[DEPARTMENT]

@@ -20,8 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from airnub_core import dev, local_api, remote
-from airnub_core.testing import SCRATCH_INGESTION_DEPLOYMENTS, clean_env, scratch_workspace
+from airnub_platform import dev, local_api, remote
+from airnub_platform.testing import SCRATCH_INGESTION_DEPLOYMENTS, clean_env, scratch_workspace
 
 
 def postgres_bin() -> Path | None:

@@ -1,6 +1,6 @@
 """`airnub dev`'s Prefect server on SQLite under a burst of runs: no lock errors, no 503s.
 
-1. the server exactly as `airnub dev` starts it (`airnub_core.dev.start_server`), on a
+1. the server exactly as `airnub dev` starts it (`airnub_platform.dev.start_server`), on a
    new SQLite file in a throwaway Prefect home, on a free loopback port;
 2. a throwaway flow module, written to a temporary folder, deployed to a process pool,
    and a process worker for that pool polling every second;
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from airnub_core import dev, local_api, remote
+from airnub_platform import dev, local_api, remote
 
 FLOW_NAME = "airnub-load-probe"
 DEPLOYMENT = f"{FLOW_NAME}/load"

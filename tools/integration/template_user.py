@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from airnub_core.testing import clean_env, generate, scratch_workspace
+from airnub_platform.testing import clean_env, generate, scratch_workspace
 
 DEPARTMENT = "dept_newcomer"
 CHECKS = [

@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 
 import pytest
-from airnub_core.testing import importable_departments, start_session_api, write_department
+from airnub_platform.testing import importable_departments, start_session_api, write_department
 
 start_session_api()
 

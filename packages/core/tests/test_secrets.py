@@ -10,12 +10,12 @@ import textwrap
 
 import pytest
 from airnub_core import config
-from airnub_core.cli import app
 from airnub_core.config import ConfigError
 from airnub_core.flows import ConventionFlow
 from airnub_core.secrets_scan import find_secrets, redact
 from airnub_core.sources import SourceError, TransientSourceError
-from airnub_core.testing import department_pyproject, published_anywhere
+from airnub_platform.cli import app
+from airnub_platform.testing import department_pyproject, published_anywhere
 from typer.testing import CliRunner
 
 SECRET = "s3cr3t-Zq81-never-shown"

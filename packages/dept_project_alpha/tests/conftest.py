@@ -1,4 +1,4 @@
-from airnub_core.testing import start_session_api
+from airnub_platform.testing import start_session_api
 
 # Boot the Prefect API while pytest imports the tests.
 start_session_api()

@@ -2,7 +2,7 @@
 
 import pytest
 from airnub_core import config
-from airnub_core.cli import app
+from airnub_platform.cli import app
 from typer.testing import CliRunner
 
 LISTING = """\

@@ -5,7 +5,7 @@ import json
 from importlib.resources import files
 
 import pytest
-from airnub_core.testing import run_whole_department
+from airnub_platform.testing import run_whole_department
 from dept_project_alpha.analysis_flow_dept_project_alpha import analysis_flow
 from dept_project_alpha.ingestion.public_api_data.ingest_public_api_data_flow_dept_project_alpha import (  # noqa: E501
     ingest_public_api_data,

@@ -1,7 +1,7 @@
 """Alpha's public API category with a Secret block: the token is used and never leaks."""
 
 import pytest
-from airnub_core.testing import published_anywhere
+from airnub_platform.testing import published_anywhere
 from dept_project_alpha.ingestion.public_api_data import (
     ingest_public_api_data_flow_dept_project_alpha as public_api,
 )

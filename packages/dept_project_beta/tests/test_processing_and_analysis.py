@@ -4,7 +4,7 @@ import csv
 import json
 
 import pytest
-from airnub_core.testing import run_whole_department
+from airnub_platform.testing import run_whole_department
 from dept_project_beta.analysis.consumption_trends import (
     chart_consumption_trends_flow_dept_project_beta as trends,
 )

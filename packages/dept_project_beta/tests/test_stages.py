@@ -1,8 +1,8 @@
 """Every stage of the department runs, and its names come from the conventions."""
 
 import pytest
-from airnub_core import runner
 from airnub_core.conventions import STAGES, departments
+from airnub_platform import runner
 
 DEPARTMENT = "dept_project_beta"
 

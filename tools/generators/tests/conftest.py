@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from airnub_core.testing import GENERATORS, clean_env, copy_workspace
+from airnub_platform.testing import GENERATORS, clean_env, copy_workspace
 
 REPO = Path(__file__).resolve().parents[3]
 

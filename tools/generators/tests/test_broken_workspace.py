@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from airnub_core.testing import clean_env, generate
+from airnub_platform.testing import clean_env, generate
 
 DEPT = "dept_sturdy"
 NEW = ["add_department", "--id", "broken_probe"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from airnub_core import conventions
 from airnub_core.conventions import ConventionError, check_display_name
-from airnub_core.testing import clean_env, generate
+from airnub_platform.testing import clean_env, generate
 from hypothesis import example, given
 from hypothesis import strategies as st
 

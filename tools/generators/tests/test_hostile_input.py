@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from airnub_core.testing import generate, scratch_workspace
+from airnub_platform.testing import generate, scratch_workspace
 
 REPO = Path(__file__).resolve().parents[3]
 DEPT = "dept_fixture"

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from airnub_core.testing import clean_env, generate
+from airnub_platform.testing import clean_env, generate
 
 DEPT = "dept_victim"
 NAME = "Victim Team"

@@ -4,7 +4,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from airnub_core.testing import generate
+from airnub_platform.testing import generate
 
 DEPT = "dept_pruned"
 IN_DEPT = ["--department", DEPT]

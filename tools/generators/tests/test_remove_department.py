@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from airnub_core.testing import SCRATCH_DEPARTMENTS, clean_env, generate
+from airnub_platform.testing import SCRATCH_DEPARTMENTS, clean_env, generate
 
 DEPT = "dept_roundtrip"
 

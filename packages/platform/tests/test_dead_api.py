@@ -13,8 +13,8 @@ import time
 import urllib.request
 
 import pytest
-from airnub_core import local_api, runner
-from airnub_core.testing import clean_env, write_department_project
+from airnub_platform import local_api, runner
+from airnub_platform.testing import clean_env, write_department_project
 
 DEPT = "dept_dead_api"
 COMMANDS = {
@@ -37,7 +37,7 @@ def department(tmp_path_factory):
 
 def airnub(src, api_url, *args, **env):
     """Start ``airnub *args`` in a process of its own against ``api_url``."""
-    code = "from airnub_core.cli import main; main()"
+    code = "from airnub_platform.cli import main; main()"
     variables = clean_env(PREFECT_API_URL=api_url, PYTHONPATH=str(src), **env)
     variables["PREFECT_HOME"] = str(src.parent / "prefect-home")
     return subprocess.Popen(

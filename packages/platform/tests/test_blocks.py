@@ -2,8 +2,8 @@
 
 import pytest
 from airnub_core import storage
-from airnub_core.cli import app
-from airnub_core.testing import importable_departments, write_department
+from airnub_platform.cli import app
+from airnub_platform.testing import importable_departments, write_department
 from prefect import flow
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client

@@ -11,19 +11,19 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from airnub_core import conventions
+from airnub_core.conventions import STAGES, ConventionError, unknown
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from airnub_core import conventions
-from airnub_core.conventions import STAGES, ConventionError, unknown
-from airnub_core.prefect_patches import PrefectPatchError
+from airnub_platform.prefect_patches import PrefectPatchError
 
 if TYPE_CHECKING:
-    from airnub_core.local_api import LocalAPI
-    from airnub_core.runner import ApiUnreachable
+    from airnub_platform.local_api import LocalAPI
+    from airnub_platform.runner import ApiUnreachable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
@@ -67,7 +67,8 @@ def chosen_env(env: str | None) -> str:
 def inventory(chosen: list[str]) -> Tree:
     """Departments -> stages -> categories, with their flow names."""
     from airnub_core.flows import discover_categories
-    from airnub_core.runner import stage_flow_for
+
+    from airnub_platform.runner import stage_flow_for
 
     tree = Tree("[bold]departments[/bold]")
     for department, name in conventions.departments().items():
@@ -134,8 +135,10 @@ def run_command(
     env: Env = None,
 ) -> None:
     """Run departments' stages in order: ingestion -> processing -> analysis."""
-    from airnub_core import runner, storage
+    from airnub_core import storage
     from airnub_core.config import ENV_VAR
+
+    from airnub_platform import runner
 
     checked = chosen_env(env)
     if env is not None:
@@ -195,8 +198,9 @@ def check_command(
     department: Annotated[list[str] | None, typer.Argument(help="Only these departments.")] = None,
 ) -> None:
     """Check that every department follows the conventions; exit 1 on any violation."""
-    from airnub_core.check import check_repository
     from airnub_core.storage import repository_root
+
+    from airnub_platform.check import check_repository
 
     root = repository_root()
     if root is None:
@@ -234,8 +238,9 @@ def affected_command(
     """Which departments a git diff affects, reverse dependencies included."""
     import json
 
-    from airnub_core.affected import affected
     from airnub_core.storage import repository_root
+
+    from airnub_platform.affected import affected
 
     if output not in ("text", "json", "github"):
         raise fail(f"--format: unknown format {output!r}; valid: text, json, github")
@@ -305,15 +310,17 @@ def deploy_command(
     ] = False,
 ) -> None:
     """Register departments' prefect.yaml deployments, creating missing work pools."""
-    from airnub_core import deploy
     from airnub_core.config import ConfigError
+
+    from airnub_platform import deploy
 
     if affected and department:
         raise fail("give departments or --affected, not both")
     env = chosen_env(env)  # written into the deployments as their runs' AIRNUB_ENV
     if affected:
-        from airnub_core.affected import affected as find_affected
         from airnub_core.storage import repository_root
+
+        from airnub_platform.affected import affected as find_affected
 
         result = find_affected(repository_root() or Path.cwd(), base)
         chosen = [entry["department"] for entry in result.matrix()["include"]]
@@ -372,7 +379,7 @@ def retire_command(
 ) -> None:
     """Delete removed departments' airnub-managed deployments and Variables, and their own
     work pools when nothing else uses them."""
-    from airnub_core import deploy
+    from airnub_platform import deploy
 
     if absent and department:
         raise fail("DEPARTMENT: give departments or --absent, not both")
@@ -426,8 +433,9 @@ def say(line: str) -> None:
 def workspace_members() -> set[str]:
     """Department ids of the workspace's members, read from ``uv.lock`` (nothing imported:
     CI runs this with only airnub-core installed)."""
-    from airnub_core.affected import read_workspace
     from airnub_core.storage import repository_root
+
+    from airnub_platform.affected import read_workspace
 
     root = repository_root()
     if root is None:
@@ -506,7 +514,7 @@ _GIVING_UP = threading.Lock()
 def api_gone(local: LocalAPI | None) -> Callable[[ApiUnreachable], NoReturn]:
     """What a command does when its Prefect API stops answering (see ``runner.watched``):
     one line naming the API, exit 1, at once."""
-    from airnub_core import runner
+    from airnub_platform import runner
 
     try:
         runner.api_deadline()  # a bad AIRNUB_API_DEADLINE_SECONDS is refused up front
@@ -534,7 +542,7 @@ def prefect_session() -> Iterator[str]:
     with a deadline on every request: a hung API fails like an unreachable one."""
     import httpx
 
-    from airnub_core import runner
+    from airnub_platform import runner
 
     local = runner.start_local_api()
     url = "the Prefect API"
@@ -569,13 +577,14 @@ def variables_sync(
     ] = False,
 ) -> None:
     """Validate every config file, then create or update one Prefect Variable per file."""
-    from airnub_core import variables
     from airnub_core.config import ConfigError
+
+    from airnub_platform import variable_sync
 
     chosen = chosen_departments(department)
     env = chosen_env(env)
     try:
-        wanted = variables.desired_values(chosen, env)
+        wanted = variable_sync.desired_values(chosen, env)
     except ConfigError as error:
         raise fail(f"nothing written; fix these first:\n{error}", 1) from None
     with prefect_session() as url:
@@ -583,8 +592,8 @@ def variables_sync(
 
         with get_client(sync_client=True) as client:
             try:
-                changes = variables.sync(client, wanted, chosen, dry_run=dry_run, prune=prune)
-            except variables.UnmanagedVariable as error:
+                changes = variable_sync.sync(client, wanted, chosen, dry_run=dry_run, prune=prune)
+            except variable_sync.UnmanagedVariable as error:
                 raise fail(str(error), 1) from None
     table = Table(title=f"Variables ({env}) at {url}", title_justify="left")
     for column in ("change", "variable", "from"):
@@ -614,8 +623,9 @@ def blocks_sync(
     dry_run: DryRun = False,
 ) -> None:
     """Create or update the Secret blocks departments declare, and the data-root block."""
-    from airnub_core import blocks
     from airnub_core.config import ConfigError
+
+    from airnub_platform import block_sync as blocks
 
     chosen = chosen_departments(department)
     with prefect_session() as url:
@@ -650,8 +660,10 @@ def dev_command(
     """Run the platform locally: Prefect server and UI, a worker per department, deployments."""
     import socket
 
-    from airnub_core import blocks, deploy, dev, variables
     from airnub_core.config import ConfigError
+
+    from airnub_platform import block_sync as blocks
+    from airnub_platform import deploy, dev, variable_sync
 
     current = dev.running()
     if status or stop:
@@ -692,7 +704,9 @@ def dev_command(
         chosen = list(conventions.departments())
         with temporary_settings(updates={PREFECT_API_URL: platform.state.api_url}):
             with get_client(sync_client=True) as client:
-                changes = variables.sync(client, variables.desired_values(chosen, "local"), chosen)
+                changes = variable_sync.sync(
+                    client, variable_sync.desired_values(chosen, "local"), chosen
+                )
                 console.print(f"Variables: {sum(c.action != 'unchanged' for c in changes)} written")
                 for department in chosen:
                     deploy.deploy(client, department, "local")

@@ -20,9 +20,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from airnub_core import local_api
 from airnub_core.conventions import departments, distribution_name, work_pool_name
 from airnub_core.storage import repository_root
+
+from airnub_platform import local_api
 
 DATABASE_URL_ENV = "AIRNUB_DEV_DATABASE_URL"
 
@@ -180,11 +181,11 @@ def platform_env(
 def server_command(port: int) -> list[str]:
     """``prefect server start`` on 127.0.0.1 (API, UI and services), SQLite on one connection.
 
-    Through ``airnub_core.local_api`` so the server process gets the embedded API's
+    Through ``airnub_platform.local_api`` so the server process gets the embedded API's
     single SQLite connection: with Prefect's pool, concurrent runs made the server log
     ``database is locked`` and answer 503. Postgres keeps Prefect's own pool.
     """
-    return [sys.executable, "-m", "airnub_core.local_api", "prefect", "server", "start",
+    return [sys.executable, "-m", "airnub_platform.local_api", "prefect", "server", "start",
             "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
 
 

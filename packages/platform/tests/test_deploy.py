@@ -4,9 +4,9 @@ import itertools
 from importlib import import_module
 
 import pytest
-from airnub_core import deploy
-from airnub_core.cli import app
 from airnub_core.conventions import MANAGED_TAG
+from airnub_platform import deploy
+from airnub_platform.cli import app
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.client.schemas.schedules import CronSchedule

@@ -10,8 +10,8 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from airnub_core import cli
-from airnub_core.cli import app
+from airnub_platform import cli
+from airnub_platform.cli import app
 from prefect.settings import (
     PREFECT_API_REQUEST_TIMEOUT,
     PREFECT_API_URL,

@@ -3,12 +3,12 @@
 import asyncio
 import sys
 
-from airnub_core import dev, local_api
+from airnub_platform import dev, local_api
 
 
 def test_the_dev_server_starts_through_the_single_connection_wrapper():
     command = dev.server_command(4321)
-    assert command[:4] == [sys.executable, "-m", "airnub_core.local_api", "prefect"]
+    assert command[:4] == [sys.executable, "-m", "airnub_platform.local_api", "prefect"]
     assert command[4:] == ["server", "start", "--host", "127.0.0.1", "--port", "4321"]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from airnub_core.check import check_repository, imported_modules
+from airnub_platform.check import check_repository, imported_modules
 from hypothesis import given
 from hypothesis import strategies as st
 

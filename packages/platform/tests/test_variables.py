@@ -5,11 +5,12 @@ import importlib
 import re
 
 import pytest
-from airnub_core import config, variables
-from airnub_core.cli import app
+from airnub_core import config
 from airnub_core.config import ConfigError
 from airnub_core.conventions import Identity
-from airnub_core.testing import (
+from airnub_platform import variable_sync
+from airnub_platform.cli import app
+from airnub_platform.testing import (
     flow_logs,
     importable_departments,
     published_anywhere,
@@ -53,20 +54,22 @@ def configs(departments):
 @pytest.fixture(autouse=True)
 def no_managed_variables():
     with get_client(sync_client=True) as client:
-        for name in variables.managed_variables(client):
+        for name in variable_sync.managed_variables(client):
             client.delete_variable_by_name(name)
 
 
 def sync(*names, env="local", prune=False, dry_run=False):
     chosen = list(names or (DEPT, OTHER))
-    wanted = variables.desired_values(chosen, env)
+    wanted = variable_sync.desired_values(chosen, env)
     with get_client(sync_client=True) as client:
-        changes = variables.sync(client, wanted, chosen, prune=prune, dry_run=dry_run)
+        changes = variable_sync.sync(client, wanted, chosen, prune=prune, dry_run=dry_run)
     return {c.name: c.action for c in changes}
 
 
 def test_names_fit_prefects_rules_and_never_collide(departments):
-    names = {f.identity.variable_name() for d in (DEPT, OTHER) for f in variables.config_files(d)}
+    names = {
+        f.identity.variable_name() for d in (DEPT, OTHER) for f in variable_sync.config_files(d)
+    }
     assert len(names) == 4
     for name in names:
         VariableCreate(name=name, value={})  # Prefect's own validation
@@ -120,7 +123,7 @@ def test_an_invalid_file_writes_nothing(configs):
     assert result.exit_code == 1
     assert "nothing written" in result.output
     with get_client(sync_client=True) as client:
-        assert variables.managed_variables(client) == {}
+        assert variable_sync.managed_variables(client) == {}
 
 
 def test_a_secret_in_yaml_is_refused_with_file_and_key(configs):

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airnub_core import conventions
 
-from airnub_core import conventions, local_api
-from airnub_core.client_speedups import local_run_settings, preload_engine
+from airnub_platform import local_api
+from airnub_platform.client_speedups import local_run_settings, preload_engine
 
 _session: local_api.LocalAPI | None = None
 
@@ -96,7 +97,7 @@ def run_whole_department(department: str, data_root: Path) -> list[Any]:
 
     For a module-scoped fixture, so several tests can read one run's outputs.
     """
-    from airnub_core import runner
+    from airnub_platform import runner
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRNUB_DATA_ROOT", str(data_root))

@@ -5,9 +5,9 @@ import textwrap
 
 import pytest
 from airnub_core import conventions
-from airnub_core.check import check_repository
 from airnub_core.storage import repository_root
-from airnub_core.testing import department_pyproject, write_department
+from airnub_platform.check import check_repository
+from airnub_platform.testing import department_pyproject, write_department
 
 DEPT = "dept_broken"
 PYPROJECT = department_pyproject(DEPT, "Broken Team")
@@ -56,6 +56,9 @@ def broken(tmp_path_factory):
     (named / f"make_named_flow_{DEPT}.py").write_text(textwrap.dedent(HAND_NAMED))
     (package / "ingestion" / "good" / f"second_flow_{DEPT}.py").write_text("")
     (package / "ingestion" / "tasks" / "helpers.py").write_text("")
+    (package / "ingestion" / "tasks" / f"tooling_task_{DEPT}.py").write_text(
+        "from airnub_platform.check import check_repository\n"
+    )
     (package / "ingestion" / "Bad-Name").mkdir()
     (package / "notes.txt").write_text("stray")
     (package / "analysis" / "untested").mkdir()
@@ -79,6 +82,8 @@ EXPECTED = [
     (f"{SRC}/processing_flow_{DEPT}.py", "missing: the processing stage orchestrator"),
     (f"{SRC}/ingestion/Bad-Name", "must be lowercase snake_case"),
     (f"{SRC}/ingestion/tasks/helpers.py", f"module names here end with _task_{DEPT}.py"),
+    (f"{SRC}/ingestion/tasks/tooling_task_{DEPT}.py", "imports airnub_platform.check, a platform"
+     " tool that a worker does not install"),
     (f"{SRC}/ingestion/good", "expected one <action>_flow_dept_broken.py category flow, found 2"),
     (f"{SRC}/configs/variables/ingestion/no_config.yaml", "config file not found"),
     (f"{SRC}/configs/variables/ingestion/bad_config.yaml", "surprise: Extra inputs"),

@@ -23,8 +23,8 @@ from types import ModuleType
 from typing import Any, cast
 
 import pytest
-from airnub_core import prefect_patches
-from airnub_core.prefect_patches import (
+from airnub_platform import prefect_patches
+from airnub_platform.prefect_patches import (
     BORROWED,
     PATCHES,
     SCHEDULE_FROM_CONFIG,
@@ -279,7 +279,7 @@ def test_the_local_api_server_stops_with_one_line_naming_a_moved_patch(tmp_path)
         "from prefect.server.database import configurations\n"
         "del configurations.create_async_engine\n"
         "sys.argv = ['local_api', 'serve', '0']\n"
-        "runpy.run_module('airnub_core.local_api', run_name='__main__')\n"
+        "runpy.run_module('airnub_platform.local_api', run_name='__main__')\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path
@@ -291,7 +291,7 @@ def test_the_local_api_server_stops_with_one_line_naming_a_moved_patch(tmp_path)
 
 
 def test_a_moved_drain_fails_the_session_and_still_stops_its_local_api(tmp_path, monkeypatch):
-    from airnub_core import local_api
+    from airnub_platform import local_api
 
     moved = dataclasses.replace(
         prefect_patches.DRAIN_LOG_WORKER, target="prefect.logging.handlers.APILogWorker.moved"

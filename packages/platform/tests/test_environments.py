@@ -8,10 +8,10 @@ import tomllib
 
 import pytest
 from airnub_core import environments
-from airnub_core.cli import app
 from airnub_core.config import ENV_VAR
 from airnub_core.environments import EnvironmentsError, check_environment
-from airnub_core.testing import department_pyproject
+from airnub_platform.cli import app
+from airnub_platform.testing import department_pyproject
 from hypothesis import given
 from hypothesis import strategies as st
 from prefect.client.orchestration import get_client
@@ -221,7 +221,7 @@ def test_only_a_declared_name_passes(declaring_root, name):
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.parametrize("dry_run", [False, True], ids=["sync", "dry-run"])
 def test_a_hand_made_variable_under_a_managed_name_is_refused(make_department, dry_run):
-    from airnub_core import variables
+    from airnub_platform import variable_sync
 
     department = "dept_hand_made"
     make_department(department, {"ingestion": ["first", "second"]})
@@ -234,7 +234,7 @@ def test_a_hand_made_variable_under_a_managed_name_is_refused(make_department, d
         with get_client(sync_client=True) as client:
             kept = client.read_variable_by_name(taken)
             assert kept is not None and kept.value == {"mine": 1}
-            managed = variables.managed_variables(client)
+            managed = variable_sync.managed_variables(client)
             assert not [name for name in managed if name.startswith(department)]
     finally:
         with get_client(sync_client=True) as client:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from airnub_core import deploy, local_api, variables
-from airnub_core.cli import app
+from airnub_core import variables
 from airnub_core.conventions import MANAGED_TAG, work_pool_name
+from airnub_platform import deploy, local_api, variable_sync
+from airnub_platform.cli import app
 from hypothesis import given
 from hypothesis import strategies as st
 from prefect.client.orchestration import get_client
@@ -195,7 +196,9 @@ def test_the_variables_command_prunes_and_a_hand_made_variable_is_still_refused(
 def test_retire_deletes_the_departments_managed_objects_and_nothing_else(department):
     with get_client(sync_client=True) as client:
         deploy.deploy(client, department, "local")
-        variables.sync(client, variables.desired_values([department], "local"), [department])
+        variable_sync.sync(
+            client, variable_sync.desired_values([department], "local"), [department]
+        )
         unmanaged = by_hand(client, department, f"{work_pool_name(department)}-mine", [department])
         client.create_variable(
             VariableCreate(name=f"{department}-by-hand", value=1, tags=[department, BY_HAND])
@@ -223,9 +226,9 @@ def config_file(department: str, category: str) -> Path:
 
 
 def sync(department: str) -> dict[str, str]:
-    wanted = variables.desired_values([department], "local")
+    wanted = variable_sync.desired_values([department], "local")
     with get_client(sync_client=True) as client:
-        changes = variables.sync(client, wanted, [department], prune=True)
+        changes = variable_sync.sync(client, wanted, [department], prune=True)
     return {change.name: change.action for change in changes}
 
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from airnub_core import prefect_patches
-from airnub_core.prefect_patches import sqlite_engine_options as sqlite_engine_options
+from airnub_platform import prefect_patches
+from airnub_platform.prefect_patches import sqlite_engine_options as sqlite_engine_options
 
 PREFECT_VERSION = version("prefect")
 QUIET_ENV = {
@@ -69,7 +69,7 @@ def _server_env(db: Path) -> dict[str, str]:
 def migrate(db: Path) -> None:
     """Create or upgrade ``db`` and register block types, in a child process."""
     db.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "airnub_core.local_api", "migrate"]
+    cmd = [sys.executable, "-m", "airnub_platform.local_api", "migrate"]
     done = subprocess.run(cmd, env=_server_env(db), capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"migrating {db} failed:\n{done.stderr[-2000:]}")
@@ -188,7 +188,7 @@ def start(db: Path | None = None, port: int | None = None) -> LocalAPI:
     db = db or prefect_home() / "prefect.db"
     prepare_db(db)
     port = port or free_port()
-    cmd = [sys.executable, "-m", "airnub_core.local_api", "serve", str(port)]
+    cmd = [sys.executable, "-m", "airnub_platform.local_api", "serve", str(port)]
     log = db.with_name(f"{db.name}.server.log").open("ab")
     process = subprocess.Popen(
         cmd, env=_server_env(db), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
@@ -277,7 +277,8 @@ def _main(argv: list[str]) -> None:
         app()
     else:
         raise SystemExit(
-            f"usage: python -m airnub_core.local_api migrate|serve PORT|prefect ARGS...; got {argv}"
+            "usage: python -m airnub_platform.local_api migrate|serve PORT|prefect ARGS...;"
+            f" got {argv}"
         )
 
 

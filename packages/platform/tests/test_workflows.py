@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from airnub_core.affected import KINDS, read_workspace
-from airnub_core.cli import app
-from airnub_core.github_expressions import truth
+from airnub_platform.affected import KINDS, read_workspace
+from airnub_platform.cli import app
+from airnub_platform.github_expressions import truth
 from typer.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parents[3]  # packages/core/tests/ -> the workspace
+ROOT = Path(__file__).resolve().parents[3]  # packages/platform/tests/ -> the workspace
 WORKFLOWS = ROOT / ".github" / "workflows"
 CI = yaml.safe_load((WORKFLOWS / "ci.yml").read_text())
 JOBS: dict[str, dict] = CI["jobs"]
@@ -179,7 +179,7 @@ def test_every_action_is_pinned_by_commit():
 def test_each_deleted_department_is_retired_and_an_empty_list_is_guarded(job):
     assert "needs.detect.outputs.deleted" in json.dumps(JOBS[job]["strategy"]["matrix"])
     assert 'airnub retire "$DEPARTMENT"' in run_text(JOBS[job])
-    assert "--package airnub-core" in run_text(JOBS[job])
+    assert "--no-dev --package airnub-platform" in run_text(JOBS[job])
     assert runs(job, context("push", outputs(deleted='["dept_gone"]')))
     assert not runs(job, context("push", outputs(any=True, deleted="[]")))
 
@@ -187,7 +187,7 @@ def test_each_deleted_department_is_retired_and_an_empty_list_is_guarded(job):
 def test_with_no_usable_base_departments_absent_from_the_lock_are_retired():
     """`deleted` is [] when the base is unknown: the absent ones are found on the server."""
     (job,) = ABSENT
-    assert "--package airnub-core" in run_text(JOBS[job])
+    assert "--no-dev --package airnub-platform" in run_text(JOBS[job])
     assert JOBS[job]["environment"] == "prod"
     assert runs(job, context("push", outputs(deleted_unknown=True)))
     assert not runs(job, context("push", outputs(any=True, deleted='["dept_gone"]')))
@@ -235,6 +235,7 @@ CHECKS = [
     ("containers", r"vendor\.compose-spec"),
     ("python", r"ruff check"),
     ("python", r"basedpyright"),
+    ("python", r"lint-imports"),
 ]
 
 
@@ -258,6 +259,12 @@ def test_the_type_checker_runs_in_ci_and_locally():
     _, step = step_running(r"basedpyright")
     assert "uv run --no-sync basedpyright" in step["run"]
     assert "uv run --no-sync basedpyright" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_layer_contract_runs_in_ci_and_locally():
+    _, step = step_running(r"lint-imports")
+    assert step["run"] == "uv run --no-sync lint-imports"
+    assert "uv run --no-sync lint-imports" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_the_core_job_runs_for_core_changes_only():

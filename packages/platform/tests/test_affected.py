@@ -5,14 +5,15 @@ import shutil
 import subprocess
 
 import pytest
-from airnub_core.affected import KINDS, ZERO_SHA, affected
+from airnub_platform.affected import KINDS, ZERO_SHA, affected
 
 # member -> (folder, workspace members it depends on)
 MEMBERS = {
     "airnub-core": ("packages/core", []),
+    "airnub-tools": ("packages/tools", ["airnub-core"]),  # "dev:" marks a dev-group edge
     "airnub-shared": ("packages/shared", ["airnub-core"]),
-    "dept-a": ("packages/dept_a", ["airnub-core"]),
-    "dept-b": ("packages/dept_b", ["airnub-core"]),
+    "dept-a": ("packages/dept_a", ["airnub-core", "dev:airnub-tools"]),
+    "dept-b": ("packages/dept_b", ["airnub-core", "dev:airnub-tools"]),
     "dept-c": ("packages/dept_c", ["airnub-shared"]),
 }
 ALL = ["dept-a", "dept-b", "dept-c"]
@@ -23,10 +24,14 @@ def lock(members):
     parts = [f'version = 1\nrequires-python = ">=3.11"\n\n[manifest]\nmembers = [{names}]\n']
     parts.append('[[package]]\nname = "root"\nversion = "0"\nsource = { virtual = "." }\n')
     for name, (folder, deps) in members.items():
-        listed = ", ".join(f'{{ name = "{d}" }}' for d in [*deps, "httpx"])
+        listed = ", ".join(
+            f'{{ name = "{d}" }}' for d in [*deps, "httpx"] if not d.startswith("dev:")
+        )
+        dev = ", ".join(f'{{ name = "{d[4:]}" }}' for d in deps if d.startswith("dev:"))
         parts.append(
             f'[[package]]\nname = "{name}"\nversion = "0.1.0"\n'
             f'source = {{ editable = "{folder}" }}\ndependencies = [{listed}]\n'
+            + (f"\n[package.dev-dependencies]\ndev = [{dev}]\n" if dev else "")
         )
     parts.append('[[package]]\nname = "httpx"\nversion = "0.28.1"\n')
     return "\n".join(parts)
@@ -81,6 +86,10 @@ SCENARIOS = {
     "one department's code": ({"packages/dept_a/src/mod.py": "VALUE = 2\n"}, ["dept-a"]),
     "core, used by all": ({"packages/core/src/mod.py": "VALUE = 2\n"}, ALL),
     "a shared library, through it": ({"packages/shared/src/mod.py": "V = 3\n"}, ["dept-c"]),
+    "a dev-group member, through it": (
+        {"packages/tools/src/mod.py": "V = 4\n"},
+        ["dept-a", "dept-b"],
+    ),
     "uv.lock": ({"uv.lock": lock(MEMBERS) + "\n# touched\n"}, ALL),
     "the root pyproject.toml": ({"pyproject.toml": "[project]\nname = 'r'\n"}, ALL),
     ".python-version": ({".python-version": "3.12\n"}, ALL),

@@ -10,14 +10,14 @@ All are measured in ``bench/README.md``:
   queue behind it. Here one verified context per CA file is shared instead; it
   is never modified after creation, and sharing an SSLContext between clients
   is safe. Upstream: PrefectHQ/prefect#19106. The patch itself is
-  :data:`airnub_core.prefect_patches.SHARED_SSL_CONTEXT`.
+  :data:`airnub_platform.prefect_patches.SHARED_SSL_CONTEXT`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from airnub_core import prefect_patches
+from airnub_platform import prefect_patches
 
 
 def share_ssl_context() -> None:

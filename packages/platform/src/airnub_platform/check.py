@@ -11,18 +11,20 @@ import ast
 import importlib
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import yaml
-from prefect import Flow
-
 from airnub_core import config, conventions, environments
 from airnub_core.conventions import MANAGED_TAG, STAGES, ConventionError, Identity
+from prefect import Flow
 
 SRC_EXTRAS = frozenset({"__init__.py", "configs", "sample_data", "py.typed", "__pycache__"})
+# The platform layer: a worker installs the runtime alone, so department code may not use it.
+PLATFORM_PACKAGES = frozenset({"airnub_platform"})
 FOLDER_EXTRAS = frozenset({"__init__.py", "tasks", "__pycache__"})
 # The prefect.yaml keys `airnub deploy` reads exactly as `prefect deploy` does. Any other
 # key would make the two commands write different deployments, so `airnub check` flags it.
@@ -121,6 +123,7 @@ class _Department:
                 self.flag(entry, "unexpected here; a department holds its stage flows, stage"
                           " folders, configs/ and sample_data/")  # fmt: skip
         self.tested = self._test_imports()
+        self._runtime_only()
         for stage in STAGES:
             self._stage(stage)
         self._orphan_configs()
@@ -225,7 +228,20 @@ class _Department:
         """The modules imported by the department's test files, each parsed once; a file
         that does not parse tests nothing, and is flagged."""
         found: set[str] = set()
-        for path in sorted((self.folder / "tests").glob("**/*.py")):
+        for _, imported in self._imports_under(self.folder / "tests", "so it tests nothing"):
+            found |= imported
+        return found
+
+    def _runtime_only(self) -> None:
+        """Department code runs where only the runtime is installed (``--no-dev``)."""
+        for path, imported in self._imports_under(self.src, "so it cannot run"):
+            if platform := sorted(m for m in imported if m.split(".")[0] in PLATFORM_PACKAGES):
+                self.flag(path, f"imports {platform[0]}, a platform tool that a worker does not"
+                          " install; department code imports only airnub_core")  # fmt: skip
+
+    def _imports_under(self, folder: Path, why: str) -> Iterator[tuple[Path, set[str]]]:
+        """(file, modules it imports) for every ``.py`` file under ``folder``."""
+        for path in sorted(folder.glob("**/*.py")):
             if not path.is_file():  # a FIFO or device would block or never end
                 continue
             try:
@@ -233,12 +249,11 @@ class _Department:
             except OSError as error:
                 self.flag(path, f"cannot be read: {_one_line(error)}")
             except (SyntaxError, ValueError) as error:
-                self.flag(path, f"does not parse, so it tests nothing: {_one_line(error)}")
+                self.flag(path, f"does not parse, {why}: {_one_line(error)}")
             except (RecursionError, MemoryError):  # how CPython's parser meets deep nesting
-                self.flag(path, "does not parse, so it tests nothing: nested too deeply")
+                self.flag(path, f"does not parse, {why}: nested too deeply")
             else:
-                found |= imported_modules(tree)
-        return found
+                yield path, imported_modules(tree)
 
     def _modules(self, folder: Path, suffix: str) -> list[Path]:
         """Modules of a tasks/ or subflows/ folder, flagging misnamed ones."""

@@ -20,9 +20,6 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import yaml
-
-from airnub_core import prefect_patches
-from airnub_core.check import entrypoint_flow
 from airnub_core.config import ENV_VAR, ConfigError, package_dir
 from airnub_core.conventions import (
     MANAGED_TAG,
@@ -34,6 +31,9 @@ from airnub_core.conventions import (
 )
 from airnub_core.environments import check_name
 from airnub_core.variables import read_all
+
+from airnub_platform import prefect_patches
+from airnub_platform.check import entrypoint_flow
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -314,7 +314,7 @@ def retire(
     from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
     from prefect.exceptions import ObjectNotFound
 
-    from airnub_core.variables import managed_variables
+    from airnub_platform.variable_sync import managed_variables
 
     results = []
     doomed = existing_deployments(client, department)
@@ -363,7 +363,7 @@ def managed_departments(client: SyncPrefectClient) -> set[str]:
     """
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
 
-    from airnub_core.variables import managed_variables
+    from airnub_platform.variable_sync import managed_variables
 
     found = set()
     deployments = read_all(

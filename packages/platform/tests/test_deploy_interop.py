@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from airnub_core import deploy
+from airnub_platform import deploy
 from prefect.client.orchestration import get_client
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

@@ -3,7 +3,8 @@
 The workspace graph comes from ``uv.lock``, which records each member's path and its
 dependencies on other members. A changed file belongs to the member whose folder holds
 it; every department that depends on that member, directly or through others, is
-affected too, so a change to ``packages/core`` selects every department using core.
+affected too, so a change to ``packages/core`` selects every department using core, and a change to
+``packages/platform`` every department whose dev group brings it.
 Files that shape every environment (``uv.lock``, the root ``pyproject.toml``,
 ``.python-version``, workflows) select everything; documentation selects nothing.
 
@@ -114,11 +115,17 @@ def read_workspace(lock_text: str) -> Workspace:
         folder = source.get("editable") or source.get("virtual")
         if folder is not None:
             paths[package["name"]] = folder
+    # Dependency groups count: a department is tested and deployed through its dev group
+    # (the platform tools), so a platform change re-tests and redeploys every department.
     needs = {
-        package["name"]: {d["name"] for d in package.get("dependencies", [])} & set(paths)
+        package["name"]: {
+            d["name"]
+            for d in [*package.get("dependencies", []),
+                      *(d for group in package.get("dev-dependencies", {}).values() for d in group)]
+        } & set(paths)
         for package in lock.get("package", [])
         if package["name"] in paths
-    }
+    }  # fmt: skip
     return Workspace(paths, needs)
 
 

@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from airnub_core import local_api
-from airnub_core.client_speedups import local_run_settings, preload_engine
 from airnub_core.conventions import STAGES, display_name, flow_suffix, unknown
+
+from airnub_platform import local_api
+from airnub_platform.client_speedups import local_run_settings, preload_engine
 
 API_DEADLINE_ENV = "AIRNUB_API_DEADLINE_SECONDS"
 API_DEADLINE_SECONDS = 30.0  # of silence before a command gives up on the API
@@ -82,7 +83,7 @@ def plan(department: str, stage: str | None, category: str | None) -> dict[str, 
 @contextlib.contextmanager
 def prefect_api(local: local_api.LocalAPI | None) -> Iterator[str]:
     """Settings for a run driven from this process: the chosen API, and the
-    client speed-ups of :mod:`airnub_core.client_speedups`."""
+    client speed-ups of :mod:`airnub_platform.client_speedups`."""
     from prefect.settings import PREFECT_API_URL
     from prefect.settings import temporary_settings as settings
 
@@ -115,7 +116,7 @@ def _profile_api_url() -> str | None:
 
 def _dev_api_url() -> str | None:
     """The API of a running, ready ``airnub dev``: the local platform, when it is up."""
-    from airnub_core.dev import running
+    from airnub_platform.dev import running
 
     platform = running()
     return platform.api_url if platform is not None and platform.ready else None

@@ -7,9 +7,9 @@ through the API, as an earlier `airnub deploy` of a since-deleted package left t
 import sys
 
 import pytest
-from airnub_core import deploy
-from airnub_core.cli import app
 from airnub_core.conventions import MANAGED_TAG
+from airnub_platform import deploy
+from airnub_platform.cli import app
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectNotFound

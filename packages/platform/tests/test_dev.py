@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from airnub_core import dev, local_api, remote
-from airnub_core.testing import SCRATCH_DEPARTMENTS, SCRATCH_INGESTION_DEPLOYMENTS, clean_env
+from airnub_platform import dev, local_api, remote
+from airnub_platform.testing import SCRATCH_DEPARTMENTS, SCRATCH_INGESTION_DEPLOYMENTS, clean_env
 
 
 @pytest.fixture(scope="module")
