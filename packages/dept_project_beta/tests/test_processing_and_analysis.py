@@ -60,16 +60,16 @@ def test_the_report_embeds_a_png_chart_and_the_artifacts_link_to_it(department_r
     assert chart_uri in artifacts["dept-project-beta-analysis-consumption-trends-report"].data
 
 
-def test_processing_without_ingested_meters_fails_naming_the_folder():
+def test_processing_without_ingested_meters_fails_naming_what_to_run_first():
     state = DAILY(return_state=True)
     assert state.is_failed()
-    assert "meter_readings: no files match 'meters_*.csv'" in state.message
+    assert "needs ingestion/meter_readings manifest.json: run that category first" in state.message
 
 
-def test_trends_without_processed_days_fail_naming_the_file():
+def test_trends_without_processed_days_fail_naming_what_to_run_first():
     state = TRENDS(return_state=True)
     assert state.is_failed()
-    assert "daily_consumption/daily.csv" in state.message
+    assert "needs processing/daily_consumption daily.csv: run that category first" in state.message
 
 
 def test_dask_gives_the_same_daily_totals_as_threads(department_run, monkeypatch):

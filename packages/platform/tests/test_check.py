@@ -34,6 +34,13 @@ def make_named():
     return {}
 """
 
+CONSUMER = """
+from airnub_core.contracts import consumes
+
+UNDECLARED = consumes(__name__, "ingestion", "no_config", "missing.json")
+NOWHERE = consumes(__name__, "ingestion", "ghost", "x.json")
+"""
+
 
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory):
@@ -65,6 +72,7 @@ def broken(tmp_path_factory):
     (package / "analysis" / "untested" / "__init__.py").touch()
     (package / "analysis" / "untested" / f"make_untested_flow_{DEPT}.py").write_text(
         (package / "ingestion" / "no_config" / f"make_no_config_flow_{DEPT}.py").read_text()
+        + CONSUMER
     )
     (package / f"processing_flow_{DEPT}.py").unlink()
     sys.path.insert(0, str(src))
@@ -87,12 +95,16 @@ EXPECTED = [
     (f"{SRC}/ingestion/good", "expected one <action>_flow_dept_broken.py category flow, found 2"),
     (f"{SRC}/configs/variables/ingestion/no_config.yaml", "config file not found"),
     (f"{SRC}/configs/variables/ingestion/bad_config.yaml", "surprise: Extra inputs"),
-    (f"{SRC}/configs/variables/ingestion/orphan.yaml", "no category or stage task named 'orphan'"),
+    (f"{SRC}/configs/variables/ingestion/orphan.yaml", "no category or task owns this file"),
     (f"{SRC}/ingestion/named/make_named_flow_{DEPT}.py",
      "flow name 'Whatever I Like' is not the derived 'Make Named (Broken Team)'"),
     (f"{SRC}/ingestion/named/make_named_flow_{DEPT}.py", "expected one settings model"),
     (f"{SRC}/analysis/untested",
      f"no test module imports {DEPT}.analysis.untested.make_untested_flow_{DEPT}"),
+    (f"{SRC}/analysis/untested/make_untested_flow_{DEPT}.py", "reads ingestion/no_config"
+     " missing.json, which ingestion/no_config does not declare (it declares: nothing)"),
+    (f"{SRC}/analysis/untested/make_untested_flow_{DEPT}.py", "reads ingestion/ghost x.json, but"
+     " ingestion/ghost is not a category here"),
     (f"{SRC}/ingestion/no_config",  # named in a comment, which is no test
      f"no test module imports {DEPT}.ingestion.no_config.make_no_config_flow_{DEPT}"),
     (f"packages/{DEPT}/prefect.yaml", "deployments[0].name is 'wrong-name', not the derived"

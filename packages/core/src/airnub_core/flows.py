@@ -1,16 +1,14 @@
 """Flow decorators and stage orchestration by convention.
 
 ``@category_flow`` and ``@stage_flow`` name and tag a flow from its module path.
-A stage finds its categories by walking its own folder: every sub-package
-holding exactly one ``*_flow_<dept>.py`` module is a category, so adding a
+A stage finds its categories in the inventory (:mod:`airnub_core.inventory`): every
+sub-package holding exactly one ``*_flow_<dept>.py`` module is a category, so adding a
 category never means editing a list.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
@@ -21,16 +19,9 @@ from typing import Any, TypeVar, cast
 from prefect import Flow, State, get_run_logger, tags
 from prefect.exceptions import MissingContextError
 
-from airnub_core import storage
+from airnub_core import inventory, storage
 from airnub_core.config import PREFETCHED, Settings, resolve_settings
-from airnub_core.conventions import (
-    RESERVED_NAMES,
-    ConventionError,
-    Identity,
-    flow_suffix,
-    identify,
-    unknown,
-)
+from airnub_core.conventions import ConventionError, Identity, identify, unknown
 from airnub_core.secrets_scan import install_log_redaction, redact_data
 from airnub_core.variables import department_values
 
@@ -96,42 +87,10 @@ def data_dir(module_name: str, *, stage: str | None = None, category: str | None
     return storage.output_dir(here.department, stage, *([category] if category else []))
 
 
-def _flow_in(module: Any) -> Flow[..., Any] | None:
-    found = [
-        value
-        for value in vars(module).values()
-        if isinstance(value, Flow) and value.fn.__module__ == module.__name__
-    ]
-    if len(found) != 1:
-        return None
-    return found[0]
-
-
 def discover_categories(department: str, stage: str) -> dict[str, Flow[..., Any]]:
-    """Category name -> flow, for every category folder of a department's stage."""
-    package = importlib.import_module(f"{department}.{stage}")
-    suffix = flow_suffix(department)
-    categories: dict[str, Flow[..., Any]] = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if not info.ispkg or info.name in RESERVED_NAMES:
-            continue
-        category_pkg = importlib.import_module(f"{package.__name__}.{info.name}")
-        modules = [
-            m.name
-            for m in pkgutil.iter_modules(category_pkg.__path__)
-            if not m.ispkg and m.name.endswith(suffix)
-        ]
-        where = f"{department}/{stage}/{info.name}"
-        if len(modules) != 1:
-            raise ConventionError(
-                f"{where}: expected one *{suffix}.py module, found {len(modules)}"
-            )
-        module = importlib.import_module(f"{category_pkg.__name__}.{modules[0]}")
-        category = _flow_in(module)
-        if category is None:
-            raise ConventionError(f"{where}/{modules[0]}.py: expected exactly one flow")
-        categories[info.name] = category
-    return categories
+    """Category name -> flow, for every category of a department's stage (the inventory's)."""
+    found = inventory.department(department).stage(stage).categories
+    return {category.name: category.flow() for category in found}
 
 
 class StageFailed(RuntimeError):

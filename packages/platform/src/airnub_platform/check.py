@@ -18,9 +18,9 @@ from types import ModuleType
 from typing import Any
 
 import yaml
-from airnub_core import config, conventions, environments
+from airnub_core import config, conventions, environments, inventory
 from airnub_core.conventions import MANAGED_TAG, STAGES, ConventionError, Identity
-from prefect import Flow
+from airnub_core.inventory import ORPHAN
 
 SRC_EXTRAS = frozenset({"__init__.py", "configs", "sample_data", "py.typed", "__pycache__"})
 # The platform layer: a worker installs the runtime alone, so department code may not use it.
@@ -127,6 +127,7 @@ class _Department:
         for stage in STAGES:
             self._stage(stage)
         self._orphan_configs()
+        self._contracts()
         self._deployments()
         return self.out
 
@@ -281,15 +282,11 @@ class _Department:
         except Exception as error:  # reported, not swallowed: a module that cannot import
             self.flag(path, f"does not import: {_one_line(error)}")
             return None
-        flows = [
-            v
-            for v in vars(module).values()
-            if isinstance(v, Flow) and v.fn.__module__ == module.__name__
-        ]
-        if len(flows) != 1:
-            self.flag(path, f"expected exactly one flow, found {len(flows)}")
+        try:
+            flow = inventory.flow_in(module)
+        except ConventionError as error:
+            self.flag(path, str(error).removeprefix(f"{module.__name__}: "))
             return module
-        flow = flows[0]
         if flow.name != identity.flow_name:
             self.flag(path, f"flow name {flow.name!r} is not the derived {identity.flow_name!r}")
         if getattr(flow, "airnub_identity", None) != identity:
@@ -316,35 +313,35 @@ class _Department:
                 return
 
     def _orphan_configs(self) -> None:
-        base = self.src.joinpath(*config.CONFIG_DIR)
-        for path in sorted(base.glob("**/*.yaml")):
-            if "." in path.stem:  # an environment overlay, <name>.<env>.yaml
-                self._overlay(path)
+        """Overlays are checked on their own; every base file needs a node that owns it."""
+        for path in sorted(self.src.joinpath(*config.CONFIG_DIR).glob("**/*.*.yaml")):
+            self._overlay(path)
+        tree = inventory.department(self.id)  # installed: _metadata said so
+        for path, node in tree.config_files():
+            if node is None:
+                self.flag(self.src / path.relative_to(tree.src), ORPHAN)
+
+    def _contracts(self) -> None:
+        """Every declared input names a category of an earlier stage that declares that
+        output. Modules that do not import are flagged already, and skipped here."""
+        tree = inventory.department(self.id)
+        loaded = []
+        for category in tree.categories:
+            try:
+                loaded.append((category, *category.contracts))
+            except Exception:  # reported by _flows_in, with the reason
                 continue
-            parts = path.relative_to(base).with_suffix("").parts
-            if parts[0] not in STAGES or not 2 <= len(parts) <= 3:
-                self.flag(path, "config files live at <stage>/<category>.yaml or"
-                          " <stage>/[<category>/]<task>.yaml")  # fmt: skip
-                continue
-            stage, *rest = parts
-            if len(rest) == 1:
-                node_is_category = (self.src / stage / rest[0] / "__init__.py").is_file()
-                task = (
-                    self.src / stage / "tasks" / f"{rest[0]}{conventions.task_suffix(self.id)}.py"
-                )
-                if not node_is_category and not task.is_file():
-                    self.flag(path, f"no category or stage task named {rest[0]!r} in {stage}")
-            else:
-                category, name = rest
-                task = (
-                    self.src
-                    / stage
-                    / category
-                    / "tasks"
-                    / f"{name}{conventions.task_suffix(self.id)}.py"
-                )
-                if not task.is_file():
-                    self.flag(path, f"no task named {name!r} in {stage}/{category}/tasks")
+        writes = {category.key: {o.name for o in outputs} for category, _, outputs in loaded}
+        for category, inputs, _ in loaded:
+            path = self.src / category.path.relative_to(tree.src)
+            for item in inputs:
+                upstream = f"{item.stage}/{item.category}"
+                if upstream not in writes:
+                    self.flag(path, f"reads {item.key}, but {upstream} is not a category here")
+                elif item.name not in writes[upstream]:
+                    offered = ", ".join(sorted(writes[upstream])) or "nothing"
+                    self.flag(path, f"reads {item.key}, which {upstream} does not declare"
+                              f" (it declares: {offered})")  # fmt: skip
 
     def _overlay(self, path: Path) -> None:
         base = path.with_name(f"{path.stem.split('.')[0]}.yaml")

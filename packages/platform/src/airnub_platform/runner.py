@@ -11,7 +11,6 @@ surfaces and the API is still silent, and at the latest after ``AIRNUB_API_DEADL
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import ssl
@@ -22,7 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from airnub_core.conventions import STAGES, display_name, flow_suffix, unknown
+from airnub_core import inventory
+from airnub_core.conventions import STAGES, display_name, unknown
 
 from airnub_platform import local_api
 from airnub_platform.client_speedups import local_run_settings, preload_engine
@@ -53,31 +53,38 @@ class StageOutcome:
 
 
 def stage_flow_for(department: str, stage: str) -> Any:
-    from airnub_core.flows import ConventionFlow
-
-    module_name = f"{department}.{stage}{flow_suffix(department)}"
-    module = importlib.import_module(module_name)
-    flows = [v for v in vars(module).values() if isinstance(v, ConventionFlow)]
-    if len(flows) != 1:
-        raise LookupError(f"{module_name}: expected exactly one stage flow, found {len(flows)}")
-    return flows[0]
+    return inventory.department(department).stage(stage).flow()
 
 
 def plan(department: str, stage: str | None, category: str | None) -> dict[str, list[str] | None]:
     """Stages to run, each with its category filter; raises ValueError naming valid choices."""
-    from airnub_core.flows import discover_categories
-
     display_name(department)  # raises for an unknown department
     if stage is not None and stage not in STAGES:
         raise ValueError(unknown("stage", stage, STAGES))
     stages = [stage] if stage else list(STAGES)
     if category is None:
         return dict.fromkeys(stages)
-    having = [s for s in stages if category in discover_categories(department, s)]
+    tree = inventory.department(department)
+    having = [s for s in stages if tree.stage(s).category(category)]
     if not having:
-        valid = sorted({c for s in stages for c in discover_categories(department, s)})
+        valid = sorted({c.name for s in stages for c in tree.stage(s).categories})
         raise ValueError(unknown(f"category of {department}", category, valid))
     return {s: [category] for s in having}
+
+
+def unmet_inputs(department: str, stages: dict[str, list[str] | None]) -> list[str]:
+    """Why the planned categories cannot start: each declared input that is not on disk
+    and that no category of an earlier stage of this same run writes first."""
+    tree = inventory.department(department)
+    running = [c for s, only in stages.items() for c in tree.stage(s).categories
+               if only is None or c.name in only]  # fmt: skip
+    produced_here = {(c.identity.stage, c.name) for c in running}
+    return [
+        item.unmet()
+        for category in running
+        for item in category.contracts[0]
+        if (item.stage, item.category) not in produced_here and not item.source.written()
+    ]
 
 
 @contextlib.contextmanager

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airnub_core import config, conventions
-from airnub_core.conventions import MANAGED_TAG, STAGES, Identity
+from airnub_core import config, inventory
+from airnub_core.conventions import MANAGED_TAG, Identity
+from airnub_core.inventory import ORPHAN
 from airnub_core.variables import names_filter, read_variables, tags_filter
 
 if TYPE_CHECKING:
@@ -39,28 +40,11 @@ class ConfigFile:
 
 def config_files(department: str) -> list[ConfigFile]:
     """Every base config file of a department (overlays are merged in, not listed)."""
-    src = config.package_dir(department)
-    base = src.joinpath(*config.CONFIG_DIR)
     found = []
-    for path in sorted(base.glob("**/*.yaml")):
-        if "." in path.stem:
-            continue
-        stage, *rest = path.relative_to(base).with_suffix("").parts
-        if stage not in STAGES or len(rest) not in (1, 2):
-            raise config.ConfigError(f"{path}: not at <stage>/[<category>/]<name>.yaml")
-        task_suffix = conventions.task_suffix(department)
-        if len(rest) == 2 or not (src / stage / rest[0] / "__init__.py").is_file():
-            *category, task = rest
-            identity = Identity(department, stage, *category, task=task)
-            module = ".".join([department, stage, *category, "tasks", f"{task}{task_suffix}"])
-        else:
-            identity = Identity(department, stage, rest[0])
-            folder = src / stage / rest[0]
-            flows = sorted(folder.glob(f"*{conventions.flow_suffix(department)}.py"))
-            if len(flows) != 1:
-                raise config.ConfigError(f"{path}: {folder} has no single category flow")
-            module = f"{department}.{stage}.{rest[0]}.{flows[0].stem}"
-        found.append(ConfigFile(path, identity, module))
+    for path, node in inventory.department(department).config_files():
+        if node is None:
+            raise config.ConfigError(f"{path}: {ORPHAN}")
+        found.append(ConfigFile(path, node.identity, node.module))
     return found
 
 

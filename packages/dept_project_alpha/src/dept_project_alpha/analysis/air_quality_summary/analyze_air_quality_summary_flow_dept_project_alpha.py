@@ -4,8 +4,9 @@ from statistics import fmean
 from typing import Any
 
 from airnub_core.config import Settings
+from airnub_core.contracts import consumes, produces
 from airnub_core.conventions import identify
-from airnub_core.flows import category_flow, data_dir, settings_for
+from airnub_core.flows import category_flow, settings_for
 from airnub_core.reports import markdown_table
 from airnub_core.storage import read_csv
 from airnub_core.tasks import publish_markdown_task, publish_table_task, write_text_task
@@ -50,13 +51,16 @@ def to_markdown(summary: list[dict[str, Any]], pm25_limit: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+READINGS = consumes(__name__, "processing", "station_readings", "readings.csv")
+REPORT = produces(__name__, "report.md")
+
+
 @category_flow
 def analyze_air_quality_summary(overrides: dict | None = None) -> dict[str, Any]:
     settings = settings_for(AirQualitySummarySettings, __name__, overrides)
-    readings = data_dir(__name__, stage="processing", category="station_readings")
-    summary = summarize_stations(read_csv(readings / "readings.csv"), settings.pm25_limit)
+    summary = summarize_stations(read_csv(READINGS.path()), settings.pm25_limit)
     markdown = to_markdown(summary, settings.pm25_limit)
-    report = write_text_task(data_dir(__name__) / "report.md", markdown)
+    report = write_text_task(REPORT.path(), markdown)
     identity = identify(__name__)
     publish_markdown_task(identity.artifact_key("report"), markdown, "Air quality summary")
     publish_table_task(identity.artifact_key("stations"), summary, "Per-station statistics")

@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from airnub_core.config import Settings
-from airnub_core.flows import category_flow, data_dir, settings_for
+from airnub_core.contracts import consumes, produces
+from airnub_core.flows import category_flow, settings_for
 from airnub_core.storage import read_csv
 from airnub_core.tabular import check_rows
 from airnub_core.tasks import write_csv_task, write_json_task
@@ -47,15 +48,18 @@ def clean_readings(
     return rows, checked.rejected
 
 
+RECORDS = consumes(__name__, "ingestion", "public_api_data", "records.json")
+FILES = consumes(__name__, "ingestion", "scheduled_file_downloads", "files/manifest.json")
+READINGS = produces(__name__, "readings.csv")
+REJECTED = produces(__name__, "rejected.json")
+
+
 @category_flow
 def process_station_readings(overrides: dict | None = None) -> dict[str, Any]:
     settings = settings_for(StationReadingsSettings, __name__, overrides)
-    raw = data_dir(__name__, stage="ingestion", category="public_api_data") / "records.json"
-    files = data_dir(__name__, stage="ingestion", category="scheduled_file_downloads") / "files"
-    records = json.loads(raw.read_text(encoding="utf-8"))
-    stations = read_csv(files / settings.stations_file)
+    records = json.loads(RECORDS.path().read_text(encoding="utf-8"))
+    stations = read_csv(FILES.path().parent / settings.stations_file)
     rows, rejected = clean_readings(records, stations, settings.max_rejected_fraction)
-    out = data_dir(__name__)
-    table = write_csv_task(out / "readings.csv", rows, COLUMNS)
-    rejects = write_json_task(out / "rejected.json", rejected)
+    table = write_csv_task(READINGS.path(), rows, COLUMNS)
+    rejects = write_json_task(REJECTED.path(), rejected)
     return {"outputs": [str(table), str(rejects)], "rows": len(rows), "rejected": len(rejected)}

@@ -7,6 +7,7 @@ the chart by URL, and a link artifact points at it directly.
 from typing import Any
 
 from airnub_core.config import Settings
+from airnub_core.contracts import consumes, produces
 from airnub_core.conventions import identify
 from airnub_core.flows import category_flow, data_dir, settings_for
 from airnub_core.reports import markdown_table
@@ -41,17 +42,20 @@ def to_markdown(summary: list[dict[str, Any]], chart: str, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+DAILY = consumes(__name__, "processing", "daily_consumption", "daily.csv")
+REPORT = produces(__name__, "report.md")
+
+
 @category_flow
 def chart_consumption_trends(overrides: dict | None = None) -> dict[str, Any]:
     settings = settings_for(ConsumptionTrendsSettings, __name__, overrides)
-    processed = data_dir(__name__, stage="processing", category="daily_consumption")
-    daily = read_csv(processed / "daily.csv")
+    daily = read_csv(DAILY.path())
     summary = summarize_buildings(daily)
     identity = identify(__name__)
     title = f"Daily electricity use, {identity.display_name}"
     out = data_dir(__name__)
     chart = plot_consumption(daily, out / settings.chart_file, title)
-    report = write_text_task(out / "report.md", to_markdown(summary, chart.name, title))
+    report = write_text_task(REPORT.path(), to_markdown(summary, chart.name, title))
     publish_markdown_task(
         identity.artifact_key("report"), to_markdown(summary, chart.as_uri(), title), title
     )

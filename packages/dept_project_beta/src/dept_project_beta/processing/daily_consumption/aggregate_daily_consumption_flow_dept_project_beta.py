@@ -9,7 +9,9 @@ default, Dask with ``task_runner: dask``).
 import json
 from typing import Any
 
-from airnub_core.flows import category_flow, data_dir, settings_for
+from airnub_core.contracts import consumes, produces
+from airnub_core.downloads import MANIFEST
+from airnub_core.flows import category_flow, settings_for
 from airnub_core.parallel import ParallelSettings, map_task
 from airnub_core.storage import read_csv
 from airnub_core.tasks import write_csv_task, write_json_task
@@ -25,16 +27,21 @@ class DailyConsumptionSettings(ParallelSettings):
     max_rejected_fraction: float = Field(default=0.05, ge=0, le=1)
 
 
+METERS = consumes(__name__, "ingestion", "meter_readings", MANIFEST)
+WEATHER = consumes(__name__, "ingestion", "weather_observations", "observations.json")
+DAILY = produces(__name__, "daily.csv")
+REJECTED = produces(__name__, "rejected.json")
+
+
 @category_flow
 def aggregate_daily_consumption(overrides: dict | None = None) -> dict[str, Any]:
     settings = settings_for(DailyConsumptionSettings, __name__, overrides)
-    meters = data_dir(__name__, stage="ingestion", category="meter_readings")
-    weather = data_dir(__name__, stage="ingestion", category="weather_observations")
+    meters = METERS.path().parent
     files = sorted(meters.glob(settings.meter_files))
     if not files:
         raise FileNotFoundError(f"{meters}: no files match {settings.meter_files!r}")
     buildings = read_csv(meters / settings.buildings_file)
-    observations = json.loads((weather / "observations.json").read_text(encoding="utf-8"))
+    observations = json.loads(WEATHER.path().read_text(encoding="utf-8"))
     shared = {
         "buildings": buildings,
         "weather": observations,
@@ -51,9 +58,8 @@ def aggregate_daily_consumption(overrides: dict | None = None) -> dict[str, Any]
         for path, (_, rejects) in zip(files, parts, strict=True)
         for reject in rejects
     ]
-    out = data_dir(__name__)
-    table = write_csv_task(out / "daily.csv", daily, COLUMNS)
-    rejects = write_json_task(out / "rejected.json", rejected)
+    table = write_csv_task(DAILY.path(), daily, COLUMNS)
+    rejects = write_json_task(REJECTED.path(), rejected)
     incomplete = sum(not row["complete"] for row in daily)
     return {
         "outputs": [str(table), str(rejects)],

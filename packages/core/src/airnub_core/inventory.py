@@ -1,0 +1,207 @@
+"""The one inventory of the tree: departments -> stages -> categories.
+
+Each node carries what the rest of the code needs to know about it: its flow module,
+its config file, its tasks, and, for categories, the inputs and outputs it declares
+(:mod:`airnub_core.contracts`). Departments are the installed packages that declare an
+``airnub.departments`` entry point (:func:`conventions.departments`); everything below
+them is read from the package folders, so listing the tree imports no flow module.
+Flows and contracts are imported only when asked for.
+
+``airnub list``, ``check``, ``run``, ``deploy``, the Variables sync, the stage
+orchestrators and the generators all read this; none walks the folders on its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from airnub_core import config, conventions
+from airnub_core.conventions import RESERVED_NAMES, STAGES, ConventionError, Identity
+
+if TYPE_CHECKING:
+    from prefect import Flow
+
+    from airnub_core.contracts import Input, Output
+
+
+# What is wrong with a config file that no node of the tree owns.
+ORPHAN = (
+    "no category or task owns this file; config files live at <stage>/<category>.yaml"
+    " or <stage>/[<category>/]<task>.yaml"
+)
+
+
+def flow_in(module: ModuleType) -> Flow[..., Any]:
+    """The one flow defined in ``module`` (imported flows do not count)."""
+    from prefect import Flow
+
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, Flow) and value.fn.__module__ == module.__name__
+    ]
+    if len(found) != 1:
+        raise ConventionError(f"{module.__name__}: expected exactly one flow, found {len(found)}")
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Node:
+    """A module of the tree that may own a config file: a stage or category flow, a task."""
+
+    identity: Identity
+    module: str  # its dotted name
+    path: Path  # its file
+    # Why the node cannot be loaded (a category folder without exactly one flow module).
+    # It stays in the tree, so listing and checking see it, and loading it says why.
+    problem: str | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return config.config_path(self.identity)
+
+    def load(self) -> ModuleType:
+        if self.problem:
+            raise ConventionError(self.problem)
+        return importlib.import_module(self.module)
+
+    def flow(self) -> Flow[..., Any]:
+        return flow_in(self.load())
+
+
+@dataclass(frozen=True)
+class Category(Node):
+    tasks: tuple[Node, ...] = ()
+
+    @property
+    def name(self) -> str:
+        assert self.identity.category is not None
+        return self.identity.category
+
+    @property
+    def key(self) -> str:
+        """``ingestion/public_api_data``: how contracts and messages name a category."""
+        return f"{self.identity.stage}/{self.name}"
+
+    @cached_property
+    def contracts(self) -> tuple[list[Input], list[Output]]:
+        """What the flow module declares it reads and writes (imports the module)."""
+        from airnub_core.contracts import declared
+
+        return declared(self.load())
+
+
+@dataclass(frozen=True)
+class Stage(Node):
+    categories: tuple[Category, ...] = ()
+    tasks: tuple[Node, ...] = ()
+
+    @property
+    def name(self) -> str:
+        assert self.identity.stage is not None
+        return self.identity.stage
+
+    def category(self, name: str) -> Category | None:
+        return next((c for c in self.categories if c.name == name), None)
+
+
+@dataclass(frozen=True)
+class Department:
+    id: str
+    display_name: str
+    src: Path
+    stages: tuple[Stage, ...]
+
+    def stage(self, name: str) -> Stage:
+        conventions.check_stage(name)
+        return next(s for s in self.stages if s.name == name)
+
+    @property
+    def categories(self) -> Iterator[Category]:
+        for stage in self.stages:
+            yield from stage.categories
+
+    def category(self, key: str) -> Category | None:
+        """A category by ``stage/name``."""
+        return next((c for c in self.categories if c.key == key), None)
+
+    def configurable(self) -> Iterator[Node]:
+        """Every node that may own a config file: stage tasks, categories, their tasks."""
+        for stage in self.stages:
+            yield from stage.tasks
+            for category in stage.categories:
+                yield category
+                yield from category.tasks
+
+    def config_owners(self) -> dict[Path, Node]:
+        """Config file path -> the node it configures (whether or not the file exists).
+        A category and a stage task of the same name share a path: the category owns it."""
+        return {node.config_path: node for node in self.configurable()}
+
+    def config_files(self) -> Iterator[tuple[Path, Node | None]]:
+        """Each base config file (overlays, ``<name>.<env>.yaml``, are merged into it) with
+        the node it configures, or None for a file no node owns."""
+        owners = self.config_owners()
+        base = self.src.joinpath(*config.CONFIG_DIR)
+        for path in sorted(base.glob("**/*.yaml")):
+            if "." not in path.stem:
+                yield path, owners.get(path)
+
+
+def _tasks(folder: Path, module: str, identity: Identity) -> tuple[Node, ...]:
+    suffix = conventions.task_suffix(identity.department)
+    found = []
+    for path in sorted((folder / "tasks").glob(f"*{suffix}.py")):
+        task = path.stem.removesuffix(suffix)
+        if task:
+            owner = Identity(identity.department, identity.stage, identity.category, task=task)
+            found.append(Node(owner, f"{module}.tasks.{path.stem}", path))
+    return tuple(found)
+
+
+def _category(department: str, stage: str, folder: Path) -> Category:
+    """The category in ``folder``: one ``*_flow_<dept>.py`` module, else a problem."""
+    suffix = conventions.flow_suffix(department)
+    package = f"{department}.{stage}.{folder.name}"
+    flows = sorted(folder.glob(f"*{suffix}.py"))
+    if len(flows) != 1:
+        where = f"{department}/{stage}/{folder.name}"
+        problem = f"{where}: expected one *{suffix}.py module, found {len(flows)}"
+        return Category(Identity(department, stage, folder.name), package, folder, problem)
+    identity = Identity(department, stage, folder.name, flows[0].stem.removesuffix(suffix))
+    tasks = _tasks(folder, package, identity)
+    return Category(identity, f"{package}.{flows[0].stem}", flows[0], tasks=tasks)
+
+
+def _stage(department: str, src: Path, stage: str) -> Stage:
+    folder = src / stage
+    categories = tuple(
+        _category(department, stage, child)
+        for child in sorted(folder.iterdir() if folder.is_dir() else [])
+        if child.is_dir() and child.name not in RESERVED_NAMES and (child / "__init__.py").is_file()
+    )
+    identity = Identity(department, stage)
+    module = f"{department}.{stage}{conventions.flow_suffix(department)}"
+    tasks = _tasks(folder, f"{department}.{stage}", identity)
+    path = src / f"{stage}{conventions.flow_suffix(department)}.py"
+    return Stage(identity, module, path, categories=categories, tasks=tasks)
+
+
+def department(department_id: str) -> Department:
+    """One installed department's tree; raises ConventionError for an unknown one."""
+    name = conventions.display_name(department_id)
+    src = config.package_dir(department_id)
+    stages = tuple(_stage(department_id, src, stage) for stage in STAGES)
+    return Department(department_id, name, src, stages)
+
+
+def departments(only: Iterable[str] | None = None) -> list[Department]:
+    """Every installed department's tree (or those in ``only``, each checked to exist)."""
+    chosen = list(only) if only else list(conventions.departments())
+    return [department(d) for d in chosen]

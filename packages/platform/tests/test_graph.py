@@ -1,0 +1,50 @@
+"""`airnub list --graph`: the contract graph as Mermaid, drawn from the inventory."""
+
+import pytest
+from airnub_core import inventory
+from airnub_platform.graph import markdown, mermaid
+from airnub_platform.testing import importable_departments, write_department
+
+DEPT = "dept_drawn"
+HOSTILE = 'Ops "Team" {x} `#1`'  # what a display name may hold
+PRODUCER = (
+    '\nfrom airnub_core.contracts import produces\n\nOUT = produces(__name__, "a|b\\"c.csv")\n'
+)
+CONSUMER = (
+    "\nfrom airnub_core.contracts import consumes\n\n"
+    'FEED = consumes(__name__, "ingestion", "feed", "a|b\\"c.csv")\n'
+)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("drawn")
+    write_department(root, DEPT, {"ingestion": ["feed", "other"], "analysis": ["sums"]})
+    for stage, category, text in (("ingestion", "feed", PRODUCER),
+                                  ("analysis", "sums", CONSUMER)):  # fmt: skip
+        module = root / DEPT / stage / category / f"make_{category}_flow_{DEPT}.py"
+        module.write_text(module.read_text() + text)
+    (root / DEPT / "ingestion" / "other" / f"make_other_flow_{DEPT}.py").write_text("raise OSError")
+    with importable_departments(root, {DEPT: HOSTILE}):
+        yield inventory.department(DEPT)
+
+
+def test_every_category_is_a_node_and_every_declared_input_an_edge(tree):
+    lines = mermaid(tree).splitlines()
+    assert lines[0] == "flowchart LR"
+    assert '    ingestion__feed["feed"]' in lines
+    assert '    analysis__sums["sums"]' in lines
+    assert '  subgraph processing["processing"]' in lines  # an empty stage is still drawn
+    edges = [line for line in lines if "-->" in line]
+    assert edges == ['  ingestion__feed -->|"a|b#quot;c.csv"| analysis__sums']
+
+
+def test_a_module_that_does_not_import_is_a_comment_not_a_crash(tree):
+    assert "  %% ingestion/other: contracts unreadable (OSError)" in mermaid(tree).splitlines()
+
+
+def test_user_text_cannot_break_out_of_labels_or_the_page(tree):
+    page = markdown([tree])
+    assert page.startswith('### Ops "Team" {x} `#1` (`dept_drawn`)\n\n```mermaid\n')
+    assert page.count("```") == 2
+    assert markdown([]) == "No departments are installed.\n"

@@ -1,0 +1,43 @@
+"""`airnub run --category X` explains an input that X's upstream has not written yet."""
+
+import pytest
+from airnub_platform import runner
+from airnub_platform.testing import importable_departments, write_department
+
+DEPT = "dept_flowing"
+PRODUCER = '\nfrom airnub_core.contracts import produces\n\nOUT = produces(__name__, "out.txt")\n'
+CONSUMER = (
+    "\nfrom airnub_core.contracts import consumes\n\n"
+    'FEED = consumes(__name__, "ingestion", "feed", "out.txt")\n'
+)
+UNMET = (
+    "processing/tidy needs ingestion/feed out.txt: run that category first"
+    f" (airnub run {DEPT} --stage ingestion --category feed)"
+)
+
+
+@pytest.fixture(scope="module")
+def department(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flowing")
+    write_department(root, DEPT, {"ingestion": ["feed"], "processing": ["tidy"]})
+    for stage, category, text in (("ingestion", "feed", PRODUCER),
+                                  ("processing", "tidy", CONSUMER)):  # fmt: skip
+        module = root / DEPT / stage / category / f"make_{category}_flow_{DEPT}.py"
+        module.write_text(module.read_text() + text)
+    with importable_departments(root, {DEPT: "Flowing Team"}):
+        yield DEPT
+
+
+def test_a_category_alone_names_its_missing_input_and_how_to_make_it(department):
+    assert runner.unmet_inputs(department, runner.plan(department, None, "tidy")) == [UNMET]
+    assert runner.unmet_inputs(department, runner.plan(department, "processing", None)) == [UNMET]
+
+
+def test_an_input_written_earlier_in_the_same_run_is_met(department):
+    assert runner.unmet_inputs(department, runner.plan(department, None, None)) == []
+
+
+def test_an_input_on_disk_is_met(department, airnub_data_root):
+    (airnub_data_root / department / "ingestion" / "feed").mkdir(parents=True)
+    (airnub_data_root / department / "ingestion" / "feed" / "out.txt").write_text("hi")
+    assert runner.unmet_inputs(department, runner.plan(department, None, "tidy")) == []
