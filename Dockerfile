@@ -20,7 +20,8 @@ WORKDIR /src
 COPY pyproject.toml uv.lock .python-version ./
 # Every member is mounted for the build only, so `--locked` can check the whole lock;
 # --no-editable installs this department and core as wheels, and nothing else of
-# packages/ reaches a layer.
+# packages/ reaches a layer. --no-dev leaves out the platform tools (airnub-platform),
+# which a department brings in its dev group only: the image holds the runtime alone.
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=packages,target=/src/packages \
     uv sync --locked --no-dev --no-editable --package "$(echo "${DEPARTMENT}" | tr _ -)"

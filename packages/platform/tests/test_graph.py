@@ -48,3 +48,20 @@ def test_user_text_cannot_break_out_of_labels_or_the_page(tree):
     assert page.startswith('### Ops "Team" {x} `#1` (`dept_drawn`)\n\n```mermaid\n')
     assert page.count("```") == 2
     assert markdown([]) == "No departments are installed.\n"
+
+
+def test_the_docs_hook_draws_every_installed_department_in_place_of_its_marker():
+    import importlib.util
+
+    from airnub_core.storage import repository_root
+
+    root = repository_root()
+    assert root is not None
+    spec = importlib.util.spec_from_file_location("hook", root / "docs/hooks/contract_graphs.py")
+    assert spec is not None and spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    page = hook.on_page_markdown(f"before\n\n{hook.MARKER}\n\nafter\n")
+    assert page.startswith("before\n\n") and page.endswith("\n\nafter\n")
+    assert page.count("```mermaid\n") == len(inventory.departments())
+    assert hook.on_page_markdown("no marker here") == "no marker here"

@@ -8,7 +8,7 @@ it expects. If not, it raises :class:`PrefectPatchError` naming itself and its t
 so a Prefect upgrade that moves a target fails loudly here instead of silently changing
 behaviour. An optional speed-up logs one warning naming itself and is skipped instead.
 
-``packages/core/tests/test_prefect_patches.py`` checks every registered entry against
+``packages/platform/tests/test_prefect_patches.py`` checks every registered entry against
 the installed Prefect: run it first when widening the ``prefect`` pin.
 """
 
@@ -56,7 +56,7 @@ class _Internal:
     def _error(self, problem: str) -> PrefectPatchError:
         return PrefectPatchError(
             f"Prefect patch {self.name!r} ({self.target}): {problem}; it was written for "
-            f"Prefect {self.versions}. Review airnub_core/prefect_patches.py"
+            f"Prefect {self.versions}. Review airnub_platform/prefect_patches.py"
         )
 
     def _checked(self) -> tuple[Any, str, Any]:
