@@ -10,7 +10,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from airnub_platform import cli
+from airnub_platform import runner
 from airnub_platform.cli import app
 from prefect.settings import (
     PREFECT_API_REQUEST_TIMEOUT,
@@ -60,10 +60,10 @@ def test_a_deploy_dry_run_on_a_hung_api_ends_in_one_line(hung_api, make_departme
 def test_requests_are_bounded_unless_the_user_chose_otherwise(monkeypatch):
     monkeypatch.delenv("PREFECT_API_REQUEST_TIMEOUT", raising=False)
     monkeypatch.delenv("PREFECT_CLIENT_MAX_RETRIES", raising=False)
-    with temporary_settings(), cli.bounded_requests() as timeout:
-        assert timeout == PREFECT_API_REQUEST_TIMEOUT.value() == cli.REQUEST_TIMEOUT_SECONDS
-        assert PREFECT_CLIENT_MAX_RETRIES.value() == cli.CLIENT_MAX_RETRIES
+    with temporary_settings(), runner.bounded_requests() as timeout:
+        assert timeout == PREFECT_API_REQUEST_TIMEOUT.value() == runner.REQUEST_TIMEOUT_SECONDS
+        assert PREFECT_CLIENT_MAX_RETRIES.value() == runner.CLIENT_MAX_RETRIES
     monkeypatch.setenv("PREFECT_API_REQUEST_TIMEOUT", "120")
     monkeypatch.setenv("PREFECT_CLIENT_MAX_RETRIES", "7")
-    with temporary_settings(), cli.bounded_requests() as timeout:
+    with temporary_settings(), runner.bounded_requests() as timeout:
         assert (timeout, PREFECT_CLIENT_MAX_RETRIES.value()) == (120, 7)

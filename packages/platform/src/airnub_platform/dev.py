@@ -276,3 +276,65 @@ class Platform:
         except KeyboardInterrupt:
             pass
         return 0
+
+
+@dataclass
+class Narration:
+    """What :func:`serve` tells as it goes; the CLI prints it."""
+
+    say: Callable[[str], None]  # a step done: a process started or stopped, a sync
+    skipped: Callable[[str], None]  # a block not synced, and why; the platform comes up anyway
+    ready: Callable[[DevState], None]  # everything is up; serve now watches it
+    failed: Callable[[BaseException], None]  # why it gives up, told before it stops everything
+
+
+def serve(port: int, db: str, tell: Narration) -> int:
+    """The whole platform on ``port``: the server, every department's Variables,
+    deployments and Blocks on it, a worker per department; then watched until a signal
+    or a child's death, and everything started stopped again. Returns the exit code.
+
+    Raises RuntimeError, having started nothing, when ``db`` has no database to use.
+    """
+    # here, not above: runner imports this module before it starts the embedded API
+    from airnub_core.config import ConfigError
+
+    platform = Platform(port, db, tell.say)
+    try:
+        platform.start_server()
+        chosen = list(departments())
+        publish(platform.state.api_url, chosen, tell)
+        tell.say(f"Deployed: {', '.join(chosen)}")
+        platform.start_workers()
+        platform.state.ready = True
+        platform.state.save()
+        tell.ready(platform.state)
+        return platform.watch()
+    except (RuntimeError, ConfigError, TimeoutError) as error:
+        tell.failed(error)
+        return 1
+    finally:
+        platform.stop()
+
+
+def publish(api_url: str, chosen: list[str], tell: Narration) -> None:
+    """The ``chosen`` departments' Variables (of the local environment), deployments and
+    Blocks, written to the API at ``api_url``."""
+    # here, not above: these import prefect, which runner imports only once the embedded
+    # API is starting (see runner.start_local_api)
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from airnub_platform import block_sync, deploy, variable_sync
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        with get_client(sync_client=True) as client:
+            changes = variable_sync.sync(
+                client, variable_sync.desired_values(chosen, "local"), chosen
+            )
+            tell.say(f"Variables: {sum(c.action != 'unchanged' for c in changes)} written")
+            for department in chosen:
+                deploy.deploy(client, department, "local")
+        wanted, missing = block_sync.wanted_blocks(chosen, None)
+        block_sync.sync(wanted)
+        for message in missing:
+            tell.skipped(message)

@@ -31,6 +31,12 @@ API_DEADLINE_ENV = "AIRNUB_API_DEADLINE_SECONDS"
 API_DEADLINE_SECONDS = 30.0  # of silence before a command gives up on the API
 PROBE_INTERVAL_SECONDS = 1.0
 PROBE_TIMEOUT_SECONDS = 5.0
+# Prefect's defaults (60 s a request, 5 retries with backoff) hold a command on an API
+# that accepts connections but never answers for over 6 minutes; these end one request in
+# about 1.5, and `watched` ends the whole command after AIRNUB_API_DEADLINE_SECONDS of
+# silence. A user's own PREFECT_API_REQUEST_TIMEOUT or PREFECT_CLIENT_MAX_RETRIES wins.
+REQUEST_TIMEOUT_SECONDS = 30.0
+CLIENT_MAX_RETRIES = 2
 
 
 class ApiUnreachable(RuntimeError):
@@ -50,6 +56,29 @@ class StageOutcome:
     message: str
     results: dict[str, Any] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DepartmentRun:
+    """One department's part of ``airnub run``: the stages planned, the outcomes of those run."""
+
+    department: str
+    stages: list[str]
+    outcomes: list[StageOutcome]
+
+    @property
+    def completed(self) -> bool:
+        return all(outcome.completed for outcome in self.outcomes)
+
+    @property
+    def skipped(self) -> list[str]:
+        """Planned stages that did not run: an earlier one failed."""
+        ran = {outcome.stage for outcome in self.outcomes}
+        return [stage for stage in self.stages if stage not in ran]
+
+
+class PlanError(ValueError):
+    """No such stage or category (or department); the message names the valid ones."""
 
 
 def stage_flow_for(department: str, stage: str) -> Any:
@@ -174,6 +203,53 @@ def run_department(
     return outcomes
 
 
+def run_departments(
+    departments: list[str],
+    stage: str | None,
+    category: str | None,
+    *,
+    keep_going: bool = False,
+    on_stage: Callable[[StageOutcome], None] = lambda outcome: None,
+    on_api: Callable[[str], None] = lambda url: None,
+    on_department: Callable[[DepartmentRun], None] = lambda run: None,
+    on_dead: Callable[[local_api.LocalAPI | None], Callable[[ApiUnreachable], None]] | None = None,
+) -> list[DepartmentRun]:
+    """Plan, then run each department's stages in turn (see :func:`run_department`), on
+    the configured API or the embedded one started first (it boots while the flows are
+    imported), every request with a deadline (:func:`bounded_requests`).
+
+    ``on_api`` hears the API's URL once, before the first stage; ``on_department`` each
+    department's run as it ends. ``on_dead`` makes, from the embedded API (or None), what
+    to do when the API stops answering. Raises :class:`PlanError` for an unknown stage or
+    category before anything runs, :class:`ApiUnreachable` for an API that is not there.
+    """
+    local = start_local_api()
+    try:
+        when_dead = on_dead(local) if on_dead is not None else None
+        try:
+            plans = {name: plan(name, stage, category) for name in departments}
+        except ValueError as error:  # a ConventionError too: an unknown department
+            raise PlanError(str(error)) from None
+        runs: list[DepartmentRun] = []
+        for index, (name, stages) in enumerate(plans.items()):
+            with bounded_requests():
+                outcomes = run_department(
+                    name,
+                    stages,
+                    local,
+                    keep_going=keep_going,
+                    on_stage=on_stage,
+                    on_api=on_api if index == 0 else lambda url: None,
+                    on_dead=when_dead,
+                )
+            runs.append(DepartmentRun(name, list(stages), outcomes))
+            on_department(runs[-1])
+        return runs
+    finally:
+        if local is not None:
+            local.stop()
+
+
 def _run_stage(stage: str, flow: Any, categories: list[str] | None) -> StageOutcome:
     from airnub_core.flows import StageFailed
 
@@ -190,6 +266,27 @@ def _run_stage(stage: str, flow: Any, categories: list[str] | None) -> StageOutc
 
 
 # --- is the API still there? --------------------------------------------------------
+
+
+@contextlib.contextmanager
+def bounded_requests() -> Iterator[float]:
+    """Prefect settings giving every API request a deadline; yields the timeout in s."""
+    from prefect.settings import (
+        PREFECT_API_REQUEST_TIMEOUT,
+        PREFECT_CLIENT_MAX_RETRIES,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    # fields set from the environment, a profile, prefect.toml or by code count as the user's
+    current = get_current_settings()
+    updates: dict = {}
+    if "request_timeout" not in current.api.model_fields_set:
+        updates[PREFECT_API_REQUEST_TIMEOUT] = REQUEST_TIMEOUT_SECONDS
+    if "max_retries" not in current.client.model_fields_set:
+        updates[PREFECT_CLIENT_MAX_RETRIES] = CLIENT_MAX_RETRIES
+    with temporary_settings(updates=updates):
+        yield PREFECT_API_REQUEST_TIMEOUT.value()
 
 
 def api_deadline() -> float:

@@ -1,0 +1,79 @@
+"""How a command talks to the Prefect API: a deadline on every request, and one line
+naming the API when it stops answering."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, NoReturn
+
+from rich.markup import escape
+
+from airnub_platform.cli._shared import errors, fail
+
+if TYPE_CHECKING:
+    from airnub_platform.local_api import LocalAPI
+    from airnub_platform.runner import ApiUnreachable
+
+_GIVING_UP = threading.Lock()
+
+
+def api_gone(local: LocalAPI | None) -> Callable[[ApiUnreachable], NoReturn]:
+    """What a command does when its Prefect API stops answering (see ``runner.watched``):
+    one line naming the API, exit 1, at once."""
+    # here, not above: the runner module is not needed by --help and the cheap commands
+    from airnub_platform import runner
+
+    try:
+        runner.api_deadline()  # a bad AIRNUB_API_DEADLINE_SECONDS is refused up front
+    except ValueError as error:
+        raise fail(str(error)) from None
+
+    def give_up(error: ApiUnreachable) -> NoReturn:
+        with _GIVING_UP:  # the watching thread and the command may both get here: one line
+            errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False,
+                         soft_wrap=True)  # fmt: skip
+            sys.stdout.flush()
+            sys.stderr.flush()
+            if local is not None:
+                local.process.kill()
+            # A hard exit: at interpreter exit Prefect's log and event workers would retry
+            # the silent API for minutes, printing as they go.
+            os._exit(1)
+
+    return give_up
+
+
+@contextlib.contextmanager
+def prefect_session() -> Iterator[str]:
+    """The configured Prefect API, or the embedded local one started for the command,
+    with a deadline on every request: a hung API fails like an unreachable one."""
+    # here, not above: httpx and the runner module are not needed by --help
+    import httpx
+
+    from airnub_platform import runner
+
+    local = runner.start_local_api()
+    url = "the Prefect API"
+    timeout = runner.REQUEST_TIMEOUT_SECONDS
+    try:
+        on_dead = api_gone(local)
+        with (
+            runner.prefect_api(local) as url,
+            runner.bounded_requests() as timeout,
+            runner.watched(url, on_dead),
+        ):
+            yield url
+    except runner.ApiUnreachable as error:  # before anything was sent: see runner.watched
+        raise fail(str(error), 1) from None
+    except httpx.TimeoutException:  # the API answered the probes, not this request
+        reason = f"no answer within {timeout:g} s, PREFECT_API_REQUEST_TIMEOUT"
+        raise fail(str(runner.ApiUnreachable(url, reason)), 1) from None
+    except (OSError, httpx.TransportError) as error:
+        raise fail(str(runner.ApiUnreachable(url, runner.reason_of(error))), 1) from None
+    finally:
+        if local is not None:
+            local.stop()

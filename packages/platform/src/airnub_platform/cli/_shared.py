@@ -1,0 +1,75 @@
+"""What every command shares: its consoles, its one-line errors, and the arguments and
+choices that mean the same in every command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from airnub_core import conventions
+from airnub_core.conventions import unknown
+from rich.console import Console
+from rich.markup import escape
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    # messages quote user-controlled names ("[x]", "$(id)"): never read them as markup
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def counted(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def say(line: str) -> None:
+    """One line holding server-side or user-controlled names, printed verbatim."""
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def shown(path: str) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+# --env: which config overlays apply; AIRNUB_ENV, else local, when not given
+Env = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        help="Environment: its <name>.<env>.yaml overlays apply. Default: $AIRNUB_ENV, else"
+        " local. Must be declared in [tool.airnub] environments of the root pyproject.toml.",
+    ),
+]
+Departments = Annotated[
+    list[str] | None, typer.Argument(help="Departments to sync; all if omitted.")
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the changes; write nothing.")]
+
+
+def chosen_env(env: str | None) -> str:
+    """The environment ``--env`` names, else ``AIRNUB_ENV``'s, checked against the
+    workspace's declared environments; a one-line error naming which one is wrong."""
+    # here, not above: airnub_core.config imports yaml and httpx, which --help never needs
+    from airnub_core.config import current_env
+    from airnub_core.environments import EnvironmentsError, check_environment
+    from airnub_core.storage import repository_root
+
+    try:
+        return current_env() if env is None else check_environment(env, "--env", repository_root())
+    except EnvironmentsError as error:
+        raise fail(str(error)) from None
+
+
+def chosen_departments(names: list[str] | None) -> list[str]:
+    for name in names or []:
+        if name not in conventions.departments():
+            raise fail(unknown("department", name, conventions.departments()))
+    return list(names or conventions.departments())

@@ -1,0 +1,49 @@
+"""``airnub blocks``: the Prefect Blocks the departments declare."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from airnub_platform.cli._session import prefect_session
+from airnub_platform.cli._shared import Departments, DryRun, chosen_departments, console, fail
+
+app = typer.Typer(no_args_is_help=True, help="Prefect Blocks the departments declare.")
+
+
+@app.command("sync")
+def blocks_sync(
+    department: Departments = None,
+    data_root: Annotated[
+        str | None,
+        typer.Option(help="Path or fsspec URL for the data-root block; default: the data root."),
+    ] = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Create or update the Secret blocks departments declare, and the data-root block."""
+    # here, not above: both import yaml and httpx, which --help never needs
+    from airnub_core.config import ConfigError
+
+    from airnub_platform import block_sync
+
+    chosen = chosen_departments(department)
+    with prefect_session() as url:
+        try:
+            wanted, missing = block_sync.wanted_blocks(chosen, data_root)
+        except ConfigError as error:
+            raise fail(f"nothing written; fix these first:\n{error}", 1) from None
+        if missing:
+            raise fail("nothing written; fix these first:\n" + "\n".join(missing), 1)
+        results = block_sync.sync(wanted, dry_run=dry_run)
+    table = Table(title=f"Blocks at {url}", title_justify="left")
+    for column in ("change", "block", "kind", "from"):
+        table.add_column(column, overflow="fold")
+    for action, item in results:
+        # a Secret's value is never shown; a storage block shows where it points
+        shown = item.origin if item.kind == "secret" else f"{item.origin}: {item.value}"
+        table.add_row(action, item.name, item.kind, shown)
+    console.print(table)
+    if dry_run:
+        console.print("dry run: nothing written")

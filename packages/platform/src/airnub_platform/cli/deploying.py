@@ -1,0 +1,77 @@
+"""``airnub deploy``: register departments' deployments on the Prefect API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from airnub_core.storage import repository_root
+from rich.table import Table
+from rich.text import Text
+
+from airnub_platform.affected import affected as find_affected
+from airnub_platform.cli._session import prefect_session
+from airnub_platform.cli._shared import (
+    Departments,
+    DryRun,
+    Env,
+    chosen_departments,
+    chosen_env,
+    console,
+    fail,
+)
+
+
+def deploy_command(
+    department: Departments = None,
+    affected: Annotated[
+        bool, typer.Option("--affected", help="Deploy the departments `--base` affects.")
+    ] = False,
+    base: Annotated[str | None, typer.Option(help="Base commit for --affected.")] = None,
+    env: Env = None,
+    dry_run: DryRun = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete its deployments gone from prefect.yaml.")
+    ] = False,
+) -> None:
+    """Register departments' prefect.yaml deployments, creating missing work pools."""
+    # here, not above: deploy imports prefect and config imports yaml, neither for --help
+    from airnub_core.config import ConfigError
+    from prefect.client.orchestration import get_client
+
+    from airnub_platform import deploy
+
+    if affected and department:
+        raise fail("give departments or --affected, not both")
+    env = chosen_env(env)  # written into the deployments as their runs' AIRNUB_ENV
+    if affected:
+        result = find_affected(repository_root() or Path.cwd(), base)
+        chosen = [entry["department"] for entry in result.matrix()["include"]]
+        console.print(
+            f"affected: {' '.join(chosen) or 'none'} ({result.reason})",
+            highlight=False,
+            markup=False,
+        )
+    else:
+        chosen = chosen_departments(department)
+    if not chosen:
+        return
+    for name in chosen:
+        try:
+            deploy.planned(name, env)  # every entrypoint imports before anything is written
+        except ConfigError as error:
+            raise fail(str(error), 1) from None
+    with prefect_session() as url:
+        # flow, deployment and pool names are the user's: shown as plain text, not markup
+        title = Text(f"Deployments ({env}) at {url}")
+        table = Table(title=title, title_justify="left")
+        table.add_column("change")
+        table.add_column("deployment", overflow="fold")
+        with get_client(sync_client=True) as client:
+            for name in chosen:
+                for action, what in deploy.deploy(client, name, env, dry_run=dry_run, prune=prune):
+                    table.add_row(action, Text(what))
+    console.print(table)
+    if dry_run:
+        console.print("dry run: nothing written")
