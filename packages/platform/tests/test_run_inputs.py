@@ -2,7 +2,9 @@
 
 import pytest
 from airnub_platform import runner
+from airnub_platform.cli import app
 from airnub_platform.testing import importable_departments, write_department
+from typer.testing import CliRunner
 
 DEPT = "dept_flowing"
 PRODUCER = '\nfrom airnub_core.contracts import produces\n\nOUT = produces(__name__, "out.txt")\n'
@@ -41,3 +43,17 @@ def test_an_input_on_disk_is_met(department, airnub_data_root):
     (airnub_data_root / department / "ingestion" / "feed").mkdir(parents=True)
     (airnub_data_root / department / "ingestion" / "feed" / "out.txt").write_text("hi")
     assert runner.unmet_inputs(department, runner.plan(department, None, "tidy")) == []
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_airnub_run_refuses_before_any_run_with_one_line_saying_what_to_run_first(department):
+    done = CliRunner().invoke(app, ["run", department, "--category", "tidy"])
+    assert done.exit_code == 2, done.output
+    assert done.output.splitlines()[-1] == f"error: {UNMET}"
+    assert "Make Tidy" not in done.output  # nothing ran
+
+
+def test_airnub_list_graph_draws_the_edge(department):
+    done = CliRunner().invoke(app, ["list", department, "--graph"])
+    assert done.exit_code == 0, done.output
+    assert '  ingestion__feed -->|"out.txt"| processing__tidy' in done.output.splitlines()

@@ -64,9 +64,10 @@ class Output:
         """Where the category writes the file: its output folder (made on demand)."""
         return storage.output_dir(*self.owner.parts) / self.name
 
-    def written(self) -> bool:
-        """Whether the file is there, looked up without making any folder."""
-        return storage.data_root().joinpath(*self.owner.parts, self.name).is_file()
+    def written(self, root: Path | None = None) -> bool:
+        """Whether the file is there (below ``root``, by default the data root), looked up
+        without making any folder."""
+        return (root or storage.data_root()).joinpath(*self.owner.parts, self.name).is_file()
 
 
 @dataclass(frozen=True)

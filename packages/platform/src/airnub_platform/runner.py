@@ -19,9 +19,10 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from airnub_core import inventory
+from airnub_core import inventory, storage
 from airnub_core.conventions import STAGES, display_name, unknown
 
 from airnub_platform import local_api
@@ -78,7 +79,8 @@ class DepartmentRun:
 
 
 class PlanError(ValueError):
-    """No such stage or category (or department); the message names the valid ones."""
+    """No such stage or category (or department), the message naming the valid ones; or a
+    declared input that nothing has written, the message naming what to run first."""
 
 
 def stage_flow_for(department: str, stage: str) -> Any:
@@ -101,9 +103,12 @@ def plan(department: str, stage: str | None, category: str | None) -> dict[str, 
     return {s: [category] for s in having}
 
 
-def unmet_inputs(department: str, stages: dict[str, list[str] | None]) -> list[str]:
-    """Why the planned categories cannot start: each declared input that is not on disk
-    and that no category of an earlier stage of this same run writes first."""
+def unmet_inputs(
+    department: str, stages: dict[str, list[str] | None], root: Path | None = None
+) -> list[str]:
+    """Why the planned categories cannot start: each declared input that is not below
+    ``root`` (the data root) and that no category of an earlier stage of this same run
+    writes first."""
     tree = inventory.department(department)
     running = [c for s, only in stages.items() for c in tree.stage(s).categories
                if only is None or c.name in only]  # fmt: skip
@@ -112,7 +117,7 @@ def unmet_inputs(department: str, stages: dict[str, list[str] | None]) -> list[s
         item.unmet()
         for category in running
         for item in category.contracts[0]
-        if (item.stage, item.category) not in produced_here and not item.source.written()
+        if (item.stage, item.category) not in produced_here and not item.source.written(root)
     ]
 
 
@@ -192,6 +197,9 @@ def run_department(
     outcomes: list[StageOutcome] = []
     with prefect_api(local) as url, watched(url, on_dead) as watch:
         on_api(url)
+        # Against the data root the runs will write to: the API's storage block, if any.
+        if unmet := unmet_inputs(department, stages, storage.data_root(use_block=True)):
+            raise PlanError("; ".join(unmet))
         for stage, categories in stages.items():
             outcome = _run_stage(stage, flows[stage], categories)
             if not outcome.completed and watch.silent_now():
