@@ -16,8 +16,8 @@ from typing import Annotated
 
 import scaffold
 import typer
-import yaml
 from airnub_core import conventions
+from airnub_platform import prefect_yaml
 
 app = scaffold.app(__doc__)
 
@@ -44,13 +44,18 @@ def main(
 
 def refuse_deployed(root: Path, dept: scaffold.Department, module_prefix: str) -> None:
     """A prefect.yaml entry whose entrypoint lives under ``module_prefix`` would break."""
-    path = dept.root / "prefect.yaml"
+    path = dept.root / prefect_yaml.FILE_NAME
     if not path.is_file():
         return
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    where = path.relative_to(root)
+    try:  # read as `airnub deployments write` reads it: bounded, no aliases
+        data = prefect_yaml.load(prefect_yaml.read(path))
+    except prefect_yaml.PrefectYamlError as error:
+        raise scaffold.ScaffoldError(str(error.at(where))) from None
     for index, entry in enumerate(data.get("deployments") or []):
-        if str((entry or {}).get("entrypoint", "")).startswith(module_prefix):
-            where = path.relative_to(root)
+        if not isinstance(entry, dict):
+            continue
+        if str(entry.get("entrypoint", "")).startswith(module_prefix):
             raise scaffold.ScaffoldError(
                 f"--id: {where}: deployments[{index}] deploys it; remove that entry first"
             )

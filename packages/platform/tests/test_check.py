@@ -107,18 +107,15 @@ EXPECTED = [
      " ingestion/ghost is not a category here"),
     (f"{SRC}/ingestion/no_config",  # named in a comment, which is no test
      f"no test module imports {DEPT}.ingestion.no_config.make_no_config_flow_{DEPT}"),
-    (f"packages/{DEPT}/prefect.yaml", "deployments[0].name is 'wrong-name', not the derived"
-     " 'dept-broken-ingestion'"),
     (f"packages/{DEPT}/prefect.yaml", "deployments[1].entrypoint"),
-    (f"packages/{DEPT}/prefect.yaml", "deployments[0].tags is ['dept_broken', 'ingestion'], not"
-     " the derived ['dept_broken', 'ingestion', 'airnub-managed']"),
     (f"packages/{DEPT}/prefect.yaml", "pull[0].prefect.deployments.steps.set_working_directory"
      ".directory: an absolute path ties the deployments to one machine"),
     (f"packages/{DEPT}/prefect.yaml", "deployments[0].concurrency_limit: not supported"),
     (f"packages/{DEPT}/prefect.yaml", "deployments[1].work_pool.image: not supported"),
     (f"packages/{DEPT}/prefect.yaml", "deployments[0].schedules[0].slug: missing"),
-    (f"packages/{DEPT}/prefect.yaml", "no deployment of the analysis stage orchestrator"),
 ]  # fmt: skip
+# A file that differs from the generated one is one more line (test_prefect_yaml.py): here
+# the unsupported keys above already say why it cannot be generated, so nothing repeats.
 
 
 @pytest.mark.parametrize(("path", "message"), EXPECTED)
@@ -126,6 +123,11 @@ def test_each_mistake_is_reported_with_its_path(broken, path, message):
     assert any(line.startswith(f"{path}: ") and message in line for line in broken), "\n".join(
         sorted(broken)
     )
+
+
+def test_a_file_that_cannot_be_generated_is_not_reported_twice(broken):
+    lines = sorted(line for line in broken if line.startswith(f"packages/{DEPT}/prefect.yaml: "))
+    assert len(lines) == len({line.split(":")[1].split()[0] for line in lines}), lines
 
 
 def test_the_shipped_departments_follow_the_conventions():

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 from airnub_platform import deploy
+from airnub_platform.prefect_yaml import render
 from prefect.client.orchestration import get_client
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -21,30 +22,15 @@ VOLATILE = {"updated"}
 
 
 def prefect_yaml(department: str) -> str:
-    """Laid out as the department template writes it, plus a deployed category."""
-    pool = department.replace("_", "-")
-    entries = [
-        (f"{stage}_flow_{department}:{stage}_flow", stage, f"The {stage} stage.")
-        for stage in ("ingestion", "processing", "analysis")
-    ] + [(f"ingestion.feed.make_feed_flow_{department}:make_feed", "ingestion-feed", "Feed.")]
-    text = f'name: {pool}\nprefect-version: ">=3.9,<3.10"\npull: []\n\ndeployments:\n'
-    for entrypoint, suffix, description in entries:
-        tags = [department, *suffix.split("-"), "airnub-managed"]
-        text += f"""  - name: {pool}-{suffix}
-    entrypoint: {department}.{entrypoint}
-    description: {description}
-    tags: [{", ".join(tags)}]
-    work_pool:
-      name: {pool}
-      job_variables:
-        env:
-          AIRNUB_ENV: local
+    """The generated file, with a category deployed too, added as its header says: an
+    entry holding its entrypoint (and here parameters), then a write."""
+    feed = f"{department}.ingestion.feed.make_feed_flow_{department}:make_feed"
+    listed = f"""deployments:
+  - entrypoint: {feed}
+    parameters: {{overrides: {{message: from the deployment}}}}
 """
-        if suffix == "ingestion":
-            text += '    schedules:\n      - cron: "0 6 * * *"\n        timezone: UTC\n'
-            text += "        slug: daily\n        active: false\n"
-        if suffix == "ingestion-feed":
-            text += "    parameters: {overrides: {message: from the deployment}}\n"
+    text = render(department, listed)
+    assert render(department, text) == text  # what `airnub check` holds it to
     return text
 
 

@@ -17,22 +17,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import yaml
 from airnub_core import config, conventions, environments, inventory
-from airnub_core.conventions import MANAGED_TAG, STAGES, ConventionError, Identity
+from airnub_core.conventions import STAGES, ConventionError, Identity
 from airnub_core.inventory import ORPHAN
+
+from airnub_platform import prefect_yaml
+from airnub_platform.prefect_yaml import DEPLOYMENT_KEYS, TOP_LEVEL_KEYS, WORK_POOL_KEYS
 
 SRC_EXTRAS = frozenset({"__init__.py", "configs", "sample_data", "py.typed", "__pycache__"})
 # The platform layer: a worker installs the runtime alone, so department code may not use it.
 PLATFORM_PACKAGES = frozenset({"airnub_platform"})
 FOLDER_EXTRAS = frozenset({"__init__.py", "tasks", "__pycache__"})
-# The prefect.yaml keys `airnub deploy` reads exactly as `prefect deploy` does. Any other
-# key would make the two commands write different deployments, so `airnub check` flags it.
-TOP_LEVEL_KEYS = frozenset({"name", "prefect-version", "pull", "build", "push", "deployments"})
-DEPLOYMENT_KEYS = frozenset(
-    {"name", "entrypoint", "description", "tags", "work_pool", "schedules", "parameters"}
-)
-WORK_POOL_KEYS = frozenset({"name", "job_variables", "work_queue_name"})
 
 
 @dataclass(frozen=True)
@@ -360,44 +355,41 @@ class _Department:
     # -- prefect.yaml ----------------------------------------------------------------
 
     def _deployments(self) -> None:
-        path = self.folder / "prefect.yaml"
+        """The file must be what `airnub deployments write` generates from it, and every
+        entrypoint must import as a convention flow."""
+        path = self.folder / prefect_yaml.FILE_NAME
         if not path.is_file():
-            self.flag(path, "missing: the department's deployments")
+            self.flag(path, f"missing: the department's deployments; run `airnub deployments"
+                      f" write {self.id}`")  # fmt: skip
             return
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as error:
-            self.flag(path, f"invalid YAML: {_one_line(error)}")
-            return
-        if not isinstance(data, dict):
-            self.flag(path, "must be a mapping with a deployments list")
+            text = prefect_yaml.read(path)
+            data = prefect_yaml.load(text)
+        except prefect_yaml.PrefectYamlError as error:
+            self.flag(path, error.message)
             return
         self._interop(path, data)
-        deployed = set()
         for index, deployment in enumerate(data.get("deployments") or []):
-            where = f"deployments[{index}]"
-            if not isinstance(deployment, dict):
-                continue  # flagged by _interop
-            entrypoint = str(deployment.get("entrypoint", ""))
-            flow = self._entrypoint(path, where, entrypoint)
-            if flow is None:
-                continue
-            identity: Identity = flow.airnub_identity
-            if identity.category is None:
-                deployed.add(identity.stage)
-            tags = [*identity.tags, MANAGED_TAG]
-            for key, derived in (("name", identity.deployment_name), ("tags", tags)):
-                if deployment.get(key) != derived:
-                    self.flag(path, f"{where}.{key} is {deployment.get(key)!r}, not the derived"
-                              f" {derived!r}")  # fmt: skip
-        for stage in STAGES:
-            if stage not in deployed:
-                self.flag(path, f"no deployment of the {stage} stage orchestrator")
+            if isinstance(deployment, dict):  # else flagged by _interop
+                entrypoint = str(deployment.get("entrypoint", ""))
+                self._entrypoint(path, f"deployments[{index}]", entrypoint)
+        self._generated(path, text)
+
+    def _generated(self, path: Path, text: str) -> None:
+        """One violation: the first place the file differs from the generated one, or why
+        it cannot be generated (unless a rule above already named that field)."""
+        try:
+            problem = prefect_yaml.difference(self.id, text)
+        except prefect_yaml.PrefectYamlError as error:
+            named = [v for v in self.out if v.path == path and v.message.startswith(error.field)]
+            problem = None if error.field and named else error.message
+        if problem:
+            self.flag(path, problem)
 
     def _interop(self, path: Path, data: dict[str, Any]) -> None:
         """Keys `airnub deploy` reads as `prefect deploy` does, and a portable pull section."""
         why = "; `airnub deploy` would not write what `prefect deploy` does"
-        for key in sorted(set(data) - TOP_LEVEL_KEYS):
+        for key in sorted(set(data) - TOP_LEVEL_KEYS, key=str):
             self.flag(path, f"{key}: not supported{why}")
         for key in ("build", "push"):
             if data.get(key):
@@ -418,10 +410,11 @@ class _Department:
             if not isinstance(deployment, dict):
                 self.flag(path, f"{where}: must be a mapping")
                 continue
-            for key in sorted(set(deployment) - DEPLOYMENT_KEYS):
+            for key in sorted(set(deployment) - DEPLOYMENT_KEYS, key=str):
                 self.flag(path, f"{where}.{key}: not supported{why}")
             pool = deployment.get("work_pool")
-            for key in sorted(set(pool) - WORK_POOL_KEYS if isinstance(pool, dict) else ()):
+            unknown = set(pool) - WORK_POOL_KEYS if isinstance(pool, dict) else set()
+            for key in sorted(unknown, key=str):
                 self.flag(path, f"{where}.work_pool.{key}: not supported{why}")
             for number, schedule in enumerate(deployment.get("schedules") or []):
                 if isinstance(schedule, dict) and not schedule.get("slug"):

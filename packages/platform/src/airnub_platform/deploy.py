@@ -4,12 +4,12 @@ Each entry becomes the same deployment ``prefect --no-prompt deploy --all`` make
 that file: the entrypoint as written (a module path, so a worker anywhere the package is
 installed can run it), the file's ``pull`` steps, no path, and the same schedules,
 parameters and job variables; nothing is built or pushed. Names and tags come from the
-conventions (``airnub check`` enforces that ``prefect.yaml`` agrees, managed tag
-included). Missing work pools are created (process pools; production pools of other
-types are made once by an operator). ``AIRNUB_ENV`` goes to every run through the job
-variables, choosing the config overlays. A deployment whose server object already
-matches is left alone ("unchanged"); ``prune`` deletes the department's deployments no
-longer listed.
+conventions (the file is generated from them by :mod:`airnub_platform.prefect_yaml`, and
+``airnub check`` fails while it differs). Missing work pools are created (process pools;
+production pools of other types are made once by an operator). ``AIRNUB_ENV`` goes to
+every run through the job variables, choosing the config overlays. A deployment whose
+server object already matches is left alone ("unchanged"); ``prune`` deletes the
+department's deployments no longer listed.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import yaml
-from airnub_core.config import ENV_VAR, ConfigError, package_dir
+from airnub_core.config import ENV_VAR, ConfigError
 from airnub_core.conventions import (
     MANAGED_TAG,
     ConventionError,
@@ -32,7 +31,7 @@ from airnub_core.conventions import (
 from airnub_core.environments import check_name
 from airnub_core.variables import read_all
 
-from airnub_platform import prefect_patches
+from airnub_platform import prefect_patches, prefect_yaml
 from airnub_platform.check import entrypoint_flow
 
 if TYPE_CHECKING:
@@ -63,23 +62,23 @@ class Planned:
         return f"{self.flow.name}/{self.name}"
 
 
-def prefect_yaml(department: str) -> Path:
-    """``packages/dept_x/prefect.yaml``, beside the package's pyproject.toml."""
-    return package_dir(department).parent.parent / "prefect.yaml"
-
-
 def planned(department: str, env: str) -> list[Planned]:
     check_name(env, "environment")  # written into every run's AIRNUB_ENV: never a path
-    path = prefect_yaml(department)
+    path = prefect_yaml.location(department)
     if not path.is_file():
         raise ConfigError(f"{path}: missing; `airnub check` explains what it should hold")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = prefect_yaml.load(prefect_yaml.read(path))
+    except prefect_yaml.PrefectYamlError as error:
+        raise error.at(path) from None
     pull = data.get("pull") or []  # none at all is flagged by `airnub check`
     if not isinstance(pull, list):
         raise ConfigError(f"{path}: pull must be a list of steps, e.g. pull: []")
     found = []
     for index, entry in enumerate(data.get("deployments") or []):
         where = f"{path}: deployments[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: must be a mapping")
         try:
             flow = entrypoint_flow(department, str(entry.get("entrypoint", "")))
         except ConventionError as error:

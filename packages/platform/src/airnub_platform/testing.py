@@ -310,8 +310,8 @@ def write_department_project(
 ) -> Path:
     """``root/packages/<department>`` laid out as in the repository, returned.
 
-    The package goes under ``src/`` beside a ``prefect.yaml`` (``prefect_yaml``, or one
-    deploying the stage orchestrators by the conventions) and a ``.dist-info`` naming
+    The package goes under ``src/`` beside a ``prefect.yaml`` (``prefect_yaml``, or the
+    one generated for a new department) and a ``.dist-info`` naming
     the department, so a process with ``src/`` on its path finds it as if installed.
     """
     folder = root / "packages" / department
@@ -329,17 +329,9 @@ def write_department_project(
 
 
 def _prefect_yaml(department: str) -> str:
-    pool = conventions.work_pool_name(department)
-    lines = [f"name: {conventions.distribution_name(department)}", "pull: []", "deployments:"]
-    for stage in conventions.STAGES:
-        lines += [
-            f"  - name: {pool}-{stage}",
-            f"    entrypoint: {department}.{stage}{conventions.flow_suffix(department)}"
-            f":{stage}_flow",
-            f"    tags: [{department}, {stage}, {conventions.MANAGED_TAG}]",
-            f"    work_pool: {{name: {pool}, job_variables: {{env: {{AIRNUB_ENV: local}}}}}}",
-        ]
-    return "\n".join(lines) + "\n"
+    from airnub_platform.prefect_yaml import render
+
+    return render(department, None)  # what `airnub deployments write` makes for a new one
 
 
 @pytest.fixture

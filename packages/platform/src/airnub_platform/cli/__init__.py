@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from airnub_platform.cli import blocks, variables
+from airnub_platform.cli import blocks, deployments, variables
 from airnub_platform.cli._shared import fail
 from airnub_platform.cli.affected import affected_command
 from airnub_platform.cli.checking import check_command
@@ -27,6 +27,7 @@ app.command("retire")(retire_command)
 app.command("dev")(dev_command)
 app.add_typer(variables.app, name="variables")
 app.add_typer(blocks.app, name="blocks")
+app.add_typer(deployments.app, name="deployments")
 
 
 def main() -> None:
