@@ -95,3 +95,16 @@ def test_the_one_flow_rule_counts_flows_defined_in_the_module(tmp_path: Path):
 def test_an_unknown_department_is_one_error():
     with pytest.raises(ConventionError, match="unknown department 'dept_nowhere'"):
         inventory.department("dept_nowhere")
+
+
+def test_a_working_tree_is_read_before_it_is_installed(tmp_path):
+    write_department(
+        tmp_path / "packages" / "dept_fresh" / "src", "dept_fresh", {"analysis": ["sums"]}
+    )
+    (tmp_path / "packages" / "dept_fresh" / "pyproject.toml").write_text("[project]\n")
+    (tmp_path / "packages" / "dept_nothing").mkdir()  # no pyproject.toml: not a department
+    (tmp_path / "packages" / "core").mkdir()
+    found = inventory.folders(tmp_path)
+    assert found == {"dept_fresh": tmp_path / "packages" / "dept_fresh"}
+    tree = inventory.at(found["dept_fresh"] / "src" / "dept_fresh", "dept_fresh")
+    assert [c.key for c in tree.categories] == ["analysis/sums"]

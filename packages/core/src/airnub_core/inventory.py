@@ -193,15 +193,31 @@ def _stage(department: str, src: Path, stage: str) -> Stage:
     return Stage(identity, module, path, categories=categories, tasks=tasks)
 
 
+def at(src: Path, department_id: str, display_name: str = "") -> Department:
+    """The tree of the department package in ``src``, installed or not (the generators
+    read a working tree that ``uv sync`` has not seen yet)."""
+    stages = tuple(_stage(department_id, src, stage) for stage in STAGES)
+    return Department(department_id, display_name, src, stages)
+
+
 def department(department_id: str) -> Department:
     """One installed department's tree; raises ConventionError for an unknown one."""
     name = conventions.display_name(department_id)
-    src = config.package_dir(department_id)
-    stages = tuple(_stage(department_id, src, stage) for stage in STAGES)
-    return Department(department_id, name, src, stages)
+    return at(config.package_dir(department_id), department_id, name)
 
 
 def departments(only: Iterable[str] | None = None) -> list[Department]:
     """Every installed department's tree (or those in ``only``, each checked to exist)."""
     chosen = list(only) if only else list(conventions.departments())
     return [department(d) for d in chosen]
+
+
+def folders(root: Path) -> dict[str, Path]:
+    """Department folders of a working tree (``packages/dept_*`` holding a pyproject.toml),
+    installed or not: id -> folder. What `airnub check` and the generators walk."""
+    packages = root / "packages"
+    return {
+        folder.name: folder
+        for folder in sorted(packages.glob(f"{conventions.DEPARTMENT_PREFIX}*"))
+        if (folder / "pyproject.toml").is_file()
+    }

@@ -50,14 +50,6 @@ class Report:
     violations: list[Violation] = field(default_factory=list)
 
 
-def department_folders(root: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in (root / "packages").glob(f"{conventions.DEPARTMENT_PREFIX}*")
-        if (p / "pyproject.toml").is_file()
-    )
-
-
 def check_repository(root: Path, only: list[str] | None = None) -> Report:
     report = Report()
     try:
@@ -66,7 +58,7 @@ def check_repository(root: Path, only: list[str] | None = None) -> Report:
         path = root / "pyproject.toml"
         report.violations.append(Violation(path, str(error).removeprefix(f"{path}: ")))
         declared = None  # overlays are checked for their form only
-    for folder in department_folders(root):
+    for folder in inventory.folders(root).values():
         if only and folder.name not in only:
             continue
         report.departments += 1
