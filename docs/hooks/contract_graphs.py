@@ -29,4 +29,5 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
     from airnub_core import inventory
     from airnub_platform.graph import markdown as graphs
 
-    return markdown.replace(MARKER, graphs(inventory.departments()))
+    # a department that cannot be read is a line on the page, not a failed build
+    return markdown.replace(MARKER, graphs(*inventory.readable()))

@@ -110,6 +110,8 @@ def config_path(identity: Identity) -> Path:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    if path.exists() and not path.is_file():  # reading a FIFO would wait for ever
+        raise ConfigError(f"{path}: not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -19,6 +19,8 @@ output); ``airnub run --category`` names an input that is not there yet, and so 
 
 from __future__ import annotations
 
+import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import ModuleType
@@ -26,19 +28,36 @@ from types import ModuleType
 from airnub_core import conventions, storage
 from airnub_core.conventions import STAGES, ConventionError, Identity, identify
 
+# Bytes in one part of an output's name (the file systems' NAME_MAX) and in the whole
+# name: past them the OS refuses to even look the file up.
+MAX_NAME_PART_BYTES = 255
+MAX_NAME_BYTES = 1024
+
 
 class MissingInput(FileNotFoundError):
     """A declared input that its producer has not written (yet)."""
 
 
 def _file_name(name: str, where: str) -> str:
-    """An output's name: a relative path below the category's folder, without ``..``."""
+    """An output's name: a relative path below the category's folder, without ``..``,
+    in one spelling: ``./a//b/`` is ``a/b``, and Unicode is composed (NFC), so a producer
+    and a consumer typing the same text name the same file."""
     pure = PurePosixPath(name)
-    if not name or pure.is_absolute() or ".." in pure.parts or "\\" in name:
-        raise ConventionError(f"{where}: output name {name!r} must be a relative path without ..")
+    if not name or pure.is_absolute() or ".." in pure.parts or "\\" in name or not pure.parts:
+        raise ConventionError(
+            f"{where}: output name {name!r} must be a relative path below the"
+            " category's folder, without .."
+        )
     if not name.isprintable():  # one line in messages and graphs, and no NUL for the OS
         raise ConventionError(f"{where}: output name {name!r} must be printable, on one line")
-    return name
+    normal = unicodedata.normalize("NFC", pure.as_posix())
+    longest = max(len(part.encode()) for part in pure.parts)
+    if longest > MAX_NAME_PART_BYTES or len(normal.encode()) > MAX_NAME_BYTES:
+        raise ConventionError(
+            f"{where}: output name {name[:40]!r}... is too long: at most {MAX_NAME_PART_BYTES}"
+            f" bytes between slashes and {MAX_NAME_BYTES} in all"
+        )
+    return normal
 
 
 def _category_of(module_name: str) -> Identity:
@@ -65,9 +84,14 @@ class Output:
         return storage.output_dir(*self.owner.parts) / self.name
 
     def written(self, root: Path | None = None) -> bool:
-        """Whether the file is there (below ``root``, by default the data root), looked up
+        """Whether the output is there (below ``root``, by default the data root): a file,
+        or a folder holding something (an output may name a folder of files). Looked up
         without making any folder."""
-        return (root or storage.data_root()).joinpath(*self.owner.parts, self.name).is_file()
+        path = (root or storage.data_root()).joinpath(*self.owner.parts, self.name)
+        if path.is_dir():
+            with os.scandir(path) as entries:  # the first entry will do
+                return next(entries, None) is not None
+        return path.is_file()
 
 
 @dataclass(frozen=True)
@@ -126,10 +150,58 @@ def consumes(module_name: str, stage: str, category: str, name: str) -> Input:
     return Input(reader, stage, category, _file_name(name, module_name))
 
 
-def declared(module: ModuleType) -> tuple[list[Input], list[Output]]:
-    """The inputs and outputs a module declares at its top level, in name order."""
-    values = [value for _, value in sorted(vars(module).items())]
+def declared(*modules: ModuleType) -> tuple[list[Input], list[Output]]:
+    """The inputs and outputs that the modules of one category declare at their top level,
+    each once, in module then name order. A contract a module imports from another
+    category (``from ..feed.ingest_feed_flow_dept_x import RECORDS``) is that category's,
+    not this one's: reading another category's file takes a ``consumes``."""
+    found: dict[Input | Output, None] = {}
+    for module in modules:
+        own = _category_of(module.__name__)
+        for _, value in sorted(vars(module).items()):
+            mine = isinstance(value, Input) and value.reader == own
+            if mine or (isinstance(value, Output) and value.owner == own):
+                found[value] = None
     return (
-        [v for v in values if isinstance(v, Input)],
-        [v for v in values if isinstance(v, Output)],
+        [v for v in found if isinstance(v, Input)],
+        [v for v in found if isinstance(v, Output)],
     )
+
+
+def shown(name: str) -> str:
+    """A name as messages show it: plain if ASCII, else escaped, so that a lookalike (a
+    Cyrillic o, U+043E, in "records.json") differs visibly from the name it imitates."""
+    return name if name.isascii() else ascii(name)
+
+
+# The calls that declare a contract, as a module spells them.
+DECLARERS = frozenset({"produces", "consumes"})
+
+
+def late_declarations(path: Path) -> list[tuple[int, str]]:
+    """(line, the function or class) of each ``produces``/``consumes`` call in a body
+    rather than at the module's top level: :func:`declared` reads the top level, so such a
+    contract is unseen by check, run and the graph. A file that does not parse has none
+    (importing it fails, and says why)."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_bytes(), filename=path.name)
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    late: dict[int, str] = {}
+    for scope in ast.walk(tree):
+        if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            for node in ast.walk(scope):
+                if isinstance(node, ast.Call) and _called(node.func) in DECLARERS:
+                    late.setdefault(node.lineno, scope.name)
+    return sorted(late.items())
+
+
+def _called(func: object) -> str | None:
+    """``produces`` for ``produces(...)`` and ``contracts.produces(...)``."""
+    import ast
+
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else None

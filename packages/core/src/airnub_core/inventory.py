@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
@@ -51,6 +51,16 @@ def flow_in(module: ModuleType) -> Flow[..., Any]:
     return found[0]
 
 
+def load_module(name: str) -> ModuleType:
+    """Import a department's module. One that exits as it is imported (``sys.exit()`` at
+    its top level) raises ImportError instead: a listing or a check goes on, and never
+    ends with the exit code the module chose."""
+    try:
+        return importlib.import_module(name)
+    except SystemExit as exit:
+        raise ImportError(f"{name} exits on import (SystemExit: {exit.code!r})") from None
+
+
 @dataclass(frozen=True)
 class Node:
     """A module of the tree that may own a config file: a stage or category flow, a task."""
@@ -69,7 +79,7 @@ class Node:
     def load(self) -> ModuleType:
         if self.problem:
             raise ConventionError(self.problem)
-        return importlib.import_module(self.module)
+        return load_module(self.module)
 
     def flow(self) -> Flow[..., Any]:
         return flow_in(self.load())
@@ -78,6 +88,7 @@ class Node:
 @dataclass(frozen=True)
 class Category(Node):
     tasks: tuple[Node, ...] = ()
+    subflows: tuple[Node, ...] = ()
 
     @property
     def name(self) -> str:
@@ -91,10 +102,12 @@ class Category(Node):
 
     @cached_property
     def contracts(self) -> tuple[list[Input], list[Output]]:
-        """What the flow module declares it reads and writes (imports the module)."""
+        """What the category declares it reads and writes: the top-level declarations of
+        its flow module, its tasks and its subflows (this imports them all)."""
         from airnub_core.contracts import declared
 
-        return declared(self.load())
+        modules = [self.load(), *(node.load() for node in (*self.tasks, *self.subflows))]
+        return declared(*modules)
 
 
 @dataclass(frozen=True)
@@ -154,10 +167,16 @@ class Department:
                 yield path, owners.get(path)
 
 
+def _modules(folder: Path, suffix: str) -> list[Path]:
+    """The ``*<suffix>.py`` modules in ``folder``: regular files only, as Python imports
+    nothing else (a FIFO or a folder of that name is not a module)."""
+    return [path for path in sorted(folder.glob(f"*{suffix}.py")) if path.is_file()]
+
+
 def _tasks(folder: Path, module: str, identity: Identity) -> tuple[Node, ...]:
     suffix = conventions.task_suffix(identity.department)
     found = []
-    for path in sorted((folder / "tasks").glob(f"*{suffix}.py")):
+    for path in _modules(folder / "tasks", suffix):
         task = path.stem.removesuffix(suffix)
         if task:
             owner = Identity(identity.department, identity.stage, identity.category, task=task)
@@ -165,18 +184,36 @@ def _tasks(folder: Path, module: str, identity: Identity) -> tuple[Node, ...]:
     return tuple(found)
 
 
+def _subflows(folder: Path, module: str, identity: Identity) -> tuple[Node, ...]:
+    suffix = conventions.subflow_suffix(identity.department)
+    return tuple(
+        Node(replace(identity, action=action), f"{module}.subflows.{path.stem}", path)
+        for path in _modules(folder / "subflows", suffix)
+        if (action := path.stem.removesuffix(suffix))
+    )
+
+
 def _category(department: str, stage: str, folder: Path) -> Category:
-    """The category in ``folder``: one ``*_flow_<dept>.py`` module, else a problem."""
+    """The category in ``folder``: one ``*_flow_<dept>.py`` module, else a problem. A folder
+    named against the conventions is listed too, with that as its problem, so nothing
+    imports it under a name that is no category's (``a b``, ``Feed``, ``class``)."""
     suffix = conventions.flow_suffix(department)
     package = f"{department}.{stage}.{folder.name}"
-    flows = sorted(folder.glob(f"*{suffix}.py"))
+    where = f"{department}/{stage}/{folder.name}"
+    try:
+        conventions.check_category(folder.name)
+    except ConventionError as error:
+        problem = f"{department}/{stage}: {error}"
+        return Category(Identity(department, stage, folder.name), package, folder, problem)
+    flows = _modules(folder, suffix)
     if len(flows) != 1:
-        where = f"{department}/{stage}/{folder.name}"
         problem = f"{where}: expected one *{suffix}.py module, found {len(flows)}"
         return Category(Identity(department, stage, folder.name), package, folder, problem)
     identity = Identity(department, stage, folder.name, flows[0].stem.removesuffix(suffix))
     tasks = _tasks(folder, package, identity)
-    return Category(identity, f"{package}.{flows[0].stem}", flows[0], tasks=tasks)
+    subflows = _subflows(folder, package, identity)
+    return Category(identity, f"{package}.{flows[0].stem}", flows[0], tasks=tasks,
+                    subflows=subflows)  # fmt: skip
 
 
 def _stage(department: str, src: Path, stage: str) -> Stage:
@@ -201,9 +238,18 @@ def at(src: Path, department_id: str, display_name: str = "") -> Department:
 
 
 def department(department_id: str) -> Department:
-    """One installed department's tree; raises ConventionError for an unknown one."""
+    """One installed department's tree; raises ConventionError, in one line, for an
+    unknown department or one whose package does not import."""
     name = conventions.display_name(department_id)
-    return at(config.package_dir(department_id), department_id, name)
+    try:
+        src = config.package_dir(department_id)  # runs the package's __init__, no flow
+    except (Exception, SystemExit) as error:  # a broken or hostile __init__: one line
+        lines = str(error).strip().splitlines() or [""]
+        why = f"{type(error).__name__}: {lines[0]}".rstrip(": ")
+        raise ConventionError(f"{department_id}: its package does not import ({why})") from None
+    if src.name != department_id or not (src / "__init__.py").is_file():
+        raise ConventionError(f"{department_id}: not a regular package (no __init__.py)")
+    return at(src, department_id, name)
 
 
 def departments(only: Iterable[str] | None = None) -> list[Department]:
@@ -221,3 +267,16 @@ def folders(root: Path) -> dict[str, Path]:
         for folder in sorted(packages.glob(f"{conventions.DEPARTMENT_PREFIX}*"))
         if (folder / "pyproject.toml").is_file()
     }
+
+
+def readable(only: Iterable[str] | None = None) -> tuple[list[Department], dict[str, str]]:
+    """Like :func:`departments`, but one that cannot be read does not hide the others:
+    the trees read, and for each department that could not be, why."""
+    trees: list[Department] = []
+    broken: dict[str, str] = {}
+    for department_id in dict.fromkeys(only or conventions.departments()):
+        try:
+            trees.append(department(department_id))
+        except ConventionError as error:
+            broken[department_id] = str(error)
+    return trees, broken

@@ -8,7 +8,7 @@ settings models, so a module that fails to import is itself a violation.
 from __future__ import annotations
 
 import ast
-import importlib
+import os
 import re
 import tomllib
 from collections.abc import Iterator
@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from airnub_core import config, conventions, environments, inventory
+from airnub_core import config, contracts, conventions, environments, inventory
 from airnub_core.conventions import STAGES, ConventionError, Identity
 from airnub_core.inventory import ORPHAN
 
@@ -69,7 +69,7 @@ def check_repository(root: Path, only: list[str] | None = None) -> Report:
 
 
 def _import(module_name: str) -> ModuleType:
-    return importlib.import_module(module_name)
+    return inventory.load_module(module_name)  # sys.exit() there is an error, not a pass
 
 
 def _one_line(error: BaseException) -> str:
@@ -228,8 +228,17 @@ class _Department:
                           " install; department code imports only airnub_core")  # fmt: skip
 
     def _imports_under(self, folder: Path, why: str) -> Iterator[tuple[Path, set[str]]]:
-        """(file, modules it imports) for every ``.py`` file under ``folder``."""
-        for path in sorted(folder.glob("**/*.py")):
+        """(file, modules it imports) for every ``.py`` file under ``folder``. A symlink to
+        a folder is flagged, not followed: code behind it escapes these rules (and may
+        point outside the package, where a built wheel would not have it)."""
+        found: list[Path] = []
+        for place, folders, files in os.walk(folder):  # does not follow symlinks
+            for name in sorted(folders):
+                if (link := Path(place, name)).is_symlink():
+                    self.flag(link, "a symlink to a folder; department code lives in its"
+                              " package, where check reads it")  # fmt: skip
+            found += [Path(place, name) for name in files if name.endswith(".py")]
+        for path in sorted(found):
             if not path.is_file():  # a FIFO or device would block or never end
                 continue
             try:
@@ -310,25 +319,41 @@ class _Department:
 
     def _contracts(self) -> None:
         """Every declared input names a category of an earlier stage that declares that
-        output. Modules that do not import are flagged already, and skipped here."""
-        tree = inventory.department(self.id)
-        loaded = []
-        for category in tree.categories:
+        output, and every declaration is made where check, run and the graph read it (the
+        top level of a module of the category). A flow or subflow that does not import is
+        flagged by _flows_in, a folder without one flow module by _category; a task module
+        that does not import, here."""
+        tree = inventory.department(self.id)  # installed: _metadata said so
+        writes: dict[str, set[str]] = {}
+        reads: list[tuple[Path, contracts.Input]] = []
+        for category in (c for c in tree.categories if c.problem is None):
+            for node in (category, *category.tasks, *category.subflows):
+                path = self.src / node.path.relative_to(tree.src)
+                for line, where in contracts.late_declarations(path):
+                    why = "declare it at the module's top level, where check and run read it"
+                    self.flag(path, f"line {line}: a contract declared inside {where}; {why}")
+                try:
+                    node.load()
+                except Exception as error:  # a task module's own error: flagged once, here
+                    if node in category.tasks:
+                        self.flag(path, f"does not import: {_one_line(error)}")
             try:
-                loaded.append((category, *category.contracts))
-            except Exception:  # reported by _flows_in, with the reason
+                inputs, outputs = category.contracts
+            except Exception:  # each failing module is flagged above or elsewhere
                 continue
-        writes = {category.key: {o.name for o in outputs} for category, _, outputs in loaded}
-        for category, inputs, _ in loaded:
-            path = self.src / category.path.relative_to(tree.src)
-            for item in inputs:
-                upstream = f"{item.stage}/{item.category}"
-                if upstream not in writes:
-                    self.flag(path, f"reads {item.key}, but {upstream} is not a category here")
-                elif item.name not in writes[upstream]:
-                    offered = ", ".join(sorted(writes[upstream])) or "nothing"
-                    self.flag(path, f"reads {item.key}, which {upstream} does not declare"
-                              f" (it declares: {offered})")  # fmt: skip
+            writes[category.key] = {output.name for output in outputs}
+            reads += [(self.src / category.path.relative_to(tree.src), i) for i in inputs]
+        for path, item in reads:
+            upstream, name = f"{item.stage}/{item.category}", contracts.shown(item.name)
+            if tree.category(upstream) is None:
+                self.flag(path, f"reads {upstream} {name}, but {upstream} is not a category here")
+            elif upstream not in writes:
+                self.flag(path, f"reads {upstream} {name}, but {upstream} does not load (see its"
+                          " own line)")  # fmt: skip
+            elif item.name not in writes[upstream]:
+                offered = ", ".join(sorted(map(contracts.shown, writes[upstream]))) or "nothing"
+                self.flag(path, f"reads {upstream} {name}, which {upstream} does not declare"
+                          f" (it declares: {offered})")  # fmt: skip
 
     def _overlay(self, path: Path) -> None:
         base = path.with_name(f"{path.stem.split('.')[0]}.yaml")
@@ -451,15 +476,16 @@ def imported_modules(tree: ast.AST) -> set[str]:
 
 
 def _import_module_literal(call: ast.Call) -> str | None:
-    """``x`` of ``importlib.import_module("x")`` or ``import_module("x")``, else None."""
+    """``x`` of ``importlib.import_module("x")``, ``import_module("x")`` or
+    ``__import__("x")``, else None."""
     func = call.func
     by_attribute = (
         isinstance(func, ast.Attribute)
-        and func.attr == "import_module"
+        and func.attr in {"import_module", "__import__"}
         and isinstance(func.value, ast.Name)
-        and func.value.id == "importlib"
+        and func.value.id in {"importlib", "builtins"}
     )
-    by_name = isinstance(func, ast.Name) and func.id == "import_module"
+    by_name = isinstance(func, ast.Name) and func.id in {"import_module", "__import__"}
     if not (by_attribute or by_name) or not call.args:
         return None
     first = call.args[0]

@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,28 +79,75 @@ class DepartmentRun:
 
 
 class PlanError(ValueError):
-    """No such stage or category (or department), the message naming the valid ones; or a
-    declared input that nothing has written, the message naming what to run first."""
+    """No such stage or category (or department), the message naming the valid ones; a
+    department or stage flow that does not import; or a declared input that nothing has
+    written, the message naming what to run first. Raised before anything runs."""
+
+
+class UnknownCategory(ValueError):
+    """A department has no category of that name (in the stages asked for)."""
+
+    def __init__(self, message: str, valid: list[str]) -> None:
+        super().__init__(message)
+        self.valid = valid
 
 
 def stage_flow_for(department: str, stage: str) -> Any:
     return inventory.department(department).stage(stage).flow()
 
 
+def stage_flows(department: str, stages: Iterable[str]) -> dict[str, Any]:
+    """Each stage's flow, imported now; PlanError, in one line, if one does not import."""
+    flows = {}
+    for stage in stages:
+        try:
+            flows[stage] = stage_flow_for(department, stage)
+        except Exception as error:  # a broken module is the department's, told in one line
+            why = f"{type(error).__name__}: {reason_of(error)}"
+            raise PlanError(
+                f"{department}: the {stage} stage flow cannot be loaded ({why})"
+            ) from None
+    return flows
+
+
 def plan(department: str, stage: str | None, category: str | None) -> dict[str, list[str] | None]:
-    """Stages to run, each with its category filter; raises ValueError naming valid choices."""
+    """Stages to run, each with its category filter; raises ValueError naming valid choices
+    (:class:`UnknownCategory` for a category), ConventionError for a department that
+    cannot be read."""
     display_name(department)  # raises for an unknown department
     if stage is not None and stage not in STAGES:
         raise ValueError(unknown("stage", stage, STAGES))
     stages = [stage] if stage else list(STAGES)
+    tree = inventory.department(department)  # raises for a package that does not import
     if category is None:
         return dict.fromkeys(stages)
-    tree = inventory.department(department)
     having = [s for s in stages if tree.stage(s).category(category)]
     if not having:
         valid = sorted({c.name for s in stages for c in tree.stage(s).categories})
-        raise ValueError(unknown(f"category of {department}", category, valid))
+        raise UnknownCategory(unknown(f"category of {department}", category, valid), valid)
     return {s: [category] for s in having}
+
+
+def plans(
+    departments: list[str], stage: str | None, category: str | None
+) -> dict[str, dict[str, list[str] | None]]:
+    """Each department's plan (see :func:`plan`). Over several departments, ``--category``
+    runs in those that have it, and names the valid ones only if none has it."""
+    chosen: dict[str, dict[str, list[str] | None]] = {}
+    valid: set[str] = set()
+    try:
+        for name in departments:
+            try:
+                chosen[name] = plan(name, stage, category)
+            except UnknownCategory as error:
+                if len(departments) == 1:
+                    raise
+                valid.update(error.valid)
+    except ValueError as error:  # a ConventionError too: an unknown or broken department
+        raise PlanError(str(error)) from None
+    if not chosen:
+        raise PlanError(unknown("category", category or "", sorted(valid)))
+    return chosen
 
 
 def unmet_inputs(
@@ -108,17 +155,24 @@ def unmet_inputs(
 ) -> list[str]:
     """Why the planned categories cannot start: each declared input that is not below
     ``root`` (the data root) and that no category of an earlier stage of this same run
-    writes first."""
+    writes first. A category whose modules do not import declares nothing here: its run
+    fails, saying why, as it did before contracts existed."""
     tree = inventory.department(department)
     running = [c for s, only in stages.items() for c in tree.stage(s).categories
                if only is None or c.name in only]  # fmt: skip
     produced_here = {(c.identity.stage, c.name) for c in running}
-    return [
-        item.unmet()
-        for category in running
-        for item in category.contracts[0]
-        if (item.stage, item.category) not in produced_here and not item.source.written(root)
-    ]
+    unmet: list[str] = []
+    for category in running:
+        try:
+            inputs, _ = category.contracts
+        except Exception:  # reported by its stage's run (and by `airnub check`)
+            continue
+        unmet.extend(
+            item.unmet()
+            for item in inputs
+            if (item.stage, item.category) not in produced_here and not item.source.written(root)
+        )
+    return unmet
 
 
 @contextlib.contextmanager
@@ -182,9 +236,12 @@ def run_department(
     on_stage: Callable[[StageOutcome], None] = lambda outcome: None,
     on_api: Callable[[str], None] = lambda url: None,
     on_dead: Callable[[ApiUnreachable], None] | None = None,
+    inputs_of: Mapping[str, dict[str, list[str] | None]] | None = None,
 ) -> list[StageOutcome]:
     """Run ``stages`` in order; stop after a failed stage unless ``keep_going``.
 
+    Before the first stage, every input the plans of ``inputs_of`` (department -> stages,
+    by default this run's alone) need must be met: else :class:`PlanError`, nothing run.
     An API that stops answering ends the run with :class:`ApiUnreachable`, handed to
     ``on_dead`` first (see :func:`watched`).
     """
@@ -193,12 +250,15 @@ def run_department(
     if local is not None and PREFECT_API_URL.value():
         local.stop()
         local = None
-    flows = {stage: stage_flow_for(department, stage) for stage in stages}
+    flows = stage_flows(department, stages)
     outcomes: list[StageOutcome] = []
     with prefect_api(local) as url, watched(url, on_dead) as watch:
         on_api(url)
         # Against the data root the runs will write to: the API's storage block, if any.
-        if unmet := unmet_inputs(department, stages, storage.data_root(use_block=True)):
+        root = storage.data_root(use_block=True)
+        checked = {department: stages} if inputs_of is None else inputs_of
+        if unmet := [line for name, wanted in checked.items()
+                     for line in unmet_inputs(name, wanted, root)]:  # fmt: skip
             raise PlanError("; ".join(unmet))
         for stage, categories in stages.items():
             outcome = _run_stage(stage, flows[stage], categories)
@@ -228,18 +288,20 @@ def run_departments(
 
     ``on_api`` hears the API's URL once, before the first stage; ``on_department`` each
     department's run as it ends. ``on_dead`` makes, from the embedded API (or None), what
-    to do when the API stops answering. Raises :class:`PlanError` for an unknown stage or
-    category before anything runs, :class:`ApiUnreachable` for an API that is not there.
+    to do when the API stops answering. Raises :class:`PlanError` before anything runs:
+    for an unknown stage or category, a department or stage flow that does not import,
+    or an input that no department's run writes and that is not there yet (checked for
+    every department before the first one starts); :class:`ApiUnreachable` for an API
+    that is not there.
     """
     local = start_local_api()
     try:
         when_dead = on_dead(local) if on_dead is not None else None
-        try:
-            plans = {name: plan(name, stage, category) for name in departments}
-        except ValueError as error:  # a ConventionError too: an unknown department
-            raise PlanError(str(error)) from None
+        planned = plans(departments, stage, category)
+        for name, stages in planned.items():
+            stage_flows(name, stages)
         runs: list[DepartmentRun] = []
-        for index, (name, stages) in enumerate(plans.items()):
+        for index, (name, stages) in enumerate(planned.items()):
             with bounded_requests():
                 outcomes = run_department(
                     name,
@@ -249,6 +311,7 @@ def run_departments(
                     on_stage=on_stage,
                     on_api=on_api if index == 0 else lambda url: None,
                     on_dead=when_dead,
+                    inputs_of=planned if index == 0 else {},
                 )
             runs.append(DepartmentRun(name, list(stages), outcomes))
             on_department(runs[-1])

@@ -14,29 +14,46 @@ from rich.tree import Tree
 from airnub_platform.cli._shared import console, fail
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from airnub_core.inventory import Department, Node
 
 
 def _flow_name(node: Node) -> str:
     """The node's flow name, or why it has none (importing it fails, or it breaks a rule)."""
     try:
-        return escape(node.flow().name)
+        return _shown(node.flow().name)
     except ConventionError as error:
-        return f"[red]{escape(str(error))}[/red]"
+        return f"[red]{_shown(_first_line(error))}[/red]"
     except Exception as error:  # the listing goes on; `airnub check` says more
-        return f"[red]does not import: {escape(type(error).__name__)}: {escape(str(error))}[/red]"
+        why = f"{type(error).__name__}: {_first_line(error)}"
+        return f"[red]does not import: {_shown(why)}[/red]"
 
 
-def tree_of(departments: list[Department]) -> Tree:
-    """Departments -> stages -> categories, with their flow names (this imports the flows)."""
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _shown(name: str) -> str:
+    """A name or message from the department's files, as one line of plain text: never
+    markup, never a control character or an unencodable byte for the terminal."""
+    return escape(name if name.isprintable() else ascii(name))
+
+
+def tree_of(departments: list[Department], unreadable: Mapping[str, str] | None = None) -> Tree:
+    """Departments -> stages -> categories, with their flow names (this imports the flows);
+    a department that could not be read (``unreadable``: id -> why) says why in red."""
     tree = Tree("[bold]departments[/bold]")
     for department in departments:
         # display names (and the flow names holding them) may hold "[x]": not markup
-        node = tree.add(f"[bold]{department.id}[/bold] ({escape(department.display_name)})")
+        node = tree.add(f"[bold]{department.id}[/bold] ({_shown(department.display_name)})")
         for stage in department.stages:
             stage_node = node.add(f"{stage.name}: {_flow_name(stage)}")
             for category in stage.categories:
-                stage_node.add(f"{category.name}: {_flow_name(category)}")
+                stage_node.add(f"{_shown(category.name)}: {_flow_name(category)}")
+    for department_id, why in (unreadable or {}).items():
+        tree.add(f"[bold]{department_id}[/bold]: [red]{_shown(why)}[/red]")
     return tree
 
 
@@ -46,14 +63,17 @@ def list_command(
         bool, typer.Option("--graph", help="Print each department's data contracts as Mermaid.")
     ] = False,
 ) -> None:
-    """Show every department's stages and categories with their flow names."""
+    """Show every department's stages and categories with their flow names; exit 1 if a
+    department's package does not import (the others are still shown)."""
     for name in department or []:
         if name not in conventions.departments():
             raise fail(unknown("department", name, conventions.departments()))
-    chosen = inventory.departments(department)
+    chosen, unreadable = inventory.readable(department)
     if graph:
         from airnub_platform.graph import markdown  # imports each flow module, so prefect
 
-        typer.echo(markdown(chosen), nl=False)
-        return
-    console.print(tree_of(chosen))
+        typer.echo(markdown(chosen, unreadable), nl=False)
+    else:
+        console.print(tree_of(chosen, unreadable))
+    if unreadable:
+        raise typer.Exit(1)
