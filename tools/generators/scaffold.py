@@ -279,7 +279,7 @@ def department_tree(dept: Department) -> inventory.Department:
     group = conventions.ENTRY_POINT_GROUP
     name, entries = _dig(data, "project", "name"), _dig(data, "project", "entry-points", group)
     if not (isinstance(name, str) and isinstance(entries, dict) and dept.id in entries.values()):
-        shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+        shown = path.relative_to(REPO_ROOT)
         raise ScaffoldError(f"{shown}: no [project.entry-points.{group!r}] names {dept.id}")
     if str(dept.src.parent) not in sys.path:
         sys.path.insert(0, str(dept.src.parent))
@@ -525,7 +525,8 @@ def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise ScaffoldError(f"{path}: not UTF-8 text (byte {error.start})") from None
+        shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+        raise ScaffoldError(f"{shown}: not UTF-8 text (byte {error.start})") from None
 
 
 def _read_toml(path: Path) -> tuple[str, dict]:

@@ -105,7 +105,7 @@ def _output(category: Category, name: str | None, reader: str) -> Upstream:
     try:
         _, outputs = category.contracts
         flow = category.flow()
-    except Exception as error:  # its own code: whatever it raises, told in one line
+    except (Exception, SystemExit) as error:  # its own code: whatever it raises, in one line
         why = (str(error).strip().splitlines() or [""])[0]
         raise refuse(f"{category.key} does not load ({type(error).__name__}: {why})") from None
     declared = [output.name for output in outputs]
