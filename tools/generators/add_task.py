@@ -2,7 +2,10 @@
 
 The task lands in ``<stage>/tasks/`` or ``<stage>/<category>/tasks/`` as
 ``<id>_task_dept_<id>.py``. With ``--with-config`` it also reads a settings
-file, ``configs/variables/<stage>/[<category>/]<id>.yaml``, validated by a model.
+file, ``configs/variables/<stage>/[<category>/]<id>.yaml``, validated by a model, and
+a category task is wired into the category's flow: imported, and called on the flow's
+``outputs`` at the ``# airnub: tasks run here`` line. Where that line is gone (or the
+call would not land in the flow's body), it prints the file, line and code to add.
 
     uv run python tools/generators/add_task.py --department project_gamma \\
         --stage ingestion --category weather_feed --id count_outputs --with-config
@@ -13,6 +16,7 @@ from typing import Annotated
 
 import scaffold
 import typer
+import wiring
 from airnub_core import conventions
 
 app = scaffold.app(__doc__)
@@ -42,10 +46,46 @@ def main(
         scaffold.required(task_id, "--id", "Task name"),
     )
     plan = make_plan(root, dept, stage, category, name, with_config)
+    notes = []
+    if with_config:
+        notes = wire(plan, dept, stage, category, name)
     if dry_run:
         plan.show()
-        return
-    plan.apply()
+    else:
+        plan.apply()
+    if notes:
+        print("\n".join(notes))
+
+
+def wire(
+    plan: scaffold.Plan, dept: scaffold.Department, stage: str, category: str | None, task: str
+) -> list[str]:
+    """Wire the task into its category's flow, as an edit of ``plan``; or the lines
+    telling where to call it."""
+    module = f"{task}{conventions.task_suffix(dept.id)}"
+    if category is None:
+        return [
+            f"note: a stage-level task is called by nothing yet; call it in a flow of {stage}"
+            f" before its return, on the files that flow wrote:",
+            f"  from {dept.id}.{stage}.tasks.{module} import {task}",
+            f"  {task}({wiring.OUTPUTS})",
+        ]
+    how = wiring.Wiring(task, module)
+    node = scaffold.department_tree(dept).stage(stage).category(category)
+    assert node is not None  # find_category found its folder
+    if node.problem:
+        return [f"note: {task} is called by nothing yet ({node.problem}); add to its flow:",
+                f"  {how.import_line}", f"  {how.call}"]  # fmt: skip
+    shown = node.path.relative_to(plan.root)
+    source = scaffold.read_text(node.path)
+    try:
+        edited = wiring.wire(source, how)
+    except wiring.NotWired as why:
+        lines = wiring.where_to_call(shown, source, how)
+        return [f"note: {task} is called by nothing yet: {shown}: {why}; add:",
+                *(f"  {line}" for line in lines)]  # fmt: skip
+    plan.edit[shown] = scaffold.ruff(node.path, edited, reformat=False)
+    return [f"wired: {shown} calls {how.call}"]
 
 
 def make_plan(

@@ -1,7 +1,7 @@
 """What the six generators share: arguments, validation, rendering and writing.
 
 Names are checked with ``airnub_core.conventions``, the one place the rules live.
-Files are rendered from the Jinja2 templates beside this module, written to
+Files are rendered from the templates in ``airnub_platform.scaffolding``, written to
 temporary files next to their targets and renamed into place only when every
 one of them rendered; any failure (or Ctrl-C, SIGTERM, SIGHUP) afterwards removes
 what was placed and restores the files that were edited, ``uv.lock`` included. A
@@ -12,6 +12,7 @@ killed outright. One generator at a time: a second one refuses.
 from __future__ import annotations
 
 import fcntl
+import importlib.metadata
 import json
 import os
 import re
@@ -30,15 +31,14 @@ from typing import Annotated
 
 import typer
 import yaml
-from airnub_core import conventions
+from airnub_core import conventions, inventory
 from airnub_core.conventions import ConventionError
 from airnub_core.storage import plain_write_mode
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from airnub_platform import scaffolding
 from journal import MANIFEST, Journal, JournalError
 from journal import NAME as JOURNAL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 DryRun = Annotated[
@@ -222,27 +222,72 @@ def department_and_stage(department: str | None, stage: str | None) -> tuple[Dep
     return dept, find_stage(required(stage, "--stage", "Stage"))
 
 
+# --- the inventory, as the working tree holds it ----------------------------------------
+
+
+class _TreeDistribution(importlib.metadata.Distribution):
+    """A department of the working tree as ``importlib.metadata`` sees an installed one:
+    its name and its department entry point, read from its pyproject.toml."""
+
+    def __init__(self, distribution: str, entry_points: dict[str, str]) -> None:
+        lines = "".join(f"{name} = {value}\n" for name, value in sorted(entry_points.items()))
+        self._files = {
+            "METADATA": f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0\n",
+            "entry_points.txt": f"[{conventions.ENTRY_POINT_GROUP}]\n{lines}",
+        }
+
+    def read_text(self, filename: str) -> str | None:
+        return self._files.get(filename)
+
+    def locate_file(self, path: str | os.PathLike[str]) -> Path:
+        return Path(path)  # it has no files to locate: its code is found on sys.path
+
+
+class _TreeFinder(importlib.metadata.DistributionFinder):
+    def __init__(self, found: _TreeDistribution) -> None:
+        self.found = found
+
+    def find_spec(self, *_args: object) -> None:
+        return None  # it finds distributions only; modules come from sys.path
+
+    def find_distributions(
+        self, context: importlib.metadata.DistributionFinder.Context | None = None
+    ) -> Iterator[importlib.metadata.Distribution]:
+        name = context.name if context is not None else None
+        if name is None or _normalized(name) == _normalized(self.found.metadata["Name"]):
+            yield self.found
+
+
+def _dig(data: object, *keys: str) -> object:
+    """``data[k1][k2]...``, or None where a level is missing or not a table."""
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _normalized(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def department_tree(dept: Department) -> inventory.Department:
+    """The inventory of ``dept`` as the working tree holds it, whether the environment
+    running the generator has it installed, from elsewhere, or not yet (a department
+    just added is installed by the next ``uv run``): its ``src/`` comes first on the
+    import path and its entry point is read from its pyproject.toml."""
+    path = dept.root / "pyproject.toml"
+    _, data = _read_toml(path)
+    group = conventions.ENTRY_POINT_GROUP
+    name, entries = _dig(data, "project", "name"), _dig(data, "project", "entry-points", group)
+    if not (isinstance(name, str) and isinstance(entries, dict) and dept.id in entries.values()):
+        shown = path.relative_to(REPO_ROOT)
+        raise ScaffoldError(f"{shown}: no [project.entry-points.{group!r}] names {dept.id}")
+    if str(dept.src.parent) not in sys.path:
+        sys.path.insert(0, str(dept.src.parent))
+        sys.meta_path.insert(0, _TreeFinder(_TreeDistribution(name, entries)))
+    return inventory.department(dept.id)
+
+
 # --- rendering ------------------------------------------------------------------------
-
-
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        autoescape=False,
-    )
-    # JSON strings are valid TOML basic strings and YAML double-quoted scalars alike.
-    env.filters["quoted"] = lambda value: json.dumps(value, ensure_ascii=False)
-    env.filters["title"] = conventions.humanize
-    env.filters["camel"] = lambda value: "".join(w.capitalize() for w in value.split("_"))
-    return env
-
-
-def render_template(template: str, **context: object) -> str:
-    """One template under ``templates/`` rendered, as the generators write it (before ruff)."""
-    return _environment().get_template(template).render(**context)
 
 
 @dataclass
@@ -258,9 +303,9 @@ class Plan:
     uninstall: list[str] = field(default_factory=list)  # out of .venv once committed
 
     def render(self, target: Path | str, template: str, **context: object) -> None:
-        text = render_template(template, **context)
+        text = scaffolding.render(template, **context)
         if str(target).endswith(".py"):
-            text = _ruff(self.root / target, text)
+            text = ruff(self.root / target, text)
         self.create[Path(target)] = text
 
     def empty(self, target: Path | str) -> None:
@@ -376,15 +421,19 @@ def _shown(root: Path, path: Path, count: bool = True) -> str:
     return f"{path}/ ({files} files)" if count else f"{path}/"
 
 
-def _ruff(target: Path, source: str) -> str:
+def ruff(target: Path, source: str, reformat: bool = True) -> str:
     """Sort imports and format like the repository's own ruff config, so long names
-    wrap the way ``ruff format --check`` expects. Without ruff the text stays as is."""
-    ruff = shutil.which("ruff")
-    if ruff is None:
+    wrap the way ``ruff format --check`` expects; with ``reformat=False`` only sort the
+    imports (an edit of a hand-written file touches nothing else). Without ruff the text
+    stays as is."""
+    executable = shutil.which("ruff")
+    if executable is None:
         return source
-    for command in (["check", "--select", "I", "--fix-only", "--quiet"], ["format", "--quiet"]):
+    commands = [["check", "--select", "I", "--fix-only", "--quiet"]]
+    commands += [["format", "--quiet"]] if reformat else []
+    for command in commands:
         done = subprocess.run(
-            [ruff, *command, "--stdin-filename", str(target), "-"],
+            [executable, *command, "--stdin-filename", str(target), "-"],
             input=source,
             capture_output=True,
             text=True,
@@ -472,15 +521,16 @@ def uninstall(root: Path, distribution: str) -> None:
 # --- the workspace --------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise ScaffoldError(f"{path}: not UTF-8 text (byte {error.start})") from None
+        shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+        raise ScaffoldError(f"{shown}: not UTF-8 text (byte {error.start})") from None
 
 
 def _read_toml(path: Path) -> tuple[str, dict]:
-    text = _read_text(path)
+    text = read_text(path)
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -489,7 +539,7 @@ def _read_toml(path: Path) -> tuple[str, dict]:
 
 def _read_compose(path: Path) -> tuple[str, dict]:
     """docker-compose.yml's text and data; refused unless it is YAML with ``services:``."""
-    text = _read_text(path)
+    text = read_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -7,8 +7,8 @@ import threading
 import pytest
 from airnub_platform.check import check_repository
 from airnub_platform.cli import app
+from airnub_platform.scaffolding import render
 from airnub_platform.testing import (
-    CATEGORY,
     department_pyproject,
     importable_departments,
     write_department_project,
@@ -35,7 +35,8 @@ SUMS = (
     + '    return consumes(__name__, "ingestion", "feed", "late.json")\n'
 )
 LATE = '    return consumes(__name__, "ingestion", "feed", "late.json")'
-LATE_LINE = (CATEGORY.format(action="make_sums") + SUMS).splitlines().index(LATE) + 1
+DEMO = render("testing/demo_category.py.j2", action="make_sums")  # what write_department writes
+LATE_LINE = (DEMO + SUMS).splitlines().index(LATE) + 1
 SRC = f"packages/{DEPT}/src/{DEPT}"
 FLOW = "make_{}_flow_" + DEPT + ".py"
 

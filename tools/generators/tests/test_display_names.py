@@ -7,7 +7,6 @@ by ``importlib.metadata``. The property test writes the file the way uv_build do
 one test builds real wheels to show that it does write it that way."""
 
 import subprocess
-import sys
 import tempfile
 import tomllib
 import zipfile
@@ -17,12 +16,10 @@ from pathlib import Path
 import pytest
 from airnub_core import conventions
 from airnub_core.conventions import ConventionError, check_display_name
+from airnub_platform.scaffolding import render
 from airnub_platform.testing import clean_env, generate
 from hypothesis import example, given
 from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the generators, beside us
-import scaffold
 
 DEPT = "dept_named"
 GROUP = conventions.ENTRY_POINT_GROUP
@@ -36,7 +33,7 @@ names = st.one_of(
 
 
 def rendered_pyproject(display_name: str) -> dict:
-    text = scaffold.render_template(
+    text = render(
         "department/pyproject.toml.j2",
         department=DEPT,
         distribution=conventions.distribution_name(DEPT),
@@ -104,7 +101,7 @@ def test_uv_build_writes_entry_points_as_the_property_test_does(tmp_path):
         project = tmp_path / str(index)
         (project / "src" / DEPT).mkdir(parents=True)
         (project / "src" / DEPT / "__init__.py").write_text("")
-        text = scaffold.render_template("department/pyproject.toml.j2", department=DEPT,
+        text = render("department/pyproject.toml.j2", department=DEPT,
                                         distribution="dept-named", display_name=name)  # fmt: skip
         (project / "pyproject.toml").write_text(text, encoding="utf-8")
         build = ["uv", "build", "--wheel", "--offline", "--quiet", "-o", "dist", "."]

@@ -1,5 +1,7 @@
-"""A department made only by the generators passes its own tests, lint, check and run."""
+"""A department made only by the generators passes its own tests, lint, check and run:
+an ingestion -> processing -> analysis chain, each category doing its stage's job."""
 
+import json
 import subprocess
 import sys
 
@@ -78,12 +80,36 @@ def test_airnub_check_is_clean(generated):
 
 
 def test_airnub_run_works(generated):
+    """Each stage's real output: the download, the checked table, the report."""
     root, run = generated
     done = run("airnub", "run", DEPT)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert 'Generated "QA" {team}: all stages completed' in done.stdout
-    for stage, category in [("ingestion", "weather_feed"), ("analysis", "trend_report")]:
-        assert (root / "data" / DEPT / stage / category / "example.csv").is_file()
+    data = root / "data" / DEPT
+    assert (data / "ingestion" / "weather_feed" / "example.csv").is_file()
+    assert (data / "processing" / "daily_totals" / "table.csv").read_text() == (
+        "id,name,value\n1,first,10.0\n2,second,20.0\n3,third,30.0\n"
+    )
+    assert json.loads((data / "processing" / "daily_totals" / "rejected.json").read_text()) == []
+    report = (data / "analysis" / "trend_report" / "report.md").read_text()
+    assert "3 rows read from processing/daily_totals table.csv." in report
+    assert "| id | 1.0 | 2.0 | 3.0 |" in report
+    assert "| value | 10.0 | 20.0 | 30.0 |" in report
+
+
+def test_the_task_made_with_config_runs_in_its_category_flow(generated):
+    """add_task --with-config wired count_outputs into weather_feed's flow: its setting
+    decides whether the category's run passes."""
+    root, run = generated
+    config = root / f"packages/{DEPT}/src/{DEPT}/configs/variables/ingestion/weather_feed"
+    original = (config / "count_outputs.yaml").read_text()
+    (config / "count_outputs.yaml").write_text("min_files: 99\n")
+    try:
+        done = run("airnub", "run", DEPT, "ingestion", "--category", "weather_feed")
+    finally:
+        (config / "count_outputs.yaml").write_text(original)
+    assert done.returncode != 0
+    assert "2 files written, fewer than min_files=99" in done.stdout + done.stderr
 
 
 def test_docker_compose_gets_a_valid_worker_service(generated):

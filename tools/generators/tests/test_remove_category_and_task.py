@@ -25,35 +25,39 @@ def test_adding_then_removing_a_category_and_tasks_leaves_the_tree_as_it_was(
     workspace, run_generator, tree_state
 ):
     before = tree_state(workspace)
+    src = workspace / "packages" / DEPT / "src" / DEPT
     category = [*IN_DEPT, "--stage", "analysis", "--id", "trends"]
     task = [*IN_DEPT, "--stage", "analysis", "--category", "trends", "--id", "count_rows"]
-    generate(workspace, "add_category", *category, "--with-subflows")
-    # A hand-made category of the same id in another stage (add_category refuses one,
-    # since both would read sample_data/trends/): its sample data must stay.
-    twin = workspace / "packages" / DEPT / "src" / DEPT / "processing" / "trends"
-    twin.mkdir()
-    (twin / "__init__.py").write_text("")
-    generate(workspace, "add_task", *task, "--with-config")
-    overlay = workspace / f"packages/{DEPT}/src/{DEPT}/configs/variables/analysis/trends.prod.yaml"
+    source = [*IN_DEPT, "--stage", "ingestion", "--id", "extra"]
+    generate(workspace, "add_category", *category, "--with-subflows", "--reads", "ingestion/feed")
+    generate(workspace, "add_category", *source)
+    generate(workspace, "add_task", *task, "--with-config")  # wired into the trends flow
+    overlay = src / "configs" / "variables" / "analysis" / "trends.prod.yaml"
     overlay.write_text("{}\n")
     stage_task = [*IN_DEPT, "--stage", "analysis", "--id", "stage_summary"]
     generate(workspace, "add_task", *stage_task)
+    # A hand-made category of the same id as ingestion/feed in another stage: removing
+    # it must leave the sample data that ingestion/feed reads.
+    twin = [*IN_DEPT, "--stage", "processing", "--id", "feed"]
+    (src / "processing" / "feed").mkdir()
+    (src / "processing" / "feed" / "__init__.py").write_text("")
 
     listed = run_generator(workspace, "remove_category", *category, "--dry-run")
     assert listed.returncode == 0, listed.stderr
     assert f"remove packages/{DEPT}/src/{DEPT}/analysis/trends/ (" in listed.stdout
     assert "trends.prod.yaml" in listed.stdout
-    assert "sample_data" not in listed.stdout  # processing/trends still reads it
+    listed = run_generator(workspace, "remove_category", *twin, "--dry-run")
+    assert listed.returncode == 0, listed.stderr
+    assert "sample_data" not in listed.stdout  # ingestion/feed still reads it
 
     for script, args in [("remove_task", task), ("remove_task", stage_task),
-                         ("remove_category", category)]:  # fmt: skip
+                         ("remove_category", category), ("remove_category", twin)]:  # fmt: skip
         done = run_generator(workspace, script, *args)
         assert done.returncode == 0, done.stderr
-    assert (workspace / f"packages/{DEPT}/src/{DEPT}/sample_data/trends").is_dir()
-    done = run_generator(workspace, "remove_category", *IN_DEPT, "--stage", "processing",
-                         "--id", "trends")  # fmt: skip
+    assert (src / "sample_data" / "feed" / "example.csv").is_file()
+    done = run_generator(workspace, "remove_category", *source)
     assert done.returncode == 0, done.stderr
-    assert f"removed packages/{DEPT}/src/{DEPT}/sample_data/trends/" in done.stdout
+    assert f"removed packages/{DEPT}/src/{DEPT}/sample_data/extra/" in done.stdout
     assert tree_state(workspace) == before
 
 

@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -27,6 +26,7 @@ from airnub_core import conventions
 
 from airnub_platform import local_api
 from airnub_platform.client_speedups import local_run_settings, preload_engine
+from airnub_platform.scaffolding import render
 
 _session: local_api.LocalAPI | None = None
 
@@ -128,69 +128,24 @@ def published_anywhere(state: Any) -> str:
     return f"{logs}\n{run.parameters}\n{artifacts}"
 
 
-# A throwaway department for core's tests and the benchmarks.
-CATEGORY = """
-import time
-from typing import Any
-
-from airnub_core.config import Settings
-from airnub_core.flows import category_flow, data_dir, settings_for
-from airnub_core.storage import write_text_atomic
-from prefect import task
-
-
-@task
-def wait(seconds: float) -> None:
-    time.sleep(seconds)  # stands in for waiting on a slow source
-
-
-class DemoSettings(Settings):
-    message: str
-    sleep_seconds: float = 0.0
-    fail_with: str | None = None
-
-
-@category_flow
-def {action}(overrides: dict | None = None) -> dict[str, Any]:
-    settings = settings_for(DemoSettings, __name__, overrides)
-    wait(settings.sleep_seconds)
-    if settings.fail_with:
-        raise RuntimeError(settings.fail_with)
-    path = write_text_atomic(data_dir(__name__) / "out.txt", settings.message)
-    return {{"outputs": [str(path)]}}
-"""
-
-STAGE = """
-from typing import Any
-
-from airnub_core.flows import run_categories, stage_flow
-
-
-@stage_flow
-def {stage}_flow(
-    categories: list[str] | None = None, overrides: dict[str, dict] | None = None
-) -> dict[str, Any]:
-    return run_categories(__name__, categories, overrides).result()
-"""
-
-
 def write_department(root: Path, department: str, categories: dict[str, list[str]]) -> None:
-    """Write a minimal department package under ``root``: per category a flow that
-    waits ``sleep_seconds`` in a task, optionally fails, and writes ``out.txt``."""
+    """Write a minimal department package under ``root``: the generators' stage
+    orchestrators, and per category the demo flow (``testing/demo_category.py.j2``),
+    which waits ``sleep_seconds`` in a task, optionally fails, and writes ``out.txt``."""
     package = root / department
     for stage in conventions.STAGES:
         (package / stage / "tasks").mkdir(parents=True)
         (package / stage / "__init__.py").touch()
         (package / stage / "tasks" / "__init__.py").touch()
         flow_file = package / f"{stage}{conventions.flow_suffix(department)}.py"
-        flow_file.write_text(textwrap.dedent(STAGE.format(stage=stage)))
+        flow_file.write_text(render("department/stage_flow.py.j2", stage=stage))
         for category in categories.get(stage, []):
             folder = package / stage / category
             folder.mkdir()
             (folder / "__init__.py").touch()
             action = f"make_{category}"
             module = folder / f"{action}{conventions.flow_suffix(department)}.py"
-            module.write_text(CATEGORY.format(action=action))
+            module.write_text(render("testing/demo_category.py.j2", action=action))
             config = package / "configs" / "variables" / stage / f"{category}.yaml"
             config.parent.mkdir(parents=True, exist_ok=True)
             config.write_text(f"message: hello from {category}\n")
