@@ -166,13 +166,8 @@ class Department:
 
 
 def repo_departments(root: Path) -> dict[str, Department]:
-    """Departments in the working tree: ``packages/dept_*`` folders with a pyproject.toml."""
-    packages = root / "packages"
-    return {
-        p.name: Department(p.name, p)
-        for p in sorted(packages.glob(f"{conventions.DEPARTMENT_PREFIX}*"))
-        if (p / "pyproject.toml").is_file()
-    }
+    """Departments in the working tree (the inventory's folders), installed or not."""
+    return {name: Department(name, folder) for name, folder in inventory.folders(root).items()}
 
 
 def find_department(root: Path, value: str) -> Department:
@@ -188,12 +183,8 @@ def find_stage(value: str) -> str:
 
 
 def stage_categories(dept: Department, stage: str) -> list[str]:
-    """The categories in a department's stage folder."""
-    return sorted(
-        p.name
-        for p in (dept.src / stage).iterdir()
-        if (p / "__init__.py").is_file() and p.name not in conventions.RESERVED_NAMES
-    )
+    """The categories in a department's stage folder, as the inventory reads them."""
+    return [category.name for category in inventory.at(dept.src, dept.id).stage(stage).categories]
 
 
 def find_category(dept: Department, stage: str, value: str, option: str = "--category") -> str:

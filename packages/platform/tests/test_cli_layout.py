@@ -156,3 +156,9 @@ def test_dev_says_why_its_server_died_then_stops_everything(prefect_home, monkey
     pid = int(stopped[0].removeprefix("stopped server (pid ").rstrip(")"))
     assert not dev.alive(pid)
     assert dev.running() is None and not dev.state_file().exists()
+
+
+def test_names_from_files_reach_the_terminal_as_one_printable_line():
+    from airnub_platform.cli._shared import printable
+
+    assert printable("dept_x/a\nb\x1b[2J\u200bé: bad") == "dept_x/a\\nb\\x1b[2J\\u200bé: bad"

@@ -31,6 +31,12 @@ def say(line: str) -> None:
     console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
+def printable(text: str) -> str:
+    """``text`` with every control character (a newline, ESC) written as its escape, so a
+    hostile file or folder name stays one line and cannot drive the terminal."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def shown(path: str) -> str:
     """``path`` relative to the working directory when it lies below it."""
     try:

@@ -8,7 +8,7 @@ import typer
 from airnub_core.conventions import unknown
 from airnub_core.storage import repository_root
 
-from airnub_platform.cli._shared import console, counted, fail
+from airnub_platform.cli._shared import console, counted, fail, printable, say
 
 
 def check_command(
@@ -29,7 +29,7 @@ def check_command(
             raise fail(unknown("department", name, folders))
     report = check_repository(root, department or None)
     for violation in report.violations:
-        console.print(violation.show(root), highlight=False, markup=False, soft_wrap=True)
+        say(printable(violation.show(root)))
     summary = (
         f"{counted(report.departments, 'department', 'departments')},"
         f" {counted(report.categories, 'category', 'categories')}"

@@ -11,7 +11,7 @@ from airnub_core.conventions import ConventionError, unknown
 from rich.markup import escape
 from rich.tree import Tree
 
-from airnub_platform.cli._shared import console, fail
+from airnub_platform.cli._shared import console, fail, printable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,7 +38,7 @@ def _first_line(error: BaseException) -> str:
 def _shown(name: str) -> str:
     """A name or message from the department's files, as one line of plain text: never
     markup, never a control character or an unencodable byte for the terminal."""
-    return escape(name if name.isprintable() else ascii(name))
+    return escape(printable(name))
 
 
 def tree_of(departments: list[Department], unreadable: Mapping[str, str] | None = None) -> Tree:
