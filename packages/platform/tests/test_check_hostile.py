@@ -9,6 +9,7 @@ from airnub_platform.check import check_repository
 from airnub_platform.cli import app
 from airnub_platform.scaffolding import render
 from airnub_platform.testing import (
+    append_to_flow,
     department_pyproject,
     importable_departments,
     write_department_project,
@@ -51,8 +52,7 @@ def lines(tmp_path_factory):
     package = folder / "src" / DEPT
     for stage, category, text in (("ingestion", "feed", FEED), ("processing", "tidy", TIDY),
                                   ("analysis", "sums", SUMS)):  # fmt: skip
-        module = package / stage / category / FLOW.format(category)
-        module.write_text(module.read_text() + text)
+        append_to_flow(folder / "src", DEPT, stage, category, text)
     (package / "ingestion" / "broken" / FLOW.format("broken")).write_text("raise RuntimeError\n")
     # sys.exit(0) as check imports it: once, the whole check ended there, "passing"
     (package / "ingestion" / "quits" / FLOW.format("quits")).write_text("raise SystemExit(0)\n")

@@ -3,7 +3,7 @@
 import pytest
 from airnub_core import inventory
 from airnub_platform.graph import markdown, mermaid
-from airnub_platform.testing import importable_departments, write_department
+from airnub_platform.testing import append_to_flow, importable_departments, write_department
 
 DEPT = "dept_drawn"
 HOSTILE = 'Ops "Team" {x} `#1`'  # what a display name may hold
@@ -20,10 +20,8 @@ CONSUMER = (
 def tree(tmp_path_factory):
     root = tmp_path_factory.mktemp("drawn")
     write_department(root, DEPT, {"ingestion": ["feed", "other"], "analysis": ["sums"]})
-    for stage, category, text in (("ingestion", "feed", PRODUCER),
-                                  ("analysis", "sums", CONSUMER)):  # fmt: skip
-        module = root / DEPT / stage / category / f"make_{category}_flow_{DEPT}.py"
-        module.write_text(module.read_text() + text)
+    append_to_flow(root, DEPT, "ingestion", "feed", PRODUCER)
+    append_to_flow(root, DEPT, "analysis", "sums", CONSUMER)
     (root / DEPT / "ingestion" / "other" / f"make_other_flow_{DEPT}.py").write_text("raise OSError")
     with importable_departments(root, {DEPT: HOSTILE}):
         yield inventory.department(DEPT)

@@ -8,7 +8,7 @@ import pytest
 from airnub_core import inventory
 from airnub_platform.cli import app
 from airnub_platform.graph import _node_id, _text, markdown, mermaid
-from airnub_platform.testing import importable_departments, write_department
+from airnub_platform.testing import append_to_flow, importable_departments, write_department
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -35,10 +35,8 @@ STATEMENT = re.compile(
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("drawn_hostile")
     write_department(root, DEPT, {"ingestion": ["feed"], "processing": ["tidy"]})
-    for stage, category, text in (("ingestion", "feed", PRODUCER),
-                                  ("processing", "tidy", CONSUMER)):  # fmt: skip
-        module = root / DEPT / stage / category / f"make_{category}_flow_{DEPT}.py"
-        module.write_text(module.read_text() + text)
+    append_to_flow(root, DEPT, "ingestion", "feed", PRODUCER)
+    append_to_flow(root, DEPT, "processing", "tidy", CONSUMER)
     for name in FOLDERS:
         (root / DEPT / "ingestion" / name).mkdir()
         (root / DEPT / "ingestion" / name / "__init__.py").touch()

@@ -8,7 +8,7 @@ import pytest
 from airnub_core import storage
 from airnub_platform import runner
 from airnub_platform.cli import app
-from airnub_platform.testing import importable_departments, write_department
+from airnub_platform.testing import append_to_flow, importable_departments, write_department
 from typer.testing import CliRunner
 
 MET, UNMET, SHARED = "dept_run_met", "dept_run_unmet", "dept_run_shared"
@@ -21,24 +21,19 @@ READS_FOLDER = IMPORTS + 'FILES = consumes(__name__, "ingestion", "feed", "files
 READS_SAME_NAME = IMPORTS + 'FEED = consumes(__name__, "ingestion", "feed", "out.txt")\n'
 
 
-def _append(root: Path, department: str, stage: str, category: str, text: str) -> None:
-    module = root / department / stage / category / f"make_{category}_flow_{department}.py"
-    module.write_text(module.read_text() + text)
-
-
 @pytest.fixture(scope="module")
 def departments(tmp_path_factory):
     root = tmp_path_factory.mktemp("run_hostile")
     for department in (MET, UNMET):
         write_department(root, department, {"ingestion": ["feed"], "processing": ["tidy"]})
-        _append(root, department, "ingestion", "feed", WRITES)
-        _append(root, department, "processing", "tidy", READS)
+        append_to_flow(root, department, "ingestion", "feed", WRITES)
+        append_to_flow(root, department, "processing", "tidy", READS)
     categories = {"ingestion": ["feed", "broken"], "processing": ["feed", "folder", "lost"]}
     write_department(root, SHARED, categories)
-    _append(root, SHARED, "ingestion", "feed", WRITES)
-    _append(root, SHARED, "processing", "feed", READS_SAME_NAME)
-    _append(root, SHARED, "processing", "folder", READS_FOLDER)
-    _append(root, SHARED, "processing", "lost", "\nraise RuntimeError('lost')\n")
+    append_to_flow(root, SHARED, "ingestion", "feed", WRITES)
+    append_to_flow(root, SHARED, "processing", "feed", READS_SAME_NAME)
+    append_to_flow(root, SHARED, "processing", "folder", READS_FOLDER)
+    append_to_flow(root, SHARED, "processing", "lost", "\nraise RuntimeError('lost')\n")
     names = {MET: "Met Team", UNMET: "Unmet Team", SHARED: "Shared Team"}
     with importable_departments(root, names):
         yield root

@@ -3,7 +3,7 @@
 import pytest
 from airnub_platform import runner
 from airnub_platform.cli import app
-from airnub_platform.testing import importable_departments, write_department
+from airnub_platform.testing import append_to_flow, importable_departments, write_department
 from typer.testing import CliRunner
 
 DEPT = "dept_flowing"
@@ -22,10 +22,8 @@ UNMET = (
 def department(tmp_path_factory):
     root = tmp_path_factory.mktemp("flowing")
     write_department(root, DEPT, {"ingestion": ["feed"], "processing": ["tidy"]})
-    for stage, category, text in (("ingestion", "feed", PRODUCER),
-                                  ("processing", "tidy", CONSUMER)):  # fmt: skip
-        module = root / DEPT / stage / category / f"make_{category}_flow_{DEPT}.py"
-        module.write_text(module.read_text() + text)
+    append_to_flow(root, DEPT, "ingestion", "feed", PRODUCER)
+    append_to_flow(root, DEPT, "processing", "tidy", CONSUMER)
     with importable_departments(root, {DEPT: "Flowing Team"}):
         yield DEPT
 

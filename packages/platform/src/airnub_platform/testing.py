@@ -152,6 +152,15 @@ def write_department(root: Path, department: str, categories: dict[str, list[str
     (package / "__init__.py").touch()
 
 
+def append_to_flow(root: Path, department: str, stage: str, category: str, text: str) -> Path:
+    """Add ``text`` (contracts, a bug) to the end of a category flow that
+    :func:`write_department` wrote under ``root``; returns the module's path."""
+    flow = f"make_{category}{conventions.flow_suffix(department)}.py"
+    module = root / department / stage / category / flow
+    module.write_text(module.read_text() + text)
+    return module
+
+
 @contextmanager
 def importable_departments(root: Path, names: dict[str, str]) -> Iterator[Path]:
     """Departments written under ``root`` (see :func:`write_department`), importable and
