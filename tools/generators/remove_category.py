@@ -11,6 +11,7 @@ orchestrator needs no edit: it finds its categories. All or nothing, like the ot
         --stage ingestion --id weather_feed
 """
 
+import ast
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ import scaffold
 import typer
 from airnub_core import conventions
 from airnub_platform import prefect_yaml
+from airnub_platform.check import imported_modules
 
 app = scaffold.app(__doc__)
 
@@ -35,7 +37,9 @@ def main(
     raw = scaffold.required(category_id, "--id", "Category id to remove")
     category = scaffold.find_category(dept, stage, raw, option="--id")
     refuse_deployed(root, dept, f"{dept.id}.{stage}.{category}.")
+    refuse_read(dept, stage, category)
     plan = make_plan(root, dept, stage, category)
+    refuse_imported(root, dept, f"{dept.id}.{stage}.{category}", plan.remove)
     if dry_run:
         plan.show()
         return
@@ -58,6 +62,37 @@ def refuse_deployed(root: Path, dept: scaffold.Department, module_prefix: str) -
         if str(entry.get("entrypoint", "")).startswith(module_prefix):
             raise scaffold.ScaffoldError(
                 f"--id: {where}: deployments[{index}] deploys it; remove that entry first"
+            )
+
+
+def refuse_read(dept: scaffold.Department, stage: str, category: str) -> None:
+    """A later category that declares an input from this one would lose it."""
+    for reader in scaffold.department_tree(dept).categories:
+        try:
+            inputs, _ = reader.contracts
+        except Exception:  # a module that does not import reads nothing we can know of
+            continue
+        for item in inputs:
+            if (item.stage, item.category) == (stage, category):
+                raise scaffold.ScaffoldError(
+                    f"--id: {reader.key} reads {item.key}; remove that category or change"
+                    " its contract first"
+                )
+
+
+def refuse_imported(root: Path, dept: scaffold.Department, package: str, going: list[Path]) -> None:
+    """A test module that stays behind and imports the category would stop collecting."""
+    gone = {root / path for path in going}
+    for path in sorted((dept.root / "tests").rglob("*.py")):
+        if path in gone or not path.is_file():
+            continue
+        try:
+            tree = ast.parse(path.read_bytes(), filename=path.name)
+        except (SyntaxError, ValueError, RecursionError):
+            continue  # `airnub check` reports a test that does not parse
+        if any(m == package or m.startswith(f"{package}.") for m in imported_modules(tree)):
+            raise scaffold.ScaffoldError(
+                f"--id: {path.relative_to(root)} imports {package}; remove or change it first"
             )
 
 

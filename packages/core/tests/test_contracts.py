@@ -20,7 +20,7 @@ def test_an_input_is_found_where_its_producer_writes(airnub_data_root):
         wanted.path()
     assert str(missing.value) == (
         "processing/tidy needs ingestion/feed records.json: run that category first"
-        " (airnub run dept_x --stage ingestion --category feed)"
+        " (airnub run dept_x ingestion --category feed)"
     )
     assert not (airnub_data_root / "dept_x").exists()  # looking made no folder
     written.path().write_text("[]")

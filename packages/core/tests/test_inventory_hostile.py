@@ -3,15 +3,12 @@ where modules and config files go, packages that do not import, and many categor
 
 import os
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from airnub_core import config, inventory
 from airnub_core.conventions import ConventionError
-from airnub_platform.testing import importable_departments, write_department
+from airnub_platform.testing import importable_departments, planted_fifo, write_department
 
 PRODUCER = '\nfrom airnub_core.contracts import produces\n\nOUT = produces(__name__, "{name}")\n'
 
@@ -19,24 +16,6 @@ PRODUCER = '\nfrom airnub_core.contracts import produces\n\nOUT = produces(__nam
 def _department(root: Path, department: str, categories: dict[str, list[str]]) -> Path:
     write_department(root, department, categories)
     return root / department
-
-
-@contextmanager
-def planted_fifo(path: Path) -> Iterator[threading.Thread]:
-    """A FIFO at ``path`` whose writer gives up at once if anything opens it to read, so
-    a reader that should have refused it reads "" instead of waiting for ever."""
-    os.mkfifo(path)
-
-    def write_nothing() -> None:
-        os.close(os.open(path, os.O_WRONLY))  # blocks until a reader opens the FIFO
-
-    writer = threading.Thread(target=write_nothing, daemon=True)
-    writer.start()
-    try:
-        yield writer
-    finally:
-        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))  # release the writer
-        writer.join()
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,6 @@
 """`airnub check` against a hostile department author: one line for each broken contract
 or layer rule, never a traceback, never a wait."""
 
-import os
-import threading
-
 import pytest
 from airnub_platform.check import check_repository
 from airnub_platform.cli import app
@@ -12,6 +9,7 @@ from airnub_platform.testing import (
     append_to_flow,
     department_pyproject,
     importable_departments,
+    planted_fifo,
     write_department_project,
 )
 from typer.testing import CliRunner
@@ -71,16 +69,9 @@ def lines(tmp_path_factory):
     (package / "analysis" / "tasks" / "linked").symlink_to(outside)
     fifo = package / "configs" / "variables" / "ingestion" / "feed.yaml"
     fifo.unlink()
-    os.mkfifo(fifo)
     # whatever reads the FIFO by mistake reads "" at once, instead of waiting for ever
-    writer = threading.Thread(target=lambda: os.close(os.open(fifo, os.O_WRONLY)), daemon=True)
-    writer.start()
-    try:
-        with importable_departments(folder / "src", {DEPT: "Hostile Team"}):
-            report = check_repository(root, [DEPT])
-    finally:
-        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
-        writer.join()
+    with planted_fifo(fifo), importable_departments(folder / "src", {DEPT: "Hostile Team"}):
+        report = check_repository(root, [DEPT])
     return [violation.show(root) for violation in report.violations]
 
 

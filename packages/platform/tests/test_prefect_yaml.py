@@ -378,7 +378,7 @@ def test_airnub_deployments_write_restores_a_hand_edit_and_check_mode_reports_it
     path.write_text(golden.replace(f"- name: {dept.replace('_', '-')}-processing", "- name: x"))
     checked = CliRunner().invoke(app, ["deployments", "write", dept, "--check"])
     assert checked.exit_code == 1
-    assert f"{dept}: deployments[1].name is not the generated" in checked.output
+    assert f"{dept}/prefect.yaml: deployments[1].name is not the generated" in checked.output
     assert path.read_text() != golden  # --check writes nothing
     written = CliRunner().invoke(app, ["deployments", "write", dept])
     assert (written.exit_code, path.read_text()) == (0, golden)

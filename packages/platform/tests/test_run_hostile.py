@@ -66,7 +66,7 @@ def test_a_category_that_two_stages_share_is_met_by_its_own_earlier_stage():
     assert _unmet(SHARED, None, "feed") == []  # ingestion/feed runs first in this run
     assert _unmet(SHARED, "processing", "feed") == [
         "processing/feed needs ingestion/feed out.txt: run that category first"
-        f" (airnub run {SHARED} --stage ingestion --category feed)"
+        f" (airnub run {SHARED} ingestion --category feed)"
     ]
 
 
@@ -139,7 +139,7 @@ def test_several_departments_are_all_checked_before_the_first_one_runs(airnub_da
     assert done.exit_code == 2, done.output
     assert done.output.splitlines()[-1] == (
         "error: processing/tidy needs ingestion/feed out.txt: run that category first"
-        f" (airnub run {UNMET} --stage ingestion --category feed)"
+        f" (airnub run {UNMET} ingestion --category feed)"
     )
     assert "Processing Flow" not in done.output  # nothing ran, MET's tidy neither
     assert not (airnub_data_root / MET / "processing").exists()

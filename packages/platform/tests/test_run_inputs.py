@@ -14,7 +14,7 @@ CONSUMER = (
 )
 UNMET = (
     "processing/tidy needs ingestion/feed out.txt: run that category first"
-    f" (airnub run {DEPT} --stage ingestion --category feed)"
+    f" (airnub run {DEPT} ingestion --category feed)"
 )
 
 
@@ -55,3 +55,18 @@ def test_airnub_list_graph_draws_the_edge(department):
     done = CliRunner().invoke(app, ["list", department, "--graph"])
     assert done.exit_code == 0, done.output
     assert '  ingestion__feed -->|"out.txt"| processing__tidy' in done.output.splitlines()
+
+
+def test_a_contract_no_run_could_meet_is_named_as_broken_not_as_work_to_do(tmp_path):
+    dept = "dept_flowing_typo"
+    write_department(tmp_path, dept, {"ingestion": ["feed"], "processing": ["tidy", "lost"]})
+    append_to_flow(tmp_path, dept, "ingestion", "feed", PRODUCER)
+    append_to_flow(tmp_path, dept, "processing", "tidy", CONSUMER.replace("out.txt", "typo.txt"))
+    append_to_flow(tmp_path, dept, "processing", "lost", CONSUMER.replace('"feed"', '"gone"'))
+    with importable_departments(tmp_path, {dept: "Typo Team"}):
+        assert runner.unmet_inputs(dept, runner.plan(dept, "processing", None)) == [
+            "processing/lost reads ingestion/gone out.txt, but ingestion/gone is not a category"
+            " here; `airnub check` says more",
+            "processing/tidy reads ingestion/feed typo.txt, which ingestion/feed does not"
+            " declare; `airnub check` says more",
+        ]

@@ -116,3 +116,30 @@ def test_a_deployed_category_and_a_used_task_are_refused(workspace, run_generato
     assert run_generator(workspace, "remove_task", *IN_DEPT, "--stage", "ingestion",
                          "--id", "tally").returncode == 0  # fmt: skip
     assert tree_state(workspace) == before
+
+
+def test_a_category_that_another_reads_or_a_remaining_test_imports_is_refused(
+    workspace, run_generator, tree_state
+):
+    before = tree_state(workspace)
+    reader = [*IN_DEPT, "--stage", "processing", "--id", "reader"]
+    generate(workspace, "add_category", *reader, "--reads", "ingestion/feed")
+    read = run_generator(
+        workspace, "remove_category", *IN_DEPT, "--stage", "ingestion", "--id", "feed"
+    )
+    assert read.returncode == 1
+    assert read.stderr == (
+        "error: --id: processing/reader reads ingestion/feed manifest.json; remove that"
+        " category or change its contract first\n"
+    )
+    keeper = workspace / "packages" / DEPT / "tests" / "test_keeper.py"
+    keeper.write_text(f"from {DEPT}.processing.reader import tasks\n")
+    imported = run_generator(workspace, "remove_category", *reader)
+    assert imported.returncode == 1
+    assert imported.stderr == (
+        f"error: --id: packages/{DEPT}/tests/test_keeper.py imports {DEPT}.processing.reader;"
+        " remove or change it first\n"
+    )
+    keeper.unlink()
+    assert run_generator(workspace, "remove_category", *reader).returncode == 0
+    assert tree_state(workspace) == before

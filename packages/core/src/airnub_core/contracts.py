@@ -117,7 +117,7 @@ class Input:
         return (
             f"{self.reader.stage}/{self.reader.category} needs {self.key}:"
             f" run that category first (airnub run {self.reader.department}"
-            f" --stage {self.stage} --category {self.category})"
+            f" {self.stage} --category {self.category})"
         )
 
     def path(self) -> Path:

@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -159,6 +161,30 @@ def append_to_flow(root: Path, department: str, stage: str, category: str, text:
     module = root / department / stage / category / flow
     module.write_text(module.read_text() + text)
     return module
+
+
+@contextmanager
+def planted_fifo(path: Path) -> Iterator[threading.Thread]:
+    """A FIFO at ``path`` whose writer gives up at once if anything opens it to read, so
+    a reader that should have refused it reads "" instead of waiting for ever."""
+    os.mkfifo(path)
+
+    def write_nothing() -> None:
+        os.close(os.open(path, os.O_WRONLY))  # blocks until a reader opens the FIFO
+
+    writer = threading.Thread(target=write_nothing, daemon=True)
+    writer.start()
+    try:
+        yield writer
+    finally:
+        # Release the writer: hold a reader open until it has opened and closed its end.
+        # (One quick open-close would miss a writer that had not reached its open yet.)
+        deadline = time.monotonic() + 30
+        while writer.is_alive():
+            reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            writer.join(timeout=0.05)
+            os.close(reader)
+            assert time.monotonic() < deadline, "the FIFO's writer never got its reader"
 
 
 @contextmanager

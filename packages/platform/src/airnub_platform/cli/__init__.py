@@ -1,4 +1,4 @@
-"""The ``airnub`` command line."""
+"""The airnub command line: departments, stages and categories on Prefect."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ Env = Annotated[
     typer.Option(
         "--env",
         help="Environment: its <name>.<env>.yaml overlays apply. Default: $AIRNUB_ENV, else"
-        " local. Must be declared in [tool.airnub] environments of the root pyproject.toml.",
+        " local. Must be declared in \\[tool.airnub] environments of the root pyproject.toml.",
     ),
 ]
 Departments = Annotated[

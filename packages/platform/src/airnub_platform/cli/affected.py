@@ -12,7 +12,7 @@ from airnub_core.conventions import unknown
 from airnub_core.storage import repository_root
 
 from airnub_platform.affected import Affected, affected
-from airnub_platform.cli._shared import console, fail
+from airnub_platform.cli._shared import fail, printable, say
 
 
 def affected_command(
@@ -65,12 +65,13 @@ def affected_command(
             print(f"{kind}={str(needed).lower()}")
     else:
         departments = [entry["department"] for entry in result.matrix()["include"]]
-        console.print(f"affected: {' '.join(departments) or 'none'}", highlight=False)
+        # names and the reason quote the user's --base and the repository: never markup
+        say(f"affected: {' '.join(departments) or 'none'}")
         if result.deleted:
-            console.print(f"deleted:  {' '.join(result.deleted)}", highlight=False)
+            say(f"deleted:  {' '.join(result.deleted)}")
         kinds = [kind for kind, needed in result.kinds.items() if needed]
-        console.print(f"checks:   {' '.join(kinds) or 'none'}", highlight=False)
-        console.print(f"why:      {result.reason}", highlight=False)
+        say(f"checks:   {' '.join(kinds) or 'none'}")
+        say(f"why:      {printable(result.reason)}")
 
 
 def selected(result: Affected, select: list[str]) -> None:

@@ -35,6 +35,8 @@ def check_command(
         f" {counted(report.categories, 'category', 'categories')}"
     )
     if report.violations:
-        console.print(f"[red]{len(report.violations)} violations[/red] in {summary}")
+        console.print(
+            f"[red]{counted(len(report.violations), 'violation', 'violations')}[/red] in {summary}"
+        )
         raise typer.Exit(1)
     console.print(f"[green]conventions followed[/green]: {summary}")

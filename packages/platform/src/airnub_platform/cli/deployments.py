@@ -37,11 +37,12 @@ def deployments_write(
                 path = prefect_yaml.location(name)
                 problem = prefect_yaml.difference(name, prefect_yaml.read(path))
                 if problem:
-                    stale.append(f"{name}: {problem}")
+                    stale.append(f"{shown(str(path))}: {problem}")
                 continue
             changed = prefect_yaml.write(name)
-        except prefect_yaml.PrefectYamlError as error:
-            raise fail(str(error), 1) from None
+        except prefect_yaml.PrefectYamlError as error:  # named as `airnub check` names it
+            path = prefect_yaml.location(name)
+            raise fail(str(error.at(shown(str(path)))), 1) from None
         say(f"{'wrote' if changed else 'unchanged'}: {shown(str(prefect_yaml.location(name)))}")
     for line in stale:
         say(line)

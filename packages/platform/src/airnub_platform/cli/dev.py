@@ -17,7 +17,9 @@ def dev_command(
     db: Annotated[
         str, typer.Option(help="sqlite, or postgres (URL in $AIRNUB_DEV_DATABASE_URL).")
     ] = ("sqlite"),
-    port: Annotated[int, typer.Option(help="Port of the Prefect server and UI.")] = 4200,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the Prefect server and UI.")
+    ] = 4200,
     status: Annotated[bool, typer.Option("--status", help="Say whether it is running.")] = False,
     stop: Annotated[bool, typer.Option("--stop", help="Stop a running airnub dev.")] = False,
 ) -> None:

@@ -96,7 +96,7 @@ def conclude(run: DepartmentRun) -> None:
     """A department's last line: all its stages completed, or which ones never ran."""
     if run.completed:
         name = conventions.departments()[run.department]
-        console.print(f"[green]{name}: all stages completed[/green]")
+        console.print(f"[green]{escape(name)}: all stages completed[/green]")
     elif run.skipped:
         errors.print(
             f"{run.department}: skipped {', '.join(run.skipped)}"
