@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import scaffold
-from airnub_core import conventions
+from airnub_core import conventions, inventory
 from airnub_core.conventions import STAGES
 from airnub_core.downloads import MANIFEST
 from airnub_core.inventory import Category, Department
@@ -106,8 +106,7 @@ def _output(category: Category, name: str | None, reader: str) -> Upstream:
         _, outputs = category.contracts
         flow = category.flow()
     except (Exception, SystemExit) as error:  # its own code: whatever it raises, in one line
-        why = (str(error).strip().splitlines() or [""])[0]
-        raise refuse(f"{category.key} does not load ({type(error).__name__}: {why})") from None
+        raise refuse(f"{category.key} does not load ({inventory.error_line(error)})") from None
     declared = [output.name for output in outputs]
     offered = ", ".join(declared) or "nothing"
     if name is None:

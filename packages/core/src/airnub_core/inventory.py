@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from airnub_core import config, conventions
 from airnub_core.conventions import RESERVED_NAMES, STAGES, ConventionError, Identity
@@ -49,6 +49,13 @@ def flow_in(module: ModuleType) -> Flow[..., Any]:
     if len(found) != 1:
         raise ConventionError(f"{module.__name__}: expected exactly one flow, found {len(found)}")
     return found[0]
+
+
+def error_line(error: BaseException) -> str:
+    """``RuntimeError: first line of its message``: how a module or package that does not
+    load is told in one line."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def load_module(name: str) -> ModuleType:
@@ -125,6 +132,27 @@ class Stage(Node):
 
 
 @dataclass(frozen=True)
+class BrokenEdge:
+    """A declared input its upstream could never meet, and why: the upstream is no
+    category here, does not load, or does not declare that output."""
+
+    item: Input
+    why: Literal["no category", "does not load", "not declared"]
+    offered: tuple[str, ...] = ()  # what the upstream declares, when it loads
+
+    def __str__(self) -> str:
+        from airnub_core.contracts import shown
+
+        where = f"{self.item.stage}/{self.item.category}"
+        read = f"reads {where} {shown(self.item.name)}"
+        if self.why == "no category":
+            return f"{read}, but {where} is not a category here"
+        if self.why == "does not load":
+            return f"{read}, but {where} does not load"
+        return f"{read}, which {where} does not declare"
+
+
+@dataclass(frozen=True)
 class Department:
     id: str
     display_name: str
@@ -143,6 +171,18 @@ class Department:
     def category(self, key: str) -> Category | None:
         """A category by ``stage/name``."""
         return next((c for c in self.categories if c.key == key), None)
+
+    def broken_edge(self, item: Input) -> BrokenEdge | None:
+        """Why no run could meet ``item``, or None when its upstream declares it."""
+        upstream = self.category(f"{item.stage}/{item.category}")
+        if upstream is None:
+            return BrokenEdge(item, "no category")
+        try:
+            _, outputs = upstream.contracts
+        except Exception:  # the upstream's own error, reported where it is
+            return BrokenEdge(item, "does not load")
+        offered = tuple(sorted(output.name for output in outputs))
+        return None if item.name in offered else BrokenEdge(item, "not declared", offered)
 
     def configurable(self) -> Iterator[Node]:
         """Every node that may own a config file: stage tasks, categories, their tasks."""
@@ -244,8 +284,7 @@ def department(department_id: str) -> Department:
     try:
         src = config.package_dir(department_id)  # runs the package's __init__, no flow
     except (Exception, SystemExit) as error:  # a broken or hostile __init__: one line
-        lines = str(error).strip().splitlines() or [""]
-        why = f"{type(error).__name__}: {lines[0]}".rstrip(": ")
+        why = error_line(error)
         raise ConventionError(f"{department_id}: its package does not import ({why})") from None
     if src.name != department_id or not (src / "__init__.py").is_file():
         raise ConventionError(f"{department_id}: not a regular package (no __init__.py)")

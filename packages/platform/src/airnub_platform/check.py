@@ -72,9 +72,16 @@ def _import(module_name: str) -> ModuleType:
     return inventory.load_module(module_name)  # sys.exit() there is an error, not a pass
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+_one_line = inventory.error_line
+
+
+def _more(broken: inventory.BrokenEdge) -> str:
+    """What check adds to a broken edge: where to look, or what the upstream offers."""
+    if broken.why == "does not load":
+        return " (see its own line)"
+    if broken.why == "not declared":
+        return f" (it declares: {', '.join(map(contracts.shown, broken.offered)) or 'nothing'})"
+    return ""
 
 
 class _Department:
@@ -324,7 +331,6 @@ class _Department:
         flagged by _flows_in, a folder without one flow module by _category; a task module
         that does not import, here."""
         tree = inventory.department(self.id)  # installed: _metadata said so
-        writes: dict[str, set[str]] = {}
         reads: list[tuple[Path, contracts.Input]] = []
         for category in (c for c in tree.categories if c.problem is None):
             for node in (category, *category.tasks, *category.subflows):
@@ -338,22 +344,13 @@ class _Department:
                     if node in category.tasks:
                         self.flag(path, f"does not import: {_one_line(error)}")
             try:
-                inputs, outputs = category.contracts
+                inputs, _ = category.contracts
             except Exception:  # each failing module is flagged above or elsewhere
                 continue
-            writes[category.key] = {output.name for output in outputs}
             reads += [(self.src / category.path.relative_to(tree.src), i) for i in inputs]
         for path, item in reads:
-            upstream, name = f"{item.stage}/{item.category}", contracts.shown(item.name)
-            if tree.category(upstream) is None:
-                self.flag(path, f"reads {upstream} {name}, but {upstream} is not a category here")
-            elif upstream not in writes:
-                self.flag(path, f"reads {upstream} {name}, but {upstream} does not load (see its"
-                          " own line)")  # fmt: skip
-            elif item.name not in writes[upstream]:
-                offered = ", ".join(sorted(map(contracts.shown, writes[upstream]))) or "nothing"
-                self.flag(path, f"reads {upstream} {name}, which {upstream} does not declare"
-                          f" (it declares: {offered})")  # fmt: skip
+            if broken := tree.broken_edge(item):
+                self.flag(path, f"{broken}{_more(broken)}")
 
     def _overlay(self, path: Path) -> None:
         base = path.with_name(f"{path.stem.split('.')[0]}.yaml")

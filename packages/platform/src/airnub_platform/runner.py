@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from airnub_core import inventory, storage
-from airnub_core.contracts import Input
 from airnub_core.conventions import STAGES, display_name, unknown
 
 from airnub_platform import local_api
@@ -169,25 +168,12 @@ def unmet_inputs(
         except Exception:  # reported by its stage's run (and by `airnub check`)
             continue
         for item in inputs:
-            if broken := _broken_edge(tree, item):
+            broken = tree.broken_edge(item)
+            if broken and broken.why != "does not load":  # that one fails its own stage
                 unmet.append(f"{category.key} {broken}; `airnub check` says more")
             elif (item.stage, item.category) not in produced_here and not item.source.written(root):
                 unmet.append(item.unmet())
     return unmet
-
-
-def _broken_edge(tree: inventory.Department, item: Input) -> str | None:
-    """What is wrong with a declared input whose upstream could never satisfy it."""
-    upstream = tree.category(f"{item.stage}/{item.category}")
-    if upstream is None:
-        return f"reads {item.key}, but {item.stage}/{item.category} is not a category here"
-    try:
-        _, outputs = upstream.contracts
-    except Exception:  # its own stage's run says why
-        return None
-    if item.name not in {output.name for output in outputs}:
-        return f"reads {item.key}, which {item.stage}/{item.category} does not declare"
-    return None
 
 
 @contextlib.contextmanager

@@ -26,8 +26,7 @@ def _flow_name(node: Node) -> str:
     except ConventionError as error:
         return f"[red]{_shown(_first_line(error))}[/red]"
     except Exception as error:  # the listing goes on; `airnub check` says more
-        why = f"{type(error).__name__}: {_first_line(error)}"
-        return f"[red]does not import: {_shown(why)}[/red]"
+        return f"[red]does not import: {_shown(inventory.error_line(error))}[/red]"
 
 
 def _first_line(error: BaseException) -> str:
