@@ -5,7 +5,9 @@ import shutil
 import subprocess
 
 import pytest
-from airnub_platform.affected import KINDS, ZERO_SHA, affected
+from airnub_platform.affected import IMAGE_FILES, KINDS, ZERO_SHA, affected, selects_everything
+from hypothesis import given
+from hypothesis import strategies as st
 
 # member -> (folder, workspace members it depends on)
 MEMBERS = {
@@ -43,7 +45,8 @@ class Repo:
         self.git("init", "-q", "-b", "main")
         files = {"uv.lock": lock(MEMBERS), "pyproject.toml": "[project]\n", "README.md": "hi\n",
                  ".python-version": "3.11\n", "tools/gen.py": "x = 1\n",
-                 ".github/workflows/ci.yml": "on: push\n"}  # fmt: skip
+                 ".github/workflows/ci.yml": "on: push\n", "Dockerfile": "FROM base\n",
+                 ".dockerignore": ".venv\n", "docker-compose.yml": "services: {}\n"}  # fmt: skip
         for name, (folder, _) in MEMBERS.items():
             files[f"{folder}/pyproject.toml"] = f'[project]\nname = "{name}"\n'
             files[f"{folder}/src/mod.py"] = "VALUE = 1\n"
@@ -106,6 +109,14 @@ SCENARIOS = {
         {"uv.lock": lock(with_d), "packages/dept_d/src/mod.py": "V = 1\n"},
         [*ALL, "dept-d"],
     ),
+    # Every department's image is built from the root Dockerfile: CI builds only selected ones.
+    "the Dockerfile": ({"Dockerfile": "FROM other\n"}, ALL),
+    "the Dockerfile, deleted": ({"Dockerfile": None}, ALL),
+    ".dockerignore": ({".dockerignore": ".git\n"}, ALL),
+    "the Dockerfile's own ignore file": ({"Dockerfile.dockerignore": ".git\n"}, ALL),
+    "the compose file only": ({"docker-compose.yml": "services: {x: {}}\n"}, []),
+    "a Dockerfile in a department": ({"packages/dept_b/Dockerfile": "FROM x\n"}, ["dept-b"]),
+    "a Dockerfile outside the root": ({"docs/Dockerfile": "FROM x\n"}, []),
     "nothing": ({}, []),
 }
 
@@ -142,7 +153,7 @@ KIND_SCENARIOS = {
     "the docs folder": ({"docs/img.svg": "<svg/>\n"}, {"docs"}),
     "mkdocs.yml": ({"mkdocs.yml": "site_name: x\n"}, {"docs"}),
     "the Dockerfile": ({"Dockerfile": "FROM x\n"}, {"containers"}),
-    "the compose file": ({"docker-compose.yml": "services: {}\n"}, {"containers"}),
+    "the compose file": ({"docker-compose.yml": "services: {y: {}}\n"}, {"containers"}),
     ".dockerignore": ({".dockerignore": ".git\n"}, {"containers"}),
     "nothing": ({}, set()),
 }
@@ -153,6 +164,25 @@ def test_the_change_is_sorted_into_kinds_of_check(repo, name):
     files, expected = KIND_SCENARIOS[name]
     head = repo.scenario(files)
     assert affected(repo.root, repo.base, head).kinds == {k: k in expected for k in KINDS}
+
+
+@pytest.mark.parametrize("name", IMAGE_FILES)
+def test_an_image_file_selects_every_department_and_says_why(repo, name):
+    head = repo.scenario({name: "# changed\n"})
+    result = affected(repo.root, repo.base, head)
+    assert result.departments == ALL
+    assert result.reason == f"{name} changed: everything"
+    assert result.kinds["containers"] and not result.kinds["python"]
+
+
+@given(
+    folder=st.sampled_from(["docs", "packages/dept_a", "tools", ".github", "a/b"]),
+    name=st.sampled_from([*IMAGE_FILES, "Containerfile", "dockerfile", "Dockerfile.dev"]),
+)
+def test_only_the_root_image_files_select_everything(folder, name):
+    """A Dockerfile in a sub-folder builds no department's image from the root."""
+    assert not selects_everything(f"{folder}/{name}")
+    assert selects_everything(name) is (name in IMAGE_FILES)
 
 
 def test_docs_only_selects_no_department_and_not_core(repo):
@@ -201,6 +231,12 @@ DIFFERENCES = {
     # A change that adds a department and touches uv.lock: difftrace's test-all lists the
     # members it knew before the change, so the new department would not be tested.
     "a new department": "difftrace leaves out a department added by the same change",
+    # difftrace knows nothing of images: the root Dockerfile belongs to no member for it.
+    **{
+        name: "difftrace does not know the root Dockerfile builds every department's image"
+        for name in SCENARIOS
+        if name.startswith(("the Dockerfile", ".dockerignore"))
+    },
 }
 
 

@@ -6,7 +6,9 @@ it; every department that depends on that member, directly or through others, is
 affected too, so a change to ``packages/core`` selects every department using core, and a change to
 ``packages/platform`` every department whose dev group brings it.
 Files that shape every environment (``uv.lock``, the root ``pyproject.toml``,
-``.python-version``, workflows) select everything; documentation selects nothing.
+``.python-version``, workflows) select everything, and so do the files that shape every
+department's image (the root ``Dockerfile`` and its ignore files): CI builds an image only
+for a selected department. Documentation selects nothing.
 
 The change is also sorted into kinds, so CI runs only the checks it needs: ``docs``
 (the site build), ``workflows`` (workflow linters), ``containers`` (the compose check),
@@ -26,6 +28,9 @@ from airnub_core.conventions import DEPARTMENT_PREFIX
 
 GLOBAL_FILES = ("uv.lock", "pyproject.toml", ".python-version")
 GLOBAL_FOLDERS = (".github/workflows/",)
+# The build of every department's image (``docker build --build-arg DEPARTMENT=...`` at
+# the root); BuildKit reads ``<Dockerfile>.dockerignore`` before ``.dockerignore``.
+IMAGE_FILES = ("Dockerfile", ".dockerignore", "Dockerfile.dockerignore")
 DOC_EXTENSIONS = ("md", "rst")
 ZERO_SHA = "0" * 40
 
@@ -48,6 +53,11 @@ def is_container_file(name: str) -> bool:
         or name.endswith(".Dockerfile")
         or (name.startswith(("docker-compose", "compose")) and name.endswith((".yml", ".yaml")))
     )
+
+
+def selects_everything(path: str) -> bool:
+    """Whether a change to ``path`` changes every department's environment or image."""
+    return path in GLOBAL_FILES or path in IMAGE_FILES or path.startswith(GLOBAL_FOLDERS)
 
 
 def kinds_of(path: str, doc_extensions: tuple[str, ...]) -> set[str]:
@@ -207,7 +217,7 @@ def affected(
     global_change = ""
     for _status, path in changed_files(root, base, head):
         kinds |= kinds_of(path, doc_extensions)
-        if path in GLOBAL_FILES or path.startswith(GLOBAL_FOLDERS):
+        if selects_everything(path):
             global_change = global_change or path
             continue
         if PurePosixPath(path).suffix.lstrip(".") in doc_extensions:
