@@ -46,6 +46,7 @@ def job_manifest(department: str, env: str = "staging") -> dict:
     template = work_pools.base_job_template(
         "kubernetes", department, env, work_pools.read(department)
     )
+    assert template is not None
     target = deploy.Target("kubernetes", "registry.example.com/acme", "3f2a9c0d")
     [item, *_] = deploy.planned(department, env, target)
     values = deploy.wanted(item)["job_variables"]
