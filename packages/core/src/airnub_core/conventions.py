@@ -134,11 +134,14 @@ def check_registry(value: str) -> str:
     """A registry to push department images to: ``host[:port][/path]``, e.g. ``ghcr.io/acme``."""
     if not value:
         raise ConventionError("registry is empty")
+    if "@" in value:  # never shown: what comes before the @ may be a token
+        raise ConventionError(
+            "registry must not hold a user name or password (user@ or user:token@); log in"
+            " to the registry instead and give host[:port][/path]"
+        )
     shown = repr(value) if value.isprintable() and len(value) <= 100 else "given"
     if "://" in value:
         raise ConventionError(f"registry {shown} must not have a scheme: write host[:port][/path]")
-    if "@" in value:
-        raise ConventionError(f"registry {shown} must not hold a user name or password")
     if any(c.isspace() or not c.isprintable() for c in value):
         raise ConventionError(f"registry {shown} may not contain whitespace or control characters")
     if value != value.lower():

@@ -45,7 +45,7 @@ def deploy_command(
     ] = "process",
     registry: Annotated[
         str | None,
-        typer.Option(help="Registry of the images, host[:port][/path], e.g. ghcr.io/acme."),
+        typer.Option(help="Registry of the images, host\\[:port]\\[/path], e.g. ghcr.io/acme."),
     ] = None,
     tag: Annotated[str | None, typer.Option(help="Tag of the images, e.g. the commit SHA.")] = None,
 ) -> None:
