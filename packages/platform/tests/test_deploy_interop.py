@@ -44,7 +44,7 @@ def department(make_department, monkeypatch):
     folder = make_department(name, CATEGORIES, prefect_yaml=prefect_yaml(name))
     monkeypatch.chdir(folder)
     with get_client(sync_client=True) as client:
-        deploy.ensure_work_pools(client, {name.replace("_", "-")}, dry_run=False)
+        deploy.ensure_work_pools(client, [deploy.PoolPlan(name.replace("_", "-"))], dry_run=False)
     return name, folder
 
 

@@ -120,6 +120,64 @@ def work_pool_name(department: str) -> str:
     return distribution_name(department)
 
 
+# An image is named REGISTRY/<distribution name>:TAG. The registry is an OCI host, an
+# optional port and an optional lowercase path; the tag follows the OCI tag grammar.
+_HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_REGISTRY_HOST = rf"(?:localhost|{_HOST_LABEL}(?:\.{_HOST_LABEL})+)"
+_REGISTRY_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REGISTRY_RE = re.compile(rf"{_REGISTRY_HOST}(?::[0-9]{{1,5}})?(?:/{_REGISTRY_PATH})*")
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+MAX_IMAGE_NAME_LENGTH = 255  # the registry and repository part, as registries limit it
+
+
+def check_registry(value: str) -> str:
+    """A registry to push department images to: ``host[:port][/path]``, e.g. ``ghcr.io/acme``."""
+    if not value:
+        raise ConventionError("registry is empty")
+    if "@" in value:  # never shown: what comes before the @ may be a token
+        raise ConventionError(
+            "registry must not hold a user name or password (user@ or user:token@); log in"
+            " to the registry instead and give host[:port][/path]"
+        )
+    shown = repr(value) if value.isprintable() and len(value) <= 100 else "given"
+    if "://" in value:
+        raise ConventionError(f"registry {shown} must not have a scheme: write host[:port][/path]")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ConventionError(f"registry {shown} may not contain whitespace or control characters")
+    if value != value.lower():
+        raise ConventionError(f"registry {shown} must be lowercase")
+    port = re.search(r":([0-9]+)(?:/|$)", value)
+    if not _REGISTRY_RE.fullmatch(value) or (port and not 0 < int(port[1]) < 65536):
+        raise ConventionError(
+            f"registry {shown} must be host[:port][/path], e.g. ghcr.io/acme or"
+            " 127.0.0.1:5000 (a host with a dot, or localhost; a port 1-65535; lowercase"
+            " path parts of a-z, 0-9 and single separators . _ -)"
+        )
+    return value
+
+
+def check_tag(value: str) -> str:
+    """An image tag, e.g. a commit SHA: ``[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}``."""
+    if not _TAG_RE.fullmatch(value):
+        shown = repr(value) if value.isprintable() and len(value) <= 140 else "given"
+        raise ConventionError(
+            f"tag {shown} must be 1-128 characters of A-Z, a-z, 0-9, _ . -, not starting"
+            " with . or -"
+        )
+    return value
+
+
+def image_reference(department: str, registry: str, tag: str) -> str:
+    """The department's image: ``ghcr.io/acme/dept-project-alpha:3f2a...``."""
+    name = f"{check_registry(registry)}/{distribution_name(check_department(department))}"
+    if len(name) > MAX_IMAGE_NAME_LENGTH:
+        raise ConventionError(
+            f"registry {registry!r} is too long: the image name would be longer than"
+            f" {MAX_IMAGE_NAME_LENGTH} characters"
+        )
+    return f"{name}:{check_tag(tag)}"
+
+
 def check_stage(value: str) -> str:
     if value not in STAGES:
         raise ConventionError(f"unknown stage {value!r}; valid stages: {', '.join(STAGES)}")

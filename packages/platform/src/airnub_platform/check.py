@@ -21,7 +21,7 @@ from airnub_core import config, contracts, conventions, environments, inventory
 from airnub_core.conventions import STAGES, ConventionError, Identity
 from airnub_core.inventory import ORPHAN
 
-from airnub_platform import prefect_yaml
+from airnub_platform import prefect_yaml, work_pools
 from airnub_platform.prefect_yaml import DEPLOYMENT_KEYS, TOP_LEVEL_KEYS, WORK_POOL_KEYS
 
 SRC_EXTRAS = frozenset({"__init__.py", "configs", "sample_data", "py.typed", "__pycache__"})
@@ -123,6 +123,7 @@ class _Department:
         self._orphan_configs()
         self._contracts()
         self._deployments()
+        self._work_pool()
         return self.out
 
     # -- package metadata ------------------------------------------------------------
@@ -365,6 +366,19 @@ class _Department:
             config.refuse_secrets(config.read_yaml(path), str(path))
         except config.ConfigError as error:
             self.flag(path, str(error).removeprefix(f"{path}:"))
+
+    # -- work-pool.yaml ---------------------------------------------------------------
+
+    def _work_pool(self) -> None:
+        """The Kubernetes work pool's settings, when the department has the file (every
+        default when it does not), as `airnub deploy --pool-type kubernetes` reads them."""
+        path = self.folder / work_pools.FILE_NAME
+        if not os.path.lexists(path):
+            return
+        try:
+            work_pools.load(path)
+        except work_pools.WorkPoolError as error:
+            self.flag(path, str(error).removeprefix(f"{path}: "))
 
     # -- prefect.yaml ----------------------------------------------------------------
 

@@ -5,11 +5,19 @@ that file: the entrypoint as written (a module path, so a worker anywhere the pa
 installed can run it), the file's ``pull`` steps, no path, and the same schedules,
 parameters and job variables; nothing is built or pushed. Names and tags come from the
 conventions (the file is generated from them by :mod:`airnub_platform.prefect_yaml`, and
-``airnub check`` fails while it differs). Missing work pools are created (process pools;
-production pools of other types are made once by an operator). ``AIRNUB_ENV`` goes to
-every run through the job variables, choosing the config overlays. A deployment whose
-server object already matches is left alone ("unchanged"); ``prune`` deletes the
-department's deployments no longer listed.
+``airnub check`` fails while it differs). ``AIRNUB_ENV`` goes to every run through the
+job variables, choosing the config overlays. A deployment whose server object already
+matches is left alone ("unchanged"); ``prune`` deletes the department's deployments no
+longer listed.
+
+The :class:`Target` says which type of work pool the runs go to. Process pools run the
+module entrypoints wherever the package is installed; for Docker and Kubernetes pools
+every deployment pins the department's image (``REGISTRY/<distribution>:TAG``, see
+:func:`airnub_core.conventions.image_reference`). A missing pool is created with the
+requested type (:mod:`airnub_platform.work_pools` renders its base job template); a
+pool of another type is an error, never retyped. A Kubernetes pool's template is kept in
+step with the department's ``work-pool.yaml``; an existing process or Docker pool is left
+as its operator made it (volumes, networks).
 """
 
 from __future__ import annotations
@@ -25,14 +33,18 @@ from airnub_core.conventions import (
     ConventionError,
     Identity,
     check_department,
+    check_registry,
+    check_tag,
     distribution_name,
+    image_reference,
     work_pool_name,
 )
 from airnub_core.environments import check_name
 from airnub_core.variables import read_all
 
-from airnub_platform import prefect_patches, prefect_yaml
+from airnub_platform import prefect_patches, prefect_yaml, work_pools
 from airnub_platform.check import entrypoint_flow
+from airnub_platform.work_pools import IMAGE_POOL_TYPES, KUBERNETES, POOL_TYPES, PROCESS
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -47,6 +59,50 @@ COMPARED = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Target:
+    """The type of work pool the runs go to, and the registry and tag of the image the
+    deployments pin (Docker and Kubernetes pools only)."""
+
+    pool_type: str = PROCESS
+    registry: str | None = None
+    tag: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.pool_type not in POOL_TYPES:
+            raise ConfigError(
+                f"--pool-type: {self.pool_type!r} is not one of {', '.join(POOL_TYPES)}"
+            )
+        given = [name for name in ("registry", "tag") if getattr(self, name) is not None]
+        if self.pool_type == PROCESS and given:
+            raise ConfigError(
+                f"--{given[0]}: only for docker and kubernetes pools; a process pool runs the"
+                " installed package, no image"
+            )
+        missing = [name for name in ("registry", "tag") if getattr(self, name) is None]
+        if self.pool_type != PROCESS and missing:
+            raise ConfigError(
+                f"--{missing[0]}: required with --pool-type {self.pool_type}, so the"
+                " deployments pin the department's image"
+            )
+        for name, check in (("registry", check_registry), ("tag", check_tag)):
+            if (value := getattr(self, name)) is not None:
+                try:
+                    check(value)
+                except ConventionError as error:
+                    raise ConfigError(f"--{name}: {error}") from None
+
+    def image(self, department: str) -> str | None:
+        """The image the department's deployments pin; None for a process pool."""
+        if self.pool_type not in IMAGE_POOL_TYPES:
+            return None
+        assert self.registry is not None and self.tag is not None  # checked above
+        try:
+            return image_reference(department, self.registry, self.tag)
+        except ConventionError as error:
+            raise ConfigError(f"--registry: {error}") from None
+
+
 @dataclass
 class Planned:
     identity: Identity
@@ -56,14 +112,16 @@ class Planned:
     entry: dict[str, Any]
     env: str  # AIRNUB_ENV for the runs
     pull: list[dict[str, Any]]
+    image: str | None = None  # pinned for Docker and Kubernetes pools
 
     @property
     def key(self) -> str:
         return f"{self.flow.name}/{self.name}"
 
 
-def planned(department: str, env: str) -> list[Planned]:
+def planned(department: str, env: str, target: Target | None = None) -> list[Planned]:
     check_name(env, "environment")  # written into every run's AIRNUB_ENV: never a path
+    image = (target or Target()).image(department)
     path = prefect_yaml.location(department)
     if not path.is_file():
         raise ConfigError(f"{path}: missing; `airnub check` explains what it should hold")
@@ -87,13 +145,30 @@ def planned(department: str, env: str) -> list[Planned]:
         pool = (entry.get("work_pool") or {}).get("name")
         if not pool:
             raise ConfigError(f"{where}.work_pool.name: missing")
-        found.append(Planned(identity, flow, identity.deployment_name, pool, entry, env, pull))
+        _refuse_literal_key(entry, where)
+        item = Planned(identity, flow, identity.deployment_name, pool, entry, env, pull, image)
+        found.append(item)
     return found
+
+
+def _refuse_literal_key(entry: dict[str, Any], where: str) -> None:
+    """An API key written into prefect.yaml would be stored on every deployment: refused,
+    without showing it."""
+    job_variables = (entry.get("work_pool") or {}).get("job_variables") or {}
+    env = job_variables.get("env") if isinstance(job_variables, dict) else None
+    if isinstance(env, dict) and work_pools.API_KEY in env:
+        raise ConfigError(
+            f"{where}.work_pool.job_variables.env.{work_pools.API_KEY}: an API key may not be"
+            " written here; runs get it from the worker, or on Kubernetes from the Secret"
+            " that work-pool.yaml names"
+        )
 
 
 def _job_variables(item: Planned) -> dict[str, Any]:
     job_variables = dict((item.entry.get("work_pool") or {}).get("job_variables") or {})
     job_variables["env"] = {**(job_variables.get("env") or {}), ENV_VAR: item.env}
+    if item.image is not None:
+        job_variables["image"] = item.image  # the commit's image, never a moving tag
     return job_variables
 
 
@@ -245,19 +320,76 @@ def _by_name(client: SyncPrefectClient, key: str) -> DeploymentResponse | None:
         return None
 
 
-def ensure_work_pools(client: SyncPrefectClient, names: set[str], dry_run: bool) -> list[str]:
-    from prefect.client.schemas.actions import WorkPoolCreate
+@dataclass(frozen=True)
+class PoolPlan:
+    """A work pool the deployments name: its type, and the base job template a new one
+    gets (None: the type's own default, for a process pool)."""
+
+    name: str
+    type: str = PROCESS
+    template: dict[str, Any] | None = None
+
+    @property
+    def kept_in_step(self) -> bool:
+        """A Kubernetes pool's template is code; other existing pools are the operator's."""
+        return self.type == KUBERNETES
+
+
+def pool_plans(department: str, env: str, target: Target, names: set[str]) -> list[PoolPlan]:
+    """The pools ``names`` as ``target`` wants them; reads the department's
+    ``work-pool.yaml`` for a Kubernetes pool (WorkPoolError names what is wrong)."""
+    settings = work_pools.read(department) if target.pool_type == KUBERNETES else None
+    template = work_pools.base_job_template(target.pool_type, department, env, settings)
+    return [PoolPlan(name, target.pool_type, template) for name in sorted(names)]
+
+
+def _existing_pool(client: SyncPrefectClient, name: str) -> Any:
     from prefect.exceptions import ObjectNotFound
 
-    created = []
-    for name in sorted(names):
-        try:
-            client.read_work_pool(name)
-        except ObjectNotFound:
+    try:
+        return client.read_work_pool(name)
+    except ObjectNotFound:
+        return None
+
+
+def check_pools(client: SyncPrefectClient, plans: list[PoolPlan]) -> None:
+    """A pool of another type than wanted is an error: deployments of one type would run on
+    a worker of another, so a pool is never retyped."""
+    for plan in plans:
+        pool = _existing_pool(client, plan.name)
+        if pool is not None and pool.type != plan.type:
+            raise ConfigError(
+                f"work pool {plan.name!r} is a {pool.type} pool, not {plan.type}: airnub never"
+                f" retypes a pool; deploy with --pool-type {pool.type}, or delete the pool"
+                " (and its worker) first"
+            )
+
+
+def ensure_work_pools(
+    client: SyncPrefectClient, plans: list[PoolPlan], dry_run: bool
+) -> list[tuple[str, str]]:
+    """Create missing pools and update a Kubernetes pool whose template is not the
+    rendered one: ("create pool" or "update pool", name). Checks every type first."""
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+
+    check_pools(client, plans)
+    results = []
+    for plan in plans:
+        pool = _existing_pool(client, plan.name)
+        if pool is None:
             if not dry_run:
-                client.create_work_pool(WorkPoolCreate(name=name, type="process"))
-            created.append(name)
-    return created
+                template = plan.template or {}  # {}: the server's default for the type
+                create = WorkPoolCreate(name=plan.name, type=plan.type, base_job_template=template)
+                client.create_work_pool(create)
+            results.append(("create pool", plan.name))
+        elif plan.kept_in_step and not work_pools.same_template(
+            pool.base_job_template, plan.template
+        ):
+            if not dry_run:
+                update = WorkPoolUpdate(base_job_template=plan.template)
+                client.update_work_pool(plan.name, update)
+            results.append(("update pool", plan.name))
+    return results
 
 
 def deploy(
@@ -265,18 +397,20 @@ def deploy(
     department: str,
     env: str,
     *,
+    target: Target | None = None,
     dry_run: bool = False,
     prune: bool = False,
 ) -> list[tuple[str, str]]:
     """(action, 'flow/deployment') for every deployment of the department and every pool.
 
-    Actions: create pool, create, update, unchanged, stale, delete.
+    Actions: create pool, update pool, image, create, update, unchanged, stale, delete.
     """
-    items = planned(department, env)
-    results = [
-        ("create pool", name)
-        for name in ensure_work_pools(client, {i.work_pool for i in items}, dry_run)
-    ]
+    target = target or Target()
+    items = planned(department, env, target)
+    plans = pool_plans(department, env, target, {i.work_pool for i in items})
+    results = ensure_work_pools(client, plans, dry_run)
+    if (image := target.image(department)) is not None:
+        results.append(("image", image))
     before = existing_deployments(client, department)
     wanted_keys = set()
     for item in items:

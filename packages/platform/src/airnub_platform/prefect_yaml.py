@@ -178,15 +178,7 @@ def decode(data: bytes) -> str:
 
 def load(text: str) -> dict[str, Any]:
     """The file's top-level mapping, read safely; a deployments list if it has one."""
-    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise PrefectYamlError(_too_large())
-    _refuse_aliases_and_depth(text)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise _invalid(error) from None
-    except ValueError as error:  # a date like 2001-02-30
-        raise PrefectYamlError(f"invalid YAML: {_shown(error)}") from None
+    data = parse(text)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -197,6 +189,20 @@ def load(text: str) -> dict[str, Any]:
             f"must be a list of deployments, not {_kind(deployments)}", field="deployments"
         )
     return data
+
+
+def parse(text: str) -> Any:
+    """A YAML document read defensively (at most MAX_BYTES, no aliases, bounded depth),
+    for any file of the platform's own; a PrefectYamlError without a file name."""
+    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise PrefectYamlError(_too_large())
+    _refuse_aliases_and_depth(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise _invalid(error) from None
+    except ValueError as error:  # a date like 2001-02-30
+        raise PrefectYamlError(f"invalid YAML: {_shown(error)}") from None
 
 
 def _refuse_aliases_and_depth(text: str) -> None:

@@ -34,8 +34,23 @@ def deploy_command(
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete its deployments gone from prefect.yaml.")
     ] = False,
+    pool_type: Annotated[
+        str,
+        typer.Option(
+            "--pool-type",
+            metavar="process|docker|kubernetes",
+            help="Type of the departments' work pools. docker and kubernetes pin each"
+            " deployment to the image REGISTRY/<distribution>:TAG.",
+        ),
+    ] = "process",
+    registry: Annotated[
+        str | None,
+        typer.Option(help="Registry of the images, host\\[:port]\\[/path], e.g. ghcr.io/acme."),
+    ] = None,
+    tag: Annotated[str | None, typer.Option(help="Tag of the images, e.g. the commit SHA.")] = None,
 ) -> None:
-    """Register departments' prefect.yaml deployments, creating missing work pools."""
+    """Register departments' prefect.yaml deployments, creating missing work pools (and
+    keeping a Kubernetes pool's template in step with work-pool.yaml)."""
     # here, not above: deploy imports prefect and config imports yaml, neither for --help
     from airnub_core.config import ConfigError
     from prefect.client.orchestration import get_client
@@ -44,6 +59,10 @@ def deploy_command(
 
     if affected and department:
         raise fail("give departments or --affected, not both")
+    try:
+        target = deploy.Target(pool_type, registry, tag)
+    except ConfigError as error:
+        raise fail(str(error)) from None
     env = chosen_env(env)  # written into the deployments as their runs' AIRNUB_ENV
     if affected:
         result = find_affected(repository_root() or Path.cwd(), base)
@@ -57,9 +76,13 @@ def deploy_command(
         chosen = chosen_departments(department)
     if not chosen:
         return
+    pools = {}
     for name in chosen:
         try:
-            deploy.planned(name, env)  # every entrypoint imports before anything is written
+            # every entrypoint imports, and every work-pool.yaml reads, before anything
+            # is written
+            items = deploy.planned(name, env, target)
+            pools[name] = deploy.pool_plans(name, env, target, {i.work_pool for i in items})
         except ConfigError as error:
             raise fail(str(error), 1) from None
     with prefect_session() as url:
@@ -69,9 +92,17 @@ def deploy_command(
         table.add_column("change")
         table.add_column("deployment", overflow="fold")
         with get_client(sync_client=True) as client:
-            for name in chosen:
-                for action, what in deploy.deploy(client, name, env, dry_run=dry_run, prune=prune):
-                    table.add_row(action, Text(what))
+            try:
+                for plans in pools.values():  # no department is deployed to a wrong pool
+                    deploy.check_pools(client, plans)
+                for name in chosen:
+                    results = deploy.deploy(
+                        client, name, env, target=target, dry_run=dry_run, prune=prune
+                    )
+                    for action, what in results:
+                        table.add_row(action, Text(what))
+            except ConfigError as error:
+                raise fail(str(error), 1) from None
     console.print(table)
     if dry_run:
         console.print("dry run: nothing written")
