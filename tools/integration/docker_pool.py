@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -95,9 +96,10 @@ def main() -> int:
     made = images.ensure_base_images()
     print(f"base images: {', '.join(made) or 'cached'} ({time.monotonic() - started:.1f} s)")
     scratch = Path(tempfile.mkdtemp(prefix="airnub-docker-pool-"))
+    built: dict[str, str] = {}
     try:
         with images.Registry(scratch / "registry") as registry:
-            built = build_all(names, registry.address, commit_tag(), scratch)
+            built.update(build_all(names, registry.address, commit_tag(), scratch))
             push_and_pull_back(list(built.values()))
             run_in_docker_pool(names[0], registry, commit_tag(), scratch)
         return 0
@@ -108,6 +110,10 @@ def main() -> int:
             print(f"--- {log.name} (tail) ---\n{tail}", file=sys.stderr)
         return 1
     finally:
+        # The registry's port is this run's: drop its names; the layers stay as build cache.
+        for reference in built.values():
+            subprocess.run(["podman", "untag", reference, reference], env=images.podman_env(),
+                           capture_output=True, timeout=60)  # fmt: skip
         shutil.rmtree(scratch, ignore_errors=True)
         print(f"total {time.monotonic() - started:.1f} s")
 
@@ -164,4 +170,7 @@ def run_in_docker_pool(name: str, registry: images.Registry, tag: str, scratch: 
 
 
 if __name__ == "__main__":
+    # .ci/run stops a check it runs in the background with SIGTERM: exit through the
+    # finally blocks, which stop what the check started and delete its scratch copy.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())

@@ -14,6 +14,7 @@ The copy is deleted afterwards. Usage: uv run python tools/integration/template_
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,4 +68,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    # .ci/run stops a check it runs in the background with SIGTERM: exit through the
+    # finally blocks, which stop what the check started and delete its scratch copy.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())
