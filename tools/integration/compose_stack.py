@@ -53,6 +53,9 @@ WORKER_TAG = "check"  # one tag, rebuilt each run from podman's layer cache: not
 HEALTHY_DEADLINE = 180.0  # seconds, per service: a cold Postgres initializes its cluster
 RUN_DEADLINE = 300.0
 COMPOSE_DEADLINE = 300.0
+# The dev environment's own (a locked dev dependency), whatever PATH holds.
+PODMAN_COMPOSE = [sys.executable, "-m", "podman_compose"]
+AIRNUB = str(Path(sys.executable).with_name("airnub"))
 
 
 def content_tag(*parts: str | bytes) -> str:
@@ -134,7 +137,7 @@ class Stack:
 
     def compose(self, *args: str) -> str:
         env = images.podman_env(**self.variables, AIRNUB_PREFECT_PORT=str(self.port))
-        command = ["podman-compose", "-p", self.project, "-f", str(COMPOSE_FILE), *args]
+        command = [*PODMAN_COMPOSE, "-p", self.project, "-f", str(COMPOSE_FILE), *args]
         return images.run(command, timeout=COMPOSE_DEADLINE, env=env)
 
     def container(self, service: str) -> str:
@@ -155,7 +158,10 @@ class Stack:
         def healthy() -> bool:
             state = images.podman("inspect", "--format", "{{.State.Status}}", container)
             if state.strip() not in {"running", "created"}:
-                tail = images.podman("logs", "--tail", "20", container)
+                tail = subprocess.run(
+                    ["podman", "logs", "--tail", "20", container], env=images.podman_env(),
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+                ).stdout  # fmt: skip
                 raise RuntimeError(f"{service} is {state.strip()}:\n{tail}")
             check = subprocess.run(
                 ["podman", "healthcheck", "run", container],
@@ -168,7 +174,7 @@ class Stack:
     def logs(self) -> str:
         """The last lines of every service's log, for a failure's report (best effort)."""
         try:
-            return self.compose("logs", "--tail", "25")
+            return self.compose("logs", "--no-color", "--tail", "25")
         except RuntimeError as error:
             return f"(no logs: {str(error).splitlines()[0]})"
 
@@ -243,7 +249,7 @@ def run_first(stack: Stack, name: str, scratch: Path) -> None:
         "PREFECT_HOME": str(scratch / "home"),
         "DO_NOT_TRACK": "1",
     }
-    images.run(["airnub", "deploy", name], timeout=300, env=env)
+    images.run([AIRNUB, "deploy", name], timeout=300, env=env)
     stage = identify(f"{name}.ingestion_flow_{name}")
     run_id = remote.trigger(stack.api_url, f"{stage.flow_name}/{stage.deployment_name}")
     state = remote.wait_for(stack.api_url, [run_id], timeout=RUN_DEADLINE)[run_id]
@@ -255,12 +261,20 @@ def run_first(stack: Stack, name: str, scratch: Path) -> None:
     print(f"outputs in the data volume: {', '.join(map(str, outputs[:5]))}")
 
 
-def tear_down(stack: Stack) -> None:
-    stack.compose("down", "-v")
-    left = stack.leftovers()
-    if left:
-        raise RuntimeError(f"left after podman-compose down -v: {', '.join(left)}")
-    print(f"{stack.project}: nothing left (containers, pods, networks, volumes)")
+def tear_down(stack: Stack, attempts: int = 3) -> None:
+    """`down -v` until nothing of the project is left: a container in a restart loop
+    (`restart: unless-stopped`) can come back between podman-compose's stop and rm."""
+    problem = ""
+    for _ in range(attempts):
+        try:
+            stack.compose("down", "-v")
+        except RuntimeError as error:
+            problem = f" ({str(error).splitlines()[0]})"
+        left = stack.leftovers()
+        if not left:
+            print(f"{stack.project}: nothing left (containers, pods, networks, volumes)")
+            return
+    raise RuntimeError(f"left after podman-compose down -v{problem}: {', '.join(left)}")
 
 
 def terminate_as_exit(signum: int, _frame: object) -> None:
@@ -312,9 +326,6 @@ def main() -> int:
         images.check_available()
     except images.Unavailable as why:
         print(f"SKIPPED: {why}")
-        return 0
-    if shutil.which("podman-compose") is None:
-        print("SKIPPED: podman-compose is not on PATH (run with `uv run`)")
         return 0
     names = sorted(departments())
     if not names:
