@@ -612,6 +612,16 @@ def _must_have(path: Path, text: str, distribution: str, present: bool) -> None:
         raise ScaffoldError(f"{path}: could not {verb} {distribution}; edit it by hand")
 
 
+# The workers' image name in docker-compose.yml: compose fills in the variables.
+COMPOSE_WORKER_IMAGE = "${{AIRNUB_REGISTRY:-airnub}}/{distribution}:${{AIRNUB_IMAGE_TAG:-local}}"
+# The anchor of the build-args every worker shares (BASE_IMAGE, UV_IMAGE), when defined.
+_BUILD_ARGS_ANCHOR = re.compile(r"^x-build-args: &build-args[ \t]*$", re.MULTILINE)
+
+
+def compose_worker_image(department: str) -> str:
+    return COMPOSE_WORKER_IMAGE.format(distribution=conventions.distribution_name(department))
+
+
 def add_compose_worker(root: Path, department: str) -> str | None:
     """docker-compose.yml with a worker service for ``department``, or None if there is none."""
     path = root / "docker-compose.yml"
@@ -623,11 +633,14 @@ def add_compose_worker(root: Path, department: str) -> str | None:
         return None
     if "\nvolumes:\n" not in text:
         raise ScaffoldError(f"{path}: no top-level 'volumes:' to add {service} before")
+    # A file from before the shared build-args (an older clone) gets the worker without them.
+    shared = "        <<: *build-args\n" if _BUILD_ARGS_ANCHOR.search(text) else ""
     block = (
-        f"  {service}:\n    <<: *worker\n    build:\n      context: .\n      args:\n"
-        f"        DEPARTMENT: {department}\n\n"
+        f"  {service}:\n    <<: *worker\n    image: {compose_worker_image(department)}\n"
+        f"    build:\n      context: .\n      args:\n{shared}"
+        f"        DEPARTMENT: {department}\n"
     )
-    edited = text.replace("\nvolumes:\n", f"\n{block.rstrip()}\n\nvolumes:\n", 1)
+    edited = text.replace("\nvolumes:\n", f"\n{block}\nvolumes:\n", 1)
     if not _adds_only(before, edited, service, department):
         raise ScaffoldError(f"{path}: could not add the {service} service; add it by hand")
     return edited
@@ -642,8 +655,15 @@ def _adds_only(before: dict, edited: str, service: str, department: str) -> bool
         return False
     services = after.get("services") if isinstance(after, dict) else None
     added = services.pop(service, None) if isinstance(services, dict) else None
-    args = added.get("build", {}).get("args") if isinstance(added, dict) else None
-    return args == {"DEPARTMENT": department} and after == before
+    if not isinstance(added, dict) or not isinstance(added.get("build"), dict):
+        return False
+    args = added["build"].get("args")
+    return (
+        isinstance(args, dict)
+        and args.get("DEPARTMENT") == department
+        and added.get("image") == compose_worker_image(department)
+        and after == before
+    )
 
 
 def _die_with_parent() -> None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 DEPT = "dept_generated"
 GENERATE = [
@@ -113,8 +114,14 @@ def test_the_task_made_with_config_runs_in_its_category_flow(generated):
 
 
 def test_docker_compose_gets_a_valid_worker_service(generated):
+    """In the shape of the others: the shared worker settings and build-args, its image."""
     root, run = generated
-    assert "  worker-dept-generated:\n    <<: *worker" in (root / "docker-compose.yml").read_text()
+    text = (root / "docker-compose.yml").read_text()
+    assert "  worker-dept-generated:\n    <<: *worker" in text
+    compose = yaml.safe_load(text)
+    worker = compose["services"]["worker-dept-generated"]
+    assert worker["image"] == "${AIRNUB_REGISTRY:-airnub}/dept-generated:${AIRNUB_IMAGE_TAG:-local}"
+    assert worker["build"]["args"] == {**compose["x-build-args"], "DEPARTMENT": DEPT}
     schema = ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"]
     done = run(*schema)
     assert done.returncode == 0, done.stdout + done.stderr
