@@ -45,12 +45,13 @@ PYTHON_SUFFIXES = (".py", ".pyi")
 
 
 def is_container_file(name: str) -> bool:
-    """Dockerfile (and Dockerfile.x / x.Dockerfile), compose files, .dockerignore."""
+    """Dockerfile (and Dockerfile.x / x.Dockerfile / x.Containerfile), compose files,
+    .dockerignore."""
     return (
         name == ".dockerignore"
-        or name == "Dockerfile"
-        or name.startswith("Dockerfile.")
-        or name.endswith(".Dockerfile")
+        or name in ("Dockerfile", "Containerfile")
+        or name.startswith(("Dockerfile.", "Containerfile."))
+        or name.endswith((".Dockerfile", ".Containerfile"))
         or (name.startswith(("docker-compose", "compose")) and name.endswith((".yml", ".yaml")))
     )
 
