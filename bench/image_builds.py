@@ -22,7 +22,7 @@ from common import ROOT, median, table
 
 sys.path.insert(0, str(ROOT / "tools" / "integration"))
 import images  # the integration tools' helpers, from their folder
-from airnub_core.conventions import departments, distribution_name
+from airnub_core.conventions import departments, image_reference
 
 MB = 1e6
 
@@ -44,7 +44,7 @@ def copy_of_repository(into: Path) -> Path:
 def sizes() -> list[list[object]]:
     rows = []
     for name in sorted(departments()):
-        tag = f"localhost/bench/{distribution_name(name)}:sizes"
+        tag = image_reference(name, "localhost/bench", "sizes")
         took = images.build(name, tag)
         layers = images.layers(tag)
         rows.append([
@@ -60,7 +60,7 @@ def rebuilds(name: str, runs: int) -> tuple[list[list[object]], list[float], lis
     rows, changed, unchanged = [], [], []
     with tempfile.TemporaryDirectory(prefix="airnub-bench-images-") as scratch:
         context = copy_of_repository(Path(scratch))
-        tag = f"localhost/bench/{distribution_name(name)}:rebuild"
+        tag = image_reference(name, "localhost/bench", "rebuild")
         images.build(name, tag, context=context)
         before = images.layers(tag)
         module = context / "packages" / name / "src" / name / "__init__.py"

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import httpx
 import images
-from airnub_core.conventions import departments, distribution_name, identify, work_pool_name
+from airnub_core.conventions import departments, identify, image_reference, work_pool_name
 from airnub_platform import remote
 
 COMPOSE_FILE = images.ROOT / "docker-compose.yml"
@@ -120,7 +120,7 @@ def server_image(scratch: Path) -> tuple[str, bool]:
 
 def worker_image(name: str) -> str:
     """The name docker-compose.yml gives the department's worker image."""
-    return f"{REPOSITORY}/{distribution_name(name)}:{WORKER_TAG}"
+    return image_reference(name, REPOSITORY, WORKER_TAG)
 
 
 @dataclass

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import images
-from airnub_core.conventions import departments, distribution_name, identify, work_pool_name
+from airnub_core.conventions import departments, identify, image_reference, work_pool_name
 from airnub_platform import local_api, remote
 
 DATA_IN_CONTAINER = "/data"  # the Dockerfile's AIRNUB_DATA_ROOT
@@ -48,14 +48,41 @@ def build_all(names: list[str], registry: str, tag: str, logs: Path) -> dict[str
     """Build each department's image; print its size and layers; return name -> reference."""
     built = {}
     for name in names:
-        reference = f"{registry}/{distribution_name(name)}:{tag}"
+        reference = image_reference(name, registry, tag)
         took = images.build(name, reference, log=logs / f"build-{name}.log")
+        check_contents(reference, name, others=[n for n in names if n != name])
         layers = images.layers(reference)
         total = sum(layer.size for layer in layers) / 1e6
         print(f"built {reference} in {took:.1f} s: {total:.0f} MB, {len(layers)} layers, "
               f"department layer {layers[-1].size / 1e6:.2f} MB")  # fmt: skip
         built[name] = reference
     return built
+
+
+# Run inside each image, with no network: what a production image must and must not hold.
+CONTENTS_PROBE = """
+import importlib.util, os, shutil, sys
+department, others = sys.argv[1], sys.argv[2:]
+problems = [f"{m} is missing" for m in (department, "airnub_core", "prefect")
+            if importlib.util.find_spec(m) is None]
+problems += [f"{m} is installed" for m in ("airnub_platform", "pytest", "ruff", *others)
+             if importlib.util.find_spec(m) is not None]
+problems += [f"{tool} is on PATH" for tool in ("uv", "airnub") if shutil.which(tool)]
+if os.getuid() == 0:
+    problems.append("it runs as root")
+print("; ".join(problems))
+"""
+
+
+def check_contents(reference: str, name: str, others: list[str]) -> None:
+    """The department, the runtime and their dependencies; no platform, dev tool or other
+    department; a non-root user."""
+    found = images.podman(
+        "run", "--rm", "--network", "none", reference, "python", "-c", CONTENTS_PROBE,
+        name, *others, timeout=120,
+    ).strip()  # fmt: skip
+    if found:
+        raise RuntimeError(f"{reference}: {found}")
 
 
 def push_and_pull_back(references: list[str]) -> None:
