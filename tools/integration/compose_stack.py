@@ -30,7 +30,6 @@ import hashlib
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ import httpx
 import images
 from airnub_core.conventions import departments, identify, image_reference, work_pool_name
 from airnub_platform import remote
+from airnub_platform.testing import unwind_on_stop_signals
 
 COMPOSE_FILE = images.ROOT / "docker-compose.yml"
 CONTEXT = images.HERE / "compose"
@@ -277,11 +277,6 @@ def tear_down(stack: Stack, attempts: int = 3) -> None:
     raise RuntimeError(f"left after podman-compose down -v{problem}: {', '.join(left)}")
 
 
-def terminate_as_exit(signum: int, _frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so the stack is still taken down."""
-    raise SystemExit(128 + signum)
-
-
 def check(names: list[str], scratch: Path, timings: dict[str, float]) -> None:
     with phase("base images", timings):
         made = images.ensure_base_images()
@@ -320,7 +315,7 @@ def check(names: list[str], scratch: Path, timings: dict[str, float]) -> None:
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, terminate_as_exit)
+    unwind_on_stop_signals()  # SIGTERM and Ctrl-C still take the stack down
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # phases as they end
     try:
         images.check_available()

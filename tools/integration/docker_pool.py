@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import images
 from airnub_core.conventions import departments, identify, image_reference, work_pool_name
 from airnub_platform import local_api, remote
+from airnub_platform.testing import unwind_on_stop_signals
 
 DATA_IN_CONTAINER = "/data"  # the Dockerfile's AIRNUB_DATA_ROOT
 WORKER_POLL_SECONDS = "2"
@@ -197,7 +197,5 @@ def run_in_docker_pool(name: str, registry: images.Registry, tag: str, scratch: 
 
 
 if __name__ == "__main__":
-    # .ci/run stops a check it runs in the background with SIGTERM: exit through the
-    # finally blocks, which stop what the check started and delete its scratch copy.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    unwind_on_stop_signals()  # .ci/run runs it in the background, and stops it with SIGTERM
     sys.exit(main())

@@ -14,14 +14,18 @@ The copy is deleted afterwards. Usage: uv run python tools/integration/template_
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from airnub_platform.testing import clean_env, generate, scratch_workspace
+from airnub_platform.testing import (
+    clean_env,
+    generate,
+    scratch_workspace,
+    unwind_on_stop_signals,
+)
 
 DEPARTMENT = "dept_newcomer"
 CHECKS = [
@@ -68,7 +72,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    # .ci/run stops a check it runs in the background with SIGTERM: exit through the
-    # finally blocks, which stop what the check started and delete its scratch copy.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    unwind_on_stop_signals()  # .ci/run runs it in the background, and stops it with SIGTERM
     sys.exit(main())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -213,6 +214,17 @@ SCRATCH_INGESTION_DEPLOYMENTS = {
     "dept_scratch_two": "Ingestion Flow (Second Team)/dept-scratch-two-ingestion",
 }
 SCRATCH_CATEGORIES = {"ingestion": ["feed"], "processing": ["tidy"], "analysis": ["totals"]}
+
+
+def unwind_on_stop_signals() -> None:
+    """For a check run as a script: SIGTERM and Ctrl-C unwind through its finally blocks.
+
+    SIGINT gets Python's own handler back even where the launcher ignored it (a shell's
+    background job ignores SIGINT, and an ignored signal stays ignored across exec), so the
+    processes the check starts, and the tests that send SIGINT, see the default again.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
 
 
 def clean_env(**extra: str) -> dict[str, str]:
