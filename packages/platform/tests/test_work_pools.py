@@ -342,3 +342,20 @@ def test_secret_keys_kubernetes_refuses_are_refused(key):
     for fine in (".dotfile", "a..b", "key."):
         data = {"kubernetes": {"api_key_secret": {"key": fine}}}
         assert work_pools.settings_from(data, "w.yaml").kubernetes.api_key_secret.key == fine
+
+
+def test_a_symlink_to_a_secret_is_refused_without_showing_it(tmp_path):
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$y$j9T$s3cr3tHash0123456789:20228:0:99999:7:::\n")
+    path = tmp_path / work_pools.FILE_NAME
+    path.symlink_to(secret)
+    with pytest.raises(WorkPoolError) as error:
+        work_pools.load(path)
+    assert str(error.value) == f"{path}: a symbolic link; write the settings in the file itself"
+    # the same lines in the file itself: refused, the key not shown as it is no setting name
+    path.unlink()
+    path.write_text(secret.read_text())
+    with pytest.raises(WorkPoolError) as error:
+        work_pools.load(path)
+    assert "s3cr3t" not in str(error.value) and "root:" not in str(error.value)
+    assert str(error.value) == f"{path}: (a key): not a known setting (known here: kubernetes)"

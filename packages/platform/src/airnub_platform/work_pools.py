@@ -174,6 +174,8 @@ def read(department: str) -> WorkPoolSettings:
 def load(path: Path) -> WorkPoolSettings:
     """The file at ``path``, read as defensively as ``prefect.yaml``; WorkPoolError says
     why it cannot be used, naming the file and the field."""
+    if path.is_symlink():  # one to /etc/shadow would have its lines named as unknown keys
+        raise WorkPoolError(f"{path}: a symbolic link; write the settings in the file itself")
     try:
         data = prefect_yaml.parse(prefect_yaml.read(path))
     except prefect_yaml.PrefectYamlError as error:
@@ -201,6 +203,8 @@ def _first_problem(error: ValidationError) -> str:
     kind = problem["type"]
     if kind == "extra_forbidden":
         known = ", ".join(_fields_at(loc[:-1]))
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,39}", loc[-1]):
+            loc[-1] = "(a key)"  # not a setting's name: maybe a line of a secret
         message = f"not a known setting (known here: {known})"
     elif kind.endswith("_type"):
         expected = kind.removesuffix("_type").removesuffix("_attributes")
