@@ -713,18 +713,25 @@ def remove_compose_worker(root: Path, department: str) -> str | None:
         return None
     text, before = _read_compose(path)
     service = f"worker-{conventions.distribution_name(department)}"
+    if service not in before["services"]:
+        return None
     # The service's block: its key line, then indented (or blank) lines up to the next key.
     block = re.compile(
         rf"^  {re.escape(service)}:\n(?:(?:    .*)?\n)*?(?=  \S|\S|\Z)", re.MULTILINE
     )
     edited, count = block.subn("", text, count=1)
-    if not count:
-        return None
-    # A hand-edited block (a comment at column 0, say) could end the match early and leave
-    # its keys under another service: accept the edit only if exactly that service went.
-    after = yaml.safe_load(edited)
-    before["services"].pop(service, None)
-    if after != before:
+    # A hand-edited block (another indent, a quoted key, a comment at column 0) may not
+    # match, or end the match early and leave its keys under another service: the edit
+    # stands only if exactly that service went, else the worker would outlive its package.
+    before["services"].pop(service)
+    if not count or _parsed(edited) != before:
         raise ScaffoldError(f"{path}: the {service} service is not as add_department wrote it;"
                             " remove it by hand")  # fmt: skip
     return edited
+
+
+def _parsed(text: str) -> object:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None

@@ -245,3 +245,46 @@ def test_retire_removes_a_kubernetes_pool_like_any_other(department):
         assert ("delete pool", pool_name(department)) in results
         with pytest.raises(ObjectNotFound):
             client.read_work_pool(pool_name(department))
+
+
+def name_pool(department, pool):
+    """Hand-edit the department's prefect.yaml so its deployments name ``pool``."""
+    path = deploy.prefect_yaml.location(department)
+    own = f"      name: {pool_name(department)}\n"
+    path.write_text(path.read_text().replace(own, f"      name: {pool}\n"))
+
+
+def test_another_departments_own_pool_is_refused_and_left_alone(department, make_department):
+    other = f"dept_pools_{next(_made)}"
+    make_department(other, {"ingestion": ["feed"]})
+    run(other, "kubernetes")
+    before = server_pool(other).base_job_template
+    name_pool(department, pool_name(other))
+    args = ["--pool-type", "kubernetes", "--registry", REGISTRY, "--tag", TAG]
+    result = cli(department, *args)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert f"work_pool.name: '{pool_name(other)}' is {other}'s own work pool" in lines[0]
+    assert server_pool(other).base_job_template == before  # not given this department's
+    assert deployed(department) == {}
+
+
+def test_a_pool_departments_share_by_name_is_made_once_and_then_left_alone(
+    department, make_department
+):
+    shared = f"k8s-shared-{next(_made)}"
+    other = f"dept_pools_{next(_made)}"
+    make_department(other, {"ingestion": ["feed"]})
+    for each in (department, other):
+        name_pool(each, shared)
+    assert ("create pool", shared) in run(department, "kubernetes")
+    with get_client(sync_client=True) as client:
+        made = client.read_work_pool(shared).base_job_template
+    account = made["variables"]["properties"]["service_account_name"]
+    assert account["default"] == pool_name(department)
+    # the other department's work-pool.yaml would flip it to its own account: left alone
+    assert "update pool" not in actions(run(other, "kubernetes"))
+    assert "update pool" not in actions(run(department, "kubernetes"))
+    with get_client(sync_client=True) as client:
+        assert client.read_work_pool(shared).base_job_template == made

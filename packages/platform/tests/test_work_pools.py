@@ -297,3 +297,65 @@ def test_a_quantity_is_kubernetes_or_refused_in_one_line(value):
 def test_the_image_rule_refuses_before_a_template_is_rendered():
     with pytest.raises(ConventionError):
         image_reference(DEPARTMENT, "registry.example.com/Acme", "x")
+
+
+@pytest.mark.parametrize(
+    ("request_", "limit"),
+    [("1E", "2E"), ("1Ei", "1Ei"), ("1E", "1Ei"), ("999P", "1E"), ("1E3", "1k"), ("1Pi", "1Ei")],
+)
+def test_exa_and_exbi_compare_as_the_quantities_they_are(request_, limit):
+    """E alone is exa and Ei exbi, not an exponent without digits."""
+    resources = {"requests": {"memory": request_}, "limits": {"memory": limit}}
+    settings = work_pools.settings_from({"kubernetes": {"resources": resources}}, "w.yaml")
+    assert settings.kubernetes.resources.requests.memory == request_
+
+
+def test_a_request_above_an_exa_limit_is_refused_as_such():
+    resources = {"requests": {"memory": "2E"}, "limits": {"memory": "1Ei"}}
+    with pytest.raises(WorkPoolError, match=r"^w\.yaml: kubernetes\.resources: requests\.memory"):
+        work_pools.settings_from({"kubernetes": {"resources": resources}}, "w.yaml")
+
+
+_suffixes = st.sampled_from(["", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti",
+                             "Pi", "Ei", "e3", "E3", "e-2", "E+1"])  # fmt: skip
+
+
+@given(st.integers(0, 10**6), _suffixes, st.integers(0, 10**6), _suffixes)
+def test_any_two_quantities_compare_or_are_refused_as_out_of_order(a, x, b, y):
+    request_, limit = f"{a}{x}", f"{b}{y}"
+    resources = {"requests": {"cpu": request_}, "limits": {"cpu": limit}}
+    try:
+        work_pools.settings_from({"kubernetes": {"resources": resources}}, "w.yaml")
+    except WorkPoolError as error:
+        assert str(error) == (
+            f"w.yaml: kubernetes.resources: requests.cpu {request_} is more than limits.cpu"
+            f" {limit}; Kubernetes refuses such a pod"
+        )
+        assert work_pools.amount(request_) > work_pools.amount(limit)
+
+
+@pytest.mark.parametrize("key", [".", "..", "..data", "..."])
+def test_secret_keys_kubernetes_refuses_are_refused(key):
+    data = {"kubernetes": {"api_key_secret": {"key": key}}}
+    with pytest.raises(WorkPoolError, match=r"^w\.yaml: kubernetes\.api_key_secret\.key: "):
+        work_pools.settings_from(data, "w.yaml")
+    for fine in (".dotfile", "a..b", "key."):
+        data = {"kubernetes": {"api_key_secret": {"key": fine}}}
+        assert work_pools.settings_from(data, "w.yaml").kubernetes.api_key_secret.key == fine
+
+
+def test_a_symlink_to_a_secret_is_refused_without_showing_it(tmp_path):
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$y$j9T$s3cr3tHash0123456789:20228:0:99999:7:::\n")
+    path = tmp_path / work_pools.FILE_NAME
+    path.symlink_to(secret)
+    with pytest.raises(WorkPoolError) as error:
+        work_pools.load(path)
+    assert str(error.value) == f"{path}: a symbolic link; write the settings in the file itself"
+    # the same lines in the file itself: refused, the key not shown as it is no setting name
+    path.unlink()
+    path.write_text(secret.read_text())
+    with pytest.raises(WorkPoolError) as error:
+        work_pools.load(path)
+    assert "s3cr3t" not in str(error.value) and "root:" not in str(error.value)
+    assert str(error.value) == f"{path}: (a key): not a known setting (known here: kubernetes)"

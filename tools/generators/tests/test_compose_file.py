@@ -125,3 +125,40 @@ def test_a_build_args_anchor_that_is_not_a_mapping_is_refused_and_nothing_writte
     assert str(refused.value) == (
         f"{path}: could not add the worker-dept-hostile service; add it by hand"
     )
+
+
+def _reindented(text: str) -> str:
+    """The same file with every indent doubled: valid YAML, not the generator's shape."""
+    return re.sub(r"^( +)", lambda m: m.group(1) * 2, text, flags=re.MULTILINE)
+
+
+KEY = "  worker-dept-hand-edited:\n"
+LAST_ARG = "        DEPARTMENT: dept_hand_edited\n"
+HAND_EDITS = {
+    "indented by four": _reindented,
+    "quoted key": lambda text: text.replace(KEY, '  "worker-dept-hand-edited":\n'),
+    "comment at column 0": lambda text: text.replace(
+        f"{KEY}    <<: *worker\n", f"{KEY}    <<: *worker\n# pinned by hand\n"
+    ),
+    "three-space comment": lambda text: text.replace(LAST_ARG, f"{LAST_ARG}   # odd indent\n"),
+}
+
+
+@pytest.mark.parametrize("edit", HAND_EDITS.values(), ids=HAND_EDITS.keys())
+def test_a_hand_edited_worker_is_refused_on_removal_and_nothing_written(edit):
+    hostile = edit(added(COMPOSE, "dept_hand_edited"))
+    assert "worker-dept-hand-edited" in parsed(hostile)["services"]  # still valid compose
+    with tempfile.TemporaryDirectory() as root:
+        path = Path(root) / "docker-compose.yml"
+        path.write_text(hostile, encoding="utf-8")
+        with pytest.raises(scaffold.ScaffoldError) as refused:
+            scaffold.remove_compose_worker(Path(root), "dept_hand_edited")
+        assert path.read_text(encoding="utf-8") == hostile
+    assert str(refused.value) == (
+        f"{path}: the worker-dept-hand-edited service is not as add_department wrote it;"
+        " remove it by hand"
+    )
+
+
+def test_a_file_without_the_worker_is_left_as_it_is():
+    assert removed(COMPOSE, "dept_never_added") is None

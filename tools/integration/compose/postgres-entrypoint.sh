@@ -9,6 +9,15 @@ fail() {
     exit 1
 }
 
+# Global, so the EXIT trap still names it when initdb fails and set -e ends the script.
+password_file=""
+trap 'rm -f -- "$password_file"' EXIT
+
+check_name() {  # setting value
+    [[ "$2" != *[[:cntrl:]]* ]] || fail "$1: must not hold control characters"
+    [ "$(printf '%s' "$2" | wc -c)" -le 63 ] || fail "$1: longer than 63 bytes"
+}
+
 initialize() {
     [ -n "${POSTGRES_PASSWORD:-}" ] || fail "POSTGRES_PASSWORD is not set (or empty)"
     local user=${POSTGRES_USER:-postgres}
@@ -17,9 +26,14 @@ initialize() {
     for name in POSTGRES_USER POSTGRES_DB POSTGRES_PASSWORD; do
         [[ "${!name:-}" != *$'\n'* ]] || fail "$name: must be a single line"
     done
-    local password_file
+    # initdb writes the user's name between double quotes without escaping any, and
+    # Postgres cuts names at 63 bytes: the server's connection URL would name a user or a
+    # database that is not there.
+    [[ "$user" != *\"* ]] || fail "POSTGRES_USER: must not hold a double quote"
+    [[ "$user" != pg_* ]] || fail "POSTGRES_USER: names starting with pg_ are reserved"
+    check_name POSTGRES_USER "$user"
+    check_name POSTGRES_DB "$database"
     password_file=$(mktemp)
-    trap 'rm -f "$password_file"' EXIT
     printf '%s\n' "$POSTGRES_PASSWORD" > "$password_file"  # printf is a builtin: not in ps
     initdb --pgdata="$PGDATA" --username="$user" --pwfile="$password_file" \
         --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --no-locale >/dev/null

@@ -15,9 +15,10 @@ module entrypoints wherever the package is installed; for Docker and Kubernetes 
 every deployment pins the department's image (``REGISTRY/<distribution>:TAG``, see
 :func:`airnub_core.conventions.image_reference`). A missing pool is created with the
 requested type (:mod:`airnub_platform.work_pools` renders its base job template); a
-pool of another type is an error, never retyped. A Kubernetes pool's template is kept in
-step with the department's ``work-pool.yaml``; an existing process or Docker pool is left
-as its operator made it (volumes, networks).
+pool of another type is an error, never retyped. The template of the department's own
+Kubernetes pool is kept in step with its ``work-pool.yaml``; any other existing pool (a
+process or Docker pool, or one an operator named in ``prefect.yaml``) is left as its
+operator made it (volumes, networks). Another department's own pool is refused.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from airnub_core import conventions
 from airnub_core.config import ENV_VAR, ConfigError
 from airnub_core.conventions import (
     MANAGED_TAG,
@@ -145,10 +147,24 @@ def planned(department: str, env: str, target: Target | None = None) -> list[Pla
         pool = (entry.get("work_pool") or {}).get("name")
         if not pool:
             raise ConfigError(f"{where}.work_pool.name: missing")
+        _refuse_anothers_pool(department, str(pool), where)
         _refuse_literal_key(entry, where)
         item = Planned(identity, flow, identity.deployment_name, pool, entry, env, pull, image)
         found.append(item)
     return found
+
+
+def _refuse_anothers_pool(department: str, pool: str, where: str) -> None:
+    """Another department's own pool runs that department's image (or package) and gets
+    its work-pool.yaml: runs sent there would fail, or reshape it."""
+    others = set(conventions.departments()) - {department}
+    owners = {work_pool_name(other): other for other in others}
+    if pool in owners:
+        raise ConfigError(
+            f"{where}.work_pool.name: {pool!r} is {owners[pool]}'s own work pool; a"
+            f" department deploys to its own ({work_pool_name(department)!r}) or to one"
+            " named by no department"
+        )
 
 
 def _refuse_literal_key(entry: dict[str, Any], where: str) -> None:
@@ -328,11 +344,14 @@ class PoolPlan:
     name: str
     type: str = PROCESS
     template: dict[str, Any] | None = None
+    own: bool = True  # the department's pool by convention, not one an operator named
 
     @property
     def kept_in_step(self) -> bool:
-        """A Kubernetes pool's template is code; other existing pools are the operator's."""
-        return self.type == KUBERNETES
+        """The template of a department's own Kubernetes pool is code; other existing
+        pools are the operator's (a pool several departments share would otherwise take
+        each one's work-pool.yaml in turn)."""
+        return self.type == KUBERNETES and self.own
 
 
 def pool_plans(department: str, env: str, target: Target, names: set[str]) -> list[PoolPlan]:
@@ -340,7 +359,8 @@ def pool_plans(department: str, env: str, target: Target, names: set[str]) -> li
     ``work-pool.yaml`` for a Kubernetes pool (WorkPoolError names what is wrong)."""
     settings = work_pools.read(department) if target.pool_type == KUBERNETES else None
     template = work_pools.base_job_template(target.pool_type, department, env, settings)
-    return [PoolPlan(name, target.pool_type, template) for name in sorted(names)]
+    own = work_pool_name(department)
+    return [PoolPlan(name, target.pool_type, template, name == own) for name in sorted(names)]
 
 
 def _existing_pool(client: SyncPrefectClient, name: str) -> Any:

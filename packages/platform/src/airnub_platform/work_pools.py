@@ -45,10 +45,13 @@ API_KEY = "PREFECT_API_KEY"
 
 _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 _DNS_SUBDOMAIN = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
-_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+# Kubernetes also refuses the keys "." and ".." and any key starting with "..".
+_SECRET_KEY = re.compile(r"(?!\.\.)(?!\.$)[-._a-zA-Z0-9]+")
 # A Kubernetes quantity without a sign: 500m, 0.5, 1Gi, 128M, 1e3.
+# The exponent has a group of its own: "E" alone is exa, "Ei" exbi, and "E3" an exponent.
 _QUANTITY = re.compile(
-    r"(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>[KMGTPE]i|[mkMGTPE]|[eE][-+]?[0-9]{1,2})?"
+    r"(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+    r"(?:(?P<suffix>[KMGTPE]i|[mkMGTPE])|[eE](?P<exponent>[-+]?[0-9]{1,2}))?"
 )
 _SUFFIX_SCALE = {
     **{s: Decimal(1024) ** (n + 1) for n, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
@@ -88,16 +91,18 @@ def amount(quantity: str) -> Decimal:
     """The value a quantity stands for, to compare a request with its limit."""
     parts = _QUANTITY.fullmatch(quantity)
     assert parts is not None, quantity  # validated on the way in
-    number, suffix = Decimal(parts["number"]), parts["suffix"] or ""
-    if suffix[:1] in ("e", "E"):
-        return number.scaleb(int(suffix[1:]))
-    return number * _SUFFIX_SCALE[suffix]
+    number = Decimal(parts["number"])
+    if parts["exponent"] is not None:
+        return number.scaleb(int(parts["exponent"]))
+    return number * _SUFFIX_SCALE[parts["suffix"] or ""]
 
 
 Quantity = Annotated[str, BeforeValidator(_quantity)]
 DnsLabel = Annotated[str, _name(re.compile(_DNS_LABEL), 63, "a DNS label: a-z, 0-9 and -")]
 DnsSubdomain = Annotated[str, _name(_DNS_SUBDOMAIN, 253, "a DNS subdomain name: a-z, 0-9, - and .")]
-SecretKey = Annotated[str, _name(_SECRET_KEY, 253, "a Secret key: A-Z, a-z, 0-9, -, _ and .")]
+SecretKey = Annotated[
+    str, _name(_SECRET_KEY, 253, "a Secret key: A-Z, a-z, 0-9, -, _ and ., not . or ..*")
+]
 
 
 class _Settings(BaseModel):
@@ -169,6 +174,8 @@ def read(department: str) -> WorkPoolSettings:
 def load(path: Path) -> WorkPoolSettings:
     """The file at ``path``, read as defensively as ``prefect.yaml``; WorkPoolError says
     why it cannot be used, naming the file and the field."""
+    if path.is_symlink():  # one to /etc/shadow would have its lines named as unknown keys
+        raise WorkPoolError(f"{path}: a symbolic link; write the settings in the file itself")
     try:
         data = prefect_yaml.parse(prefect_yaml.read(path))
     except prefect_yaml.PrefectYamlError as error:
@@ -196,6 +203,8 @@ def _first_problem(error: ValidationError) -> str:
     kind = problem["type"]
     if kind == "extra_forbidden":
         known = ", ".join(_fields_at(loc[:-1]))
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,39}", loc[-1]):
+            loc[-1] = "(a key)"  # not a setting's name: maybe a line of a secret
         message = f"not a known setting (known here: {known})"
     elif kind.endswith("_type"):
         expected = kind.removesuffix("_type").removesuffix("_attributes")

@@ -15,6 +15,8 @@ from rich.markup import escape
 from airnub_platform.cli._shared import errors, fail
 
 if TYPE_CHECKING:
+    import httpx
+
     from airnub_platform.local_api import LocalAPI
     from airnub_platform.runner import ApiUnreachable
 
@@ -74,6 +76,30 @@ def prefect_session() -> Iterator[str]:
         raise fail(str(runner.ApiUnreachable(url, reason)), 1) from None
     except (OSError, httpx.TransportError) as error:
         raise fail(str(runner.ApiUnreachable(url, runner.reason_of(error))), 1) from None
+    except httpx.HTTPStatusError as error:  # one the command does not handle itself
+        raise fail(refused(url, error), 1) from None
     finally:
         if local is not None:
             local.stop()
+
+
+def refused(url: str, error: httpx.HTTPStatusError) -> str:
+    """One line for an error status: the request, never the answer's body, which may
+    repeat what was sent (Prefect's 422 answers hold the request body)."""
+    response, request = error.response, error.request
+    status = f"{response.status_code} {response.reason_phrase}".strip()
+    return f"the Prefect API at {url} answered {status} to {request.method} {request.url.path}"
+
+
+def unreadable(url: str, error: ValueError) -> str:
+    """One line for an answer that is not what Prefect sends: the first problem, never the
+    answer itself."""
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        problem = error.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        why = f"not a {error.title}: {where}: {problem['msg']}" if where else problem["msg"]
+    else:
+        why = f"not JSON ({str(error).splitlines()[0][:80]})"
+    return f"the Prefect API at {url} sent an answer Prefect does not send: {why}"

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from airnub_platform.affected import affected as find_affected
-from airnub_platform.cli._session import prefect_session
+from airnub_platform.cli._session import prefect_session, unreadable
 from airnub_platform.cli._shared import (
     Departments,
     DryRun,
@@ -52,8 +52,11 @@ def deploy_command(
     """Register departments' prefect.yaml deployments, creating missing work pools (and
     keeping a Kubernetes pool's template in step with work-pool.yaml)."""
     # here, not above: deploy imports prefect and config imports yaml, neither for --help
+    import json
+
     from airnub_core.config import ConfigError
     from prefect.client.orchestration import get_client
+    from pydantic import ValidationError
 
     from airnub_platform import deploy
 
@@ -103,6 +106,9 @@ def deploy_command(
                         table.add_row(action, Text(what))
             except ConfigError as error:
                 raise fail(str(error), 1) from None
+            except (json.JSONDecodeError, ValidationError) as error:
+                # how the client reads an answer: our own objects are valid by then
+                raise fail(unreadable(url, error), 1) from None
     console.print(table)
     if dry_run:
         console.print("dry run: nothing written")
