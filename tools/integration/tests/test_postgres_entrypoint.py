@@ -27,9 +27,11 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def home() -> Iterator[Path]:
     """A folder nobody may write: PGDATA goes in it, the password file in its tmp/.
-    Not under pytest's tmp_path, whose parents only root may enter."""
+    Not under pytest's tmp_path, whose parents only root may enter; the script is copied
+    beside it for the same reason (a checkout may sit in a folder only root may enter)."""
     with tempfile.TemporaryDirectory(prefix="airnub-entrypoint-test-") as scratch:
         Path(scratch).chmod(0o755)
+        shutil.copyfile(SCRIPT, Path(scratch) / SCRIPT.name)
         folder = Path(scratch) / "pg"
         (folder / "tmp").mkdir(parents=True)
         shutil.chown(folder, UNPRIVILEGED)
@@ -52,8 +54,8 @@ def entrypoint(home: Path, *args: str, pgdata: str = "", **settings: str):
     private = ["unshare", "--mount", "sh", "-c", f"mount -t tmpfs -o mode=1777 tmpfs {SOCKETS}"
                ' && exec "$@"', "sh"]  # fmt: skip
     return subprocess.run(
-        [*private, *drop, "bash", str(SCRIPT), *args], env=env, capture_output=True, text=True,
-        timeout=120, cwd=home,
+        [*private, *drop, "bash", str(home.parent / SCRIPT.name), *args], env=env,
+        capture_output=True, text=True, timeout=120, cwd=home,
     )  # fmt: skip
 
 
