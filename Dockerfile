@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image per department, holding only that department, the runtime (airnub-core) and
 # their locked dependencies:
-#   docker build --build-arg DEPARTMENT=dept_project_alpha -t dept-project-alpha .
+#   docker build --build-arg DEPARTMENT=dept_project_alpha -t airnub/dept-project-alpha:local .
 # Its default command is a Prefect process worker for the department's pool; a Docker or
 # Kubernetes worker replaces the command with the flow run itself. The deployments'
 # module entrypoints import from the installed (non-editable) packages.

@@ -299,7 +299,7 @@ def check(names: list[str], scratch: Path, timings: dict[str, float]) -> None:
     })  # fmt: skip
     print(f"project {stack.project}, API {stack.api_url}")
     try:
-        with phase("up (postgres, server, workers healthy)", timings):
+        with phase("up (postgres and server healthy, a worker on each pool)", timings):
             bring_up(stack, names)
         with phase("deploy, run to COMPLETED, outputs found", timings):
             run_first(stack, names[0], scratch)

@@ -7,6 +7,8 @@ Shared by the container checks (tools/integration) and the image benchmark (benc
   storage, so later runs on the same machine skip this;
 - `build()` builds a department with the project's Dockerfile, unchanged, through its
   BASE_IMAGE and UV_IMAGE build-args;
+- `uv run python tools/integration/images.py build dept_<id>` does both by hand, tagging
+  the image as docker-compose.yml names the department's worker (airnub/dept-<id>:local);
 - `Registry` and `DockerAPI` run Debian's docker-registry and podman's Docker-compatible
   API on loopback, and stop them by PID.
 
@@ -23,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -329,3 +332,37 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def main(argv: list[str]) -> int:
+    """``images.py build DEPT [DEPT ...]``: a department's image, here, by hand."""
+    from airnub_core.conventions import ConventionError, check_department, distribution_name
+
+    if len(argv) < 2 or argv[0] != "build":
+        print("usage: uv run python tools/integration/images.py build dept_<id> [dept_<id> ...]")
+        return 2
+    try:
+        names = [check_department(name) for name in argv[1:]]
+        check_available()
+    except (ConventionError, Unavailable) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ConventionError) else 1
+    try:
+        made = ensure_base_images()
+        print(f"base images: {', '.join(made) or 'cached'} ({BASE_IMAGE}, {uv_image()})")
+        for name in names:
+            # the name docker-compose.yml gives the department's worker by default
+            tag = f"airnub/{distribution_name(name)}:local"
+            took = build(name, tag)
+            found = layers(tag)
+            total = sum(layer.size for layer in found) / 1e6
+            print(f"{tag}: built in {took:.1f} s, {total:.0f} MB, {len(found)} layers, "
+                  f"department layer {found[-1].size / 1e6:.2f} MB")  # fmt: skip
+    except RuntimeError as error:
+        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -104,3 +104,18 @@ def test_any_text_is_a_registry_or_a_one_line_refusal(text):
         assert text == text.lower()
         assert not any(c.isspace() or c in "@" for c in text)
         assert "://" not in text
+
+
+@pytest.mark.parametrize(
+    "registry", ["registry:5000", "registry:5000/team", "localhost", "localhost/x", "ghcr.io/acme"]
+)
+def test_a_host_is_what_docker_takes_for_one(registry):
+    """A dot, localhost, or a port makes the first part a host: a one-label compose or
+    in-cluster registry works with its port."""
+    assert check_registry(registry) == registry
+
+
+@pytest.mark.parametrize("registry", ["registry", "myorg/team", "registry:0", "registry:65536"])
+def test_a_one_label_name_without_a_port_is_a_namespace_not_a_host(registry):
+    with pytest.raises(ConventionError, match="must be host"):
+        check_registry(registry)

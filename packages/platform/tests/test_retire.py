@@ -312,3 +312,22 @@ def test_absent_outside_a_workspace_is_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, output = retire("--absent")
     assert code != 0 and output.startswith("error: --absent: not inside the workspace"), output
+
+
+@pytest.mark.parametrize("command", ["retire", "deploy"])
+def test_with_no_api_configured_a_write_is_refused_not_sent_to_a_throwaway_api(
+    command, monkeypatch, tmp_path, make_department
+):
+    """A CI job missing its PREFECT_API_URL secret must fail, not 'deploy' to nothing."""
+    name = GONE
+    if command == "deploy":
+        name = "dept_no_server"
+        make_department(name, {"ingestion": ["feed"]})
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))  # no profile naming an API
+    result = CliRunner().invoke(app, [command, name])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2
+    assert len(lines) == 1
+    assert lines[0].startswith("error: no Prefect API configured: set PREFECT_API_URL")
+    assert f"{command} writes to a server" in lines[0]

@@ -125,7 +125,12 @@ def work_pool_name(department: str) -> str:
 _HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _REGISTRY_HOST = rf"(?:localhost|{_HOST_LABEL}(?:\.{_HOST_LABEL})+)"
 _REGISTRY_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REGISTRY_RE = re.compile(rf"{_REGISTRY_HOST}(?::[0-9]{{1,5}})?(?:/{_REGISTRY_PATH})*")
+_PORT = r":[0-9]{1,5}"
+# Docker's rule: a first part is a host if it has a dot or a port, or is localhost, so a
+# one-label host (a compose or in-cluster registry) needs its port: registry:5000.
+_REGISTRY_RE = re.compile(
+    rf"(?:{_REGISTRY_HOST}(?:{_PORT})?|{_HOST_LABEL}{_PORT})(?:/{_REGISTRY_PATH})*"
+)
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 MAX_IMAGE_NAME_LENGTH = 255  # the registry and repository part, as registries limit it
 
@@ -150,8 +155,8 @@ def check_registry(value: str) -> str:
     if not _REGISTRY_RE.fullmatch(value) or (port and not 0 < int(port[1]) < 65536):
         raise ConventionError(
             f"registry {shown} must be host[:port][/path], e.g. ghcr.io/acme or"
-            " 127.0.0.1:5000 (a host with a dot, or localhost; a port 1-65535; lowercase"
-            " path parts of a-z, 0-9 and single separators . _ -)"
+            " registry:5000 (a host with a dot, localhost, or any host with its port; a port"
+            " 1-65535; lowercase path parts of a-z, 0-9 and single separators . _ -)"
         )
     return value
 

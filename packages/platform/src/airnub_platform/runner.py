@@ -218,6 +218,12 @@ def _dev_api_url() -> str | None:
     return platform.api_url if platform is not None and platform.ready else None
 
 
+def configured_api_url() -> str | None:
+    """The API a command talks to without starting one: PREFECT_API_URL (environment or
+    profile), or a running ``airnub dev``."""
+    return _profile_api_url() or _dev_api_url()
+
+
 def start_local_api() -> local_api.LocalAPI | None:
     """Start the embedded API early, unless an API is configured.
 
@@ -225,7 +231,7 @@ def start_local_api() -> local_api.LocalAPI | None:
     on the second core meanwhile; ``run_department`` stops it again if prefect's
     full settings turn out to name an API after all.
     """
-    return None if _profile_api_url() or _dev_api_url() else local_api.start()
+    return None if configured_api_url() else local_api.start()
 
 
 def run_department(

@@ -50,14 +50,24 @@ def api_gone(local: LocalAPI | None) -> Callable[[ApiUnreachable], NoReturn]:
 
 
 @contextlib.contextmanager
-def prefect_session() -> Iterator[str]:
+def prefect_session(writes_to: str = "") -> Iterator[str]:
     """The configured Prefect API, or the embedded local one started for the command,
-    with a deadline on every request: a hung API fails like an unreachable one."""
+    with a deadline on every request: a hung API fails like an unreachable one.
+
+    ``writes_to`` names a command whose writes must reach a real server (``deploy``,
+    ``retire``): with no API configured it is refused, rather than writing to an embedded
+    API that is thrown away when the command ends (a CI job missing its secret)."""
     # here, not above: httpx and the runner module are not needed by --help
     import httpx
 
     from airnub_platform import runner
 
+    if writes_to and not runner.configured_api_url():
+        raise fail(
+            f"no Prefect API configured: set PREFECT_API_URL (or start `airnub dev`);"
+            f" {writes_to} writes to a server, and the embedded one ends with the command"
+            " (--dry-run works without one)"
+        )
     local = runner.start_local_api()
     url = "the Prefect API"
     timeout = runner.REQUEST_TIMEOUT_SECONDS

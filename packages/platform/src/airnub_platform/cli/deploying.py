@@ -88,7 +88,7 @@ def deploy_command(
             pools[name] = deploy.pool_plans(name, env, target, {i.work_pool for i in items})
         except ConfigError as error:
             raise fail(str(error), 1) from None
-    with prefect_session() as url:
+    with prefect_session(writes_to="" if dry_run else "deploy") as url:
         # flow, deployment and pool names are the user's: shown as plain text, not markup
         title = Text(f"Deployments ({env}) at {url}")
         table = Table(title=title, title_justify="left")

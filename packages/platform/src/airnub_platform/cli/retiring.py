@@ -63,7 +63,7 @@ def retire_command(
                 " removed departments (--force retires it anyway)"
             )
     # Works with the department's package gone: nothing here imports it.
-    with prefect_session() as url:
+    with prefect_session(writes_to="" if dry_run else "retire") as url:
         say(f"Prefect API: {url}")
         with get_client(sync_client=True) as client:
             if absent:
