@@ -42,7 +42,7 @@ from pathlib import Path
 
 import httpx
 import images
-from airnub_core.conventions import departments, identify, image_reference, work_pool_name
+from airnub_core.conventions import identify, image_reference, work_pool_name
 from airnub_platform import remote
 from airnub_platform.testing import unwind_on_stop_signals
 
@@ -317,14 +317,8 @@ def check(names: list[str], scratch: Path, timings: dict[str, float]) -> None:
 def main() -> int:
     unwind_on_stop_signals()  # SIGTERM and Ctrl-C still take the stack down
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # phases as they end
-    try:
-        images.check_available()
-    except images.Unavailable as why:
-        print(f"SKIPPED: {why}")
-        return 0
-    names = sorted(departments())
-    if not names:
-        print("SKIPPED: the workspace has no department to run")
+    names = images.departments_to_check("run")
+    if names is None:
         return 0
     started, timings = time.monotonic(), {}
     scratch = Path(tempfile.mkdtemp(prefix="airnub-compose-"))
@@ -333,9 +327,7 @@ def main() -> int:
         return 0
     except Exception as error:  # reported with the build logs, then exit 1
         print(f"compose stack check failed: {error}", file=sys.stderr)
-        for log in sorted(scratch.glob("*.log")):
-            tail = log.read_text(errors="replace")[-2000:]
-            print(f"--- {log.name} (tail) ---\n{tail}", file=sys.stderr)
+        images.print_log_tails(scratch, chars=2000)
         return 1
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import images
-from airnub_core.conventions import departments, identify, image_reference, work_pool_name
+from airnub_core.conventions import identify, image_reference, work_pool_name
 from airnub_platform import local_api, remote
 from airnub_platform.testing import unwind_on_stop_signals
 
@@ -110,14 +110,8 @@ def docker_pool_template(data: Path) -> dict:
 
 
 def main() -> int:
-    try:
-        images.check_available()
-    except images.Unavailable as why:
-        print(f"SKIPPED: {why}")
-        return 0
-    names = sorted(departments())
-    if not names:
-        print("SKIPPED: the workspace has no department to build")
+    names = images.departments_to_check("build")
+    if names is None:
         return 0
     started = time.monotonic()
     made = images.ensure_base_images()
@@ -132,9 +126,7 @@ def main() -> int:
         return 0
     except Exception as error:  # reported with the logs, then exit 1
         print(f"docker pool check failed: {error}", file=sys.stderr)
-        for log in sorted(scratch.rglob("*.log")):
-            tail = log.read_text(errors="replace")[-2500:]
-            print(f"--- {log.name} (tail) ---\n{tail}", file=sys.stderr)
+        images.print_log_tails(scratch)
         return 1
     finally:
         # The registry's port is this run's: drop its names; the layers stay as build cache.

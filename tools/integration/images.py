@@ -92,6 +92,29 @@ def check_available() -> None:
         raise Unavailable(f"podman cannot start here: {str(error).splitlines()[-1]}") from None
 
 
+def departments_to_check(verb: str) -> list[str] | None:
+    """The workspace's departments, sorted; None, having said why, if the check is skipped
+    (podman cannot run here, or there is no department to ``verb``)."""
+    from airnub_core.conventions import departments
+
+    try:
+        check_available()
+    except Unavailable as why:
+        print(f"SKIPPED: {why}")
+        return None
+    names = sorted(departments())
+    if not names:
+        print(f"SKIPPED: the workspace has no department to {verb}")
+    return names or None
+
+
+def print_log_tails(folder: Path, chars: int = 2500) -> None:
+    """The end of every log a failed check left in ``folder``, on stderr."""
+    for log in sorted(folder.rglob("*.log")):
+        tail = log.read_text(errors="replace")[-chars:]
+        print(f"--- {log.name} (tail) ---\n{tail}", file=sys.stderr)
+
+
 def uv_version() -> str:
     """The uv version the Dockerfile's UV_IMAGE default names (one pin, in one place)."""
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
