@@ -116,16 +116,22 @@ def test_an_anchor_named_only_in_a_comment_is_not_merged():
     assert service(edited, "dept_commented")["build"]["args"] == {"DEPARTMENT": "dept_commented"}
 
 
-def test_a_build_args_anchor_that_is_not_a_mapping_is_refused_and_nothing_written():
-    hostile = OLDER.replace("\nservices:\n", "\nx-build-args: &build-args\n  - a\nservices:\n", 1)
+def refusal(text: str, edit, department: str) -> str:
+    """The one-line error ``edit`` (add or remove a worker) gives for a compose file holding
+    ``text``, with the file left exactly as it was; the file's path reads ``FILE``."""
     with tempfile.TemporaryDirectory() as root:
         path = Path(root) / "docker-compose.yml"
-        path.write_text(hostile, encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
         with pytest.raises(scaffold.ScaffoldError) as refused:
-            scaffold.add_compose_worker(Path(root), "dept_hostile")
-        assert path.read_text(encoding="utf-8") == hostile
-    assert str(refused.value) == (
-        f"{path}: could not add the worker-dept-hostile service; add it by hand"
+            edit(Path(root), department)
+        assert path.read_text(encoding="utf-8") == text
+    return str(refused.value).replace(str(path), "FILE")
+
+
+def test_a_build_args_anchor_that_is_not_a_mapping_is_refused_and_nothing_written():
+    hostile = OLDER.replace("\nservices:\n", "\nx-build-args: &build-args\n  - a\nservices:\n", 1)
+    assert refusal(hostile, scaffold.add_compose_worker, "dept_hostile") == (
+        "FILE: could not add the worker-dept-hostile service; add it by hand"
     )
 
 
@@ -150,14 +156,8 @@ HAND_EDITS = {
 def test_a_hand_edited_worker_is_refused_on_removal_and_nothing_written(edit):
     hostile = edit(added(COMPOSE, "dept_hand_edited"))
     assert "worker-dept-hand-edited" in parsed(hostile)["services"]  # still valid compose
-    with tempfile.TemporaryDirectory() as root:
-        path = Path(root) / "docker-compose.yml"
-        path.write_text(hostile, encoding="utf-8")
-        with pytest.raises(scaffold.ScaffoldError) as refused:
-            scaffold.remove_compose_worker(Path(root), "dept_hand_edited")
-        assert path.read_text(encoding="utf-8") == hostile
-    assert str(refused.value) == (
-        f"{path}: the worker-dept-hand-edited service is not as add_department wrote it;"
+    assert refusal(hostile, scaffold.remove_compose_worker, "dept_hand_edited") == (
+        "FILE: the worker-dept-hand-edited service is not as add_department wrote it;"
         " remove it by hand"
     )
 
