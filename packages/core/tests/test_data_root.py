@@ -3,6 +3,7 @@ an output's own name is never written through a symlink. Real folders and real s
 the root itself may be a symlink."""
 
 import os
+from pathlib import Path
 
 import pytest
 from airnub_core import storage
@@ -187,3 +188,22 @@ def test_a_fifo_planted_at_an_output_name_is_refused_not_waited_on(airnub_data_r
         assert fifo.read_text() == "a file again"
     finally:
         os.close(holder)
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/root", "gs://b/r", "az://c/r", "memory://x"])
+def test_an_object_storage_root_is_refused_not_made_a_local_folder(url, tmp_path, monkeypatch):
+    """``s3://b/r`` used to become a folder ``./s3:/b/r``; now one line naming the setting."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(storage.DATA_ROOT_ENV, url)
+    with pytest.raises(storage.UnsupportedDataRoot) as refused:
+        output_dir("dept_x", "ingestion", "feed")
+    assert str(refused.value).startswith(f"{storage.DATA_ROOT_ENV}: {url.split(':')[0]}://")
+    assert "\n" not in str(refused.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["file:///srv/data", "/srv/data", "relative/data"])
+def test_local_paths_and_file_urls_are_still_roots(value, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    expected = tmp_path / value if not value.startswith(("/", "file:")) else Path("/srv/data")
+    assert Path(storage.local_path_of(value)) == expected.resolve()

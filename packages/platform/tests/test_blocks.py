@@ -88,3 +88,25 @@ def test_runs_write_under_the_data_root_block(monkeypatch, tmp_path):
             block = client.read_block_document_by_name(storage.DATA_ROOT_BLOCK, "local-file-system")
             client.delete_block_document(block.id)
         storage._block_root.cache_clear()
+
+
+def test_a_remote_data_root_block_is_refused_by_runs_not_ignored(monkeypatch, tmp_path):
+    """`blocks sync --data-root s3://...` saves a remote block; a run that would have
+    quietly written to the default folder instead says, in one line, that it cannot."""
+    monkeypatch.setenv(ENV, TOKEN)
+    monkeypatch.delenv(storage.DATA_ROOT_ENV, raising=False)
+    assert sync("--data-root", "s3://bucket/root").exit_code == 0
+    storage._block_root.cache_clear()
+    with pytest.raises(storage.UnsupportedDataRoot) as refused:
+        storage.data_root(use_block=True)
+    message = str(refused.value)
+    assert message.startswith(f"the {storage.DATA_ROOT_BLOCK} block on http")
+    assert "s3:// data roots are not supported yet" in message
+
+
+def test_an_object_storage_root_in_the_environment_makes_a_remote_block(monkeypatch):
+    monkeypatch.setenv(ENV, TOKEN)
+    monkeypatch.setenv(storage.DATA_ROOT_ENV, "s3://bucket/root")
+    result = sync()
+    assert result.exit_code == 0, result.output
+    assert "s3://bucket/root" in " ".join(result.output.split())

@@ -70,3 +70,18 @@ def test_a_contract_no_run_could_meet_is_named_as_broken_not_as_work_to_do(tmp_p
             "processing/tidy reads ingestion/feed typo.txt, which ingestion/feed does not"
             " declare; `airnub check` says more",
         ]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_airnub_run_refuses_an_object_storage_data_root_before_any_run(
+    department, monkeypatch, tmp_path
+):
+    """It used to exit 0, having written into a local folder named ``s3:/bucket/root``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIRNUB_DATA_ROOT", "s3://bucket/root")
+    done = CliRunner().invoke(app, ["run", department])
+    assert done.exit_code == 2, done.output
+    assert done.output.splitlines()[-1].startswith(
+        "error: AIRNUB_DATA_ROOT: s3:// data roots are not supported yet"
+    )
+    assert list(tmp_path.iterdir()) == []  # no folder named after the URL

@@ -3,7 +3,8 @@
 The data root is, first match wins: ``AIRNUB_DATA_ROOT``; the ``airnub-data-root``
 storage block on the configured Prefect API (``airnub blocks sync`` creates it); else
 ``data/`` at the repository root (git-ignored). Outputs are laid out as
-``<department>/<stage>/<category>/...``.
+``<department>/<stage>/<category>/...``. A root is a local path or a ``file://`` URL; an
+object-storage URL is refused (:class:`UnsupportedDataRoot`), never made a local folder.
 
 Outputs cannot escape the data root. The root itself is resolved first, so it may be a
 symlink (``AIRNUB_DATA_ROOT=/mnt/link`` is fine). Below it, :func:`output_dir`, the
@@ -39,6 +40,11 @@ _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _MAX_LINK_HOPS = 40  # as the kernel's own limit on symlinks in one path
 
 
+class UnsupportedDataRoot(ValueError):
+    """A data root this version cannot write to (an object-storage URL): refused in one
+    line naming where it came from, rather than written to a local folder named after it."""
+
+
 class UnsafeOutputPath(ValueError):
     """An output path that would leave the data root (through a symlink or ``..``), or
     whose file name is a symlink; the message names the path and the link."""
@@ -53,9 +59,16 @@ def repository_root(start: Path | None = None) -> Path | None:
     return None
 
 
-def local_path_of(value: str) -> str:
-    """A local path or ``file://`` URL as an absolute path."""
-    path = Path(unquote(urlparse(value).path) if value.startswith("file:") else value)
+def local_path_of(value: str, origin: str = DATA_ROOT_ENV) -> str:
+    """A local path or ``file://`` URL as an absolute path; any other URL is refused,
+    naming ``origin`` (``s3://b/r`` would otherwise become a folder ``./s3:/b/r``)."""
+    scheme = urlparse(value).scheme
+    if len(scheme) > 1 and scheme != "file":
+        raise UnsupportedDataRoot(
+            f"{origin}: {scheme}:// data roots are not supported yet; give a local path or a"
+            " file:// URL (object storage is not written to by this version)"
+        )
+    path = Path(unquote(urlparse(value).path) if scheme == "file" else value)
     return str(path.expanduser().resolve())
 
 
@@ -92,16 +105,21 @@ def _block_root(api_url: str | None) -> Path | None:
     """The storage block's basepath on this API, looked up once per process and API."""
     if not api_url:
         return None
-    from prefect.filesystems import LocalFileSystem
+    from prefect.filesystems import LocalFileSystem, RemoteFileSystem
 
+    origin = f"the {DATA_ROOT_BLOCK} block on {api_url}"
     try:
         # Prefect types load() as "the block or a coroutine"; from sync code it is the block.
         block = cast(LocalFileSystem, LocalFileSystem.load(DATA_ROOT_BLOCK))
-    except ValueError:  # no such block on this API: the default applies
-        return None
+    except ValueError:  # no local one: a remote one (blocks sync --data-root s3://...)?
+        try:
+            remote = cast(RemoteFileSystem, RemoteFileSystem.load(DATA_ROOT_BLOCK))
+        except ValueError:  # no such block on this API: the default applies
+            return None
+        return Path(local_path_of(remote.basepath, origin))  # refused: never ignored
     if block.basepath is None:  # a block naming no folder: the default applies too
         return None
-    return Path(local_path_of(block.basepath))
+    return Path(local_path_of(block.basepath, origin))
 
 
 def output_dir(*parts: str) -> Path:

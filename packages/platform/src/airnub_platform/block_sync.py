@@ -77,7 +77,8 @@ def wanted_blocks(
                 )
                 continue
             wanted.append(Wanted(name, "secret", value, origin))
-    root = data_root_url or str(storage.data_root())
+    # AIRNUB_DATA_ROOT as written: an s3:// one makes a remote block, as --data-root does
+    root = data_root_url or os.environ.get(storage.DATA_ROOT_ENV) or str(storage.data_root())
     wanted.append(Wanted(storage.DATA_ROOT_BLOCK, "storage", root, "data root"))
     return wanted, missing
 

@@ -55,7 +55,7 @@ def run_command(
             on_department=conclude,
             on_dead=api_gone,
         )
-    except runner.PlanError as error:
+    except (runner.PlanError, storage.UnsupportedDataRoot) as error:
         raise fail(str(error)) from None
     except runner.ApiUnreachable as error:  # before anything ran: see runner.watched
         raise fail(str(error), 1) from None
