@@ -43,7 +43,7 @@ from pathlib import Path
 import httpx
 import images
 from airnub_core.conventions import identify, image_reference, work_pool_name
-from airnub_platform import remote
+from airnub_platform import local_api, remote
 from airnub_platform.testing import unwind_on_stop_signals
 
 COMPOSE_FILE = images.ROOT / "docker-compose.yml"
@@ -129,7 +129,7 @@ class Stack:
 
     variables: dict[str, str]
     project: str = field(default_factory=lambda: f"airnub-compose-{secrets.token_hex(4)}")
-    port: int = field(default_factory=images.free_port)
+    port: int = field(default_factory=local_api.free_port)
 
     @property
     def api_url(self) -> str:

@@ -119,10 +119,11 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="airnub-docker-pool-"))
     built: dict[str, str] = {}
     try:
+        tag = commit_tag()
         with images.Registry(scratch / "registry") as registry:
-            built.update(build_all(names, registry.address, commit_tag(), scratch))
+            built.update(build_all(names, registry.address, tag, scratch))
             push_and_pull_back(list(built.values()))
-            run_in_docker_pool(names[0], registry, commit_tag(), scratch)
+            run_in_docker_pool(names[0], registry, tag, scratch)
         return 0
     except Exception as error:  # reported with the logs, then exit 1
         print(f"docker pool check failed: {error}", file=sys.stderr)
@@ -142,7 +143,6 @@ def run_in_docker_pool(name: str, registry: images.Registry, tag: str, scratch: 
     data.mkdir(mode=0o777)
     data.chmod(0o777)  # the image runs as uid 10001; the scratch parent is root's, 0700
     api = local_api.start(scratch / "prefect.db")
-    worker = None
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
         "PREFECT_API_URL": api.url,
@@ -171,21 +171,26 @@ def run_in_docker_pool(name: str, registry: images.Registry, tag: str, scratch: 
                 env={**env, "DOCKER_HOST": docker.docker_host},
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-            stage = identify(f"{name}.ingestion_flow_{name}")
-            triggered = time.monotonic()
-            run_id = remote.trigger(api.url, f"{stage.flow_name}/{stage.deployment_name}")
-            state = remote.wait_for(api.url, [run_id], timeout=300)[run_id]
-            print(f"{stage.deployment_name} in its pulled image: {state} "
-                  f"after {time.monotonic() - triggered:.1f} s")  # fmt: skip
-            outputs = sorted(p.relative_to(data) for p in (data / name).rglob("*") if p.is_file())
-            if state != "COMPLETED" or not outputs:
-                raise RuntimeError(f"state {state}; outputs on the data root: {outputs or 'none'}")
-            print(f"outputs on the mounted data root: {', '.join(map(str, outputs[:5]))}")
-            images.stop(worker, "docker worker")
+            try:  # the worker stops before the Docker API it talks to
+                run_ingestion(name, api.url, data)
+            finally:
+                images.stop(worker, "docker worker")
     finally:
-        if worker is not None:
-            images.stop(worker, "docker worker")
         api.stop(settle=False)
+
+
+def run_ingestion(name: str, api_url: str, data: Path) -> None:
+    """Trigger the department's ingestion deployment; it must complete and write outputs."""
+    stage = identify(f"{name}.ingestion_flow_{name}")
+    triggered = time.monotonic()
+    run_id = remote.trigger(api_url, f"{stage.flow_name}/{stage.deployment_name}")
+    state = remote.wait_for(api_url, [run_id], timeout=300)[run_id]
+    print(f"{stage.deployment_name} in its pulled image: {state} "
+          f"after {time.monotonic() - triggered:.1f} s")  # fmt: skip
+    outputs = sorted(p.relative_to(data) for p in (data / name).rglob("*") if p.is_file())
+    if state != "COMPLETED" or not outputs:
+        raise RuntimeError(f"state {state}; outputs on the data root: {outputs or 'none'}")
+    print(f"outputs on the mounted data root: {', '.join(map(str, outputs[:5]))}")
 
 
 if __name__ == "__main__":

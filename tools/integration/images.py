@@ -28,10 +28,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from airnub_platform import local_api
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -235,19 +237,15 @@ def layers(image: str) -> list[Layer]:
     return [Layer(d, s) for d, s in zip(found, nonempty, strict=True)]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(ready: object, deadline: float, what: str, process: subprocess.Popen) -> None:
+def wait_until(
+    ready: Callable[[], bool], deadline: float, what: str, process: subprocess.Popen
+) -> None:
     """Poll ``ready()`` until it is true; raise if ``process`` exits or time runs out."""
     ends = time.monotonic() + deadline
     while time.monotonic() < ends:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited ({process.returncode}) before it was ready")
-        if ready():  # type: ignore[operator]
+        if ready():
             return
         time.sleep(0.2)
     raise RuntimeError(f"{what} was not ready within {deadline:.0f} s")
@@ -271,7 +269,7 @@ class Registry:
     """Debian's docker-registry (the CNCF distribution registry) on a loopback port."""
 
     directory: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=local_api.free_port)
     process: subprocess.Popen | None = None
 
     @property

@@ -372,17 +372,20 @@ def _existing_pool(client: SyncPrefectClient, name: str) -> Any:
         return None
 
 
-def check_pools(client: SyncPrefectClient, plans: list[PoolPlan]) -> None:
-    """A pool of another type than wanted is an error: deployments of one type would run on
-    a worker of another, so a pool is never retyped."""
+def check_pools(client: SyncPrefectClient, plans: list[PoolPlan]) -> dict[str, Any]:
+    """Each planned pool as the server holds it (None: missing). A pool of another type
+    than wanted is an error: deployments of one type would run on a worker of another,
+    so a pool is never retyped."""
+    existing = {plan.name: _existing_pool(client, plan.name) for plan in plans}
     for plan in plans:
-        pool = _existing_pool(client, plan.name)
+        pool = existing[plan.name]
         if pool is not None and pool.type != plan.type:
             raise ConfigError(
                 f"work pool {plan.name!r} is a {pool.type} pool, not {plan.type}: airnub never"
                 f" retypes a pool; deploy with --pool-type {pool.type}, or delete the pool"
                 " (and its worker) first"
             )
+    return existing
 
 
 def ensure_work_pools(
@@ -392,10 +395,10 @@ def ensure_work_pools(
     rendered one: ("create pool" or "update pool", name). Checks every type first."""
     from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 
-    check_pools(client, plans)
+    existing = check_pools(client, plans)  # one read of each pool
     results = []
     for plan in plans:
-        pool = _existing_pool(client, plan.name)
+        pool = existing[plan.name]
         if pool is None:
             if not dry_run:
                 template = plan.template or {}  # {}: the server's default for the type
