@@ -382,6 +382,9 @@ def main(argv: list[str]) -> int:
     except RuntimeError as error:
         print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # subprocess.run has stopped the build it was waiting on
+        print("interrupted: the build was stopped", file=sys.stderr)
+        return 130
     return 0
 
 
