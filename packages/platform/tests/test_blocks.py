@@ -35,6 +35,7 @@ def no_data_root_block_left():
             if block.name == storage.DATA_ROOT_BLOCK:
                 client.delete_block_document(block.id)
     storage._block_root.cache_clear()
+    storage._credentials.cache_clear()
 
 
 def sync(*args):
@@ -90,18 +91,52 @@ def test_runs_write_under_the_data_root_block(monkeypatch, tmp_path):
         storage._block_root.cache_clear()
 
 
-def test_a_remote_data_root_block_is_refused_by_runs_not_ignored(monkeypatch, tmp_path):
-    """`blocks sync --data-root s3://...` saves a remote block; a run that would have
-    quietly written to the default folder instead says, in one line, that it cannot."""
+def test_runs_write_to_an_s3_root_with_the_keys_blocks_sync_saved(s3_endpoint, monkeypatch):
+    """`blocks sync --data-root s3://...` with the standard AWS variables saves the root and
+    an aws-credentials block; a worker with none of those variables writes to the bucket."""
+    import s3fs
+    from airnub_platform.testing import S3_TEST_CREDENTIALS
+
+    environment = {**S3_TEST_CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint}
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv(ENV, TOKEN)
     monkeypatch.delenv(storage.DATA_ROOT_ENV, raising=False)
-    assert sync("--data-root", "s3://bucket/root").exit_code == 0
+    s3fs.S3FileSystem(skip_instance_cache=True).mkdir("blocks-root")
+    done = sync("--data-root", "s3://blocks-root/root")
+    assert done.exit_code == 0, done.output
+    assert "aws-credentials" in done.output
+    assert S3_TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in done.output
+    for name in environment:
+        monkeypatch.delenv(name)
     storage._block_root.cache_clear()
-    with pytest.raises(storage.UnsupportedDataRoot) as refused:
-        storage.data_root(use_block=True)
-    message = str(refused.value)
-    assert message.startswith(f"the {storage.DATA_ROOT_BLOCK} block on http")
-    assert "s3:// data roots are not supported yet" in message
+
+    @flow
+    def write() -> str:
+        folder = storage.output_dir("dept_x", "ingestion", "feed")
+        return str(storage.write_text_atomic(folder / "out.txt", "from a keyless worker"))
+
+    assert write() == "s3://blocks-root/root/dept_x/ingestion/feed/out.txt"
+    reader = s3fs.S3FileSystem(key=S3_TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                               secret=S3_TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                               client_kwargs={"endpoint_url": s3_endpoint},
+                               skip_instance_cache=True)  # fmt: skip
+    assert reader.cat("blocks-root/root/dept_x/ingestion/feed/out.txt") == b"from a keyless worker"
+
+
+@pytest.mark.parametrize(
+    "root", ["s3://user:hunter2@bucket/root", "http://example.org/x", "gs://bucket/root"]
+)
+def test_a_data_root_that_runs_would_refuse_is_refused_before_any_block_is_written(
+    root, monkeypatch
+):
+    monkeypatch.setenv(ENV, TOKEN)
+    before = block_names()
+    done = sync("--data-root", root)
+    assert done.exit_code == 2
+    assert done.output.startswith("error: nothing written: --data-root: ")
+    assert len(done.output.strip().splitlines()) == 1 and "hunter2" not in done.output
+    assert block_names() == before
 
 
 def test_an_object_storage_root_in_the_environment_makes_a_remote_block(monkeypatch):

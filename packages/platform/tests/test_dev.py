@@ -1,7 +1,8 @@
 """`airnub dev` brings the platform up on loopback, runs every department, and stops clean.
 
 It runs in a scratch workspace whose departments the test made with the generators
-(``scratch_root``), so it holds whatever the repository's own departments are."""
+(``scratch_root``), so it holds whatever the repository's own departments are. Its data
+root is a bucket on a loopback S3 server, so the workers' runs write to object storage."""
 
 import os
 import subprocess
@@ -9,14 +10,27 @@ from pathlib import Path
 
 import pytest
 from airnub_platform import dev, local_api, remote
-from airnub_platform.testing import SCRATCH_DEPARTMENTS, SCRATCH_INGESTION_DEPLOYMENTS, clean_env
+from airnub_platform.testing import (
+    S3_TEST_CREDENTIALS,
+    SCRATCH_DEPARTMENTS,
+    SCRATCH_INGESTION_DEPLOYMENTS,
+    clean_env,
+)
+
+BUCKET = "airnub-dev"
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory, scratch_root):
+def platform(tmp_path_factory, scratch_root, s3_endpoint):
+    import s3fs
+
     scratch = tmp_path_factory.mktemp("dev")
     env = {k: v for k, v in clean_env().items() if k != "PREFECT_API_URL"}
-    env |= {"PREFECT_HOME": str(scratch / "home"), "AIRNUB_DATA_ROOT": str(scratch / "data")}
+    env |= {"PREFECT_HOME": str(scratch / "home"), "AIRNUB_DATA_ROOT": f"s3://{BUCKET}/data"}
+    env |= {**S3_TEST_CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint}
+    s3fs.S3FileSystem(key=env["AWS_ACCESS_KEY_ID"], secret=env["AWS_SECRET_ACCESS_KEY"],
+                      client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True,
+                      ).mkdir(BUCKET)  # fmt: skip
     airnub = str(scratch_root / ".venv" / "bin" / "airnub")  # the scratch workspace's own
     port = local_api.free_port()
     log = (scratch / "dev.log").open("w")
@@ -27,7 +41,7 @@ def platform(tmp_path_factory, scratch_root):
     except TimeoutError as error:
         process.kill()
         pytest.fail(f"{error}:\n{(scratch / 'dev.log').read_text()[-3000:]}")
-    yield {"env": env, "url": state.api_url, "scratch": scratch, "state": state,
+    yield {"env": env, "url": state.api_url, "scratch": scratch, "state": state, "s3": s3_endpoint,
            "process": process, "airnub": airnub, "root": scratch_root}  # fmt: skip
     if process.poll() is None:
         process.kill()
@@ -52,9 +66,14 @@ def test_each_departments_deployment_runs_to_completion(platform):
         remote.trigger(platform["url"], name) for name in SCRATCH_INGESTION_DEPLOYMENTS.values()
     ]
     assert set(remote.wait_for(platform["url"], runs).values()) == {"COMPLETED"}
-    data = platform["scratch"] / "data"
+    import s3fs
+
+    bucket = s3fs.S3FileSystem(key=S3_TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                               secret=S3_TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                               client_kwargs={"endpoint_url": platform["s3"]},
+                               skip_instance_cache=True)  # fmt: skip
     for department in SCRATCH_DEPARTMENTS:
-        assert (data / department / "ingestion/feed/example.csv").is_file()
+        assert bucket.isfile(f"{BUCKET}/data/{department}/ingestion/feed/example.csv")
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; browser downloads do not work on these machines

@@ -73,15 +73,21 @@ def test_a_contract_no_run_could_meet_is_named_as_broken_not_as_work_to_do(tmp_p
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_airnub_run_refuses_an_object_storage_data_root_before_any_run(
-    department, monkeypatch, tmp_path
+def test_airnub_run_writes_to_and_checks_inputs_in_an_s3_data_root(
+    department, s3_data_root, monkeypatch, tmp_path
 ):
     """It used to exit 0, having written into a local folder named ``s3:/bucket/root``."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AIRNUB_DATA_ROOT", "s3://bucket/root")
+    alone = CliRunner().invoke(app, ["run", department, "processing", "--category", "tidy"])
+    assert alone.exit_code == 2 and alone.output.splitlines()[-1] == f"error: {UNMET}"
     done = CliRunner().invoke(app, ["run", department])
-    assert done.exit_code == 2, done.output
-    assert done.output.splitlines()[-1].startswith(
-        "error: AIRNUB_DATA_ROOT: s3:// data roots are not supported yet"
-    )
-    assert list(tmp_path.iterdir()) == []  # no folder named after the URL
+    assert done.exit_code == 0, done.output
+    assert f"Data root:   {s3_data_root}" in done.output
+    written = {str(p) for p in s3_data_root.joinpath(department).rglob("out.txt")}
+    assert written == {
+        f"{s3_data_root}/{department}/{stage}/{category}/out.txt"
+        for stage, category in (("ingestion", "feed"), ("processing", "tidy"))
+    }
+    again = CliRunner().invoke(app, ["run", department, "processing", "--category", "tidy"])
+    assert again.exit_code == 0, again.output  # its input is met in the bucket now
+    assert list(tmp_path.iterdir()) == []  # nothing local, no folder named after the URL

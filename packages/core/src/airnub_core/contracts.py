@@ -19,7 +19,6 @@ output); ``airnub run --category`` names an input that is not there yet, and so 
 
 from __future__ import annotations
 
-import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -79,19 +78,16 @@ class Output:
     def key(self) -> str:
         return f"{self.owner.stage}/{self.owner.category} {self.name}"
 
-    def path(self) -> Path:
+    def path(self) -> storage.DataPath:
         """Where the category writes the file: its output folder (made on demand)."""
         return storage.output_dir(*self.owner.parts) / self.name
 
-    def written(self, root: Path | None = None) -> bool:
+    def written(self, root: storage.DataPath | None = None) -> bool:
         """Whether the output is there (below ``root``, by default the data root): a file,
         or a folder holding something (an output may name a folder of files). Looked up
         without making any folder."""
-        path = (root or storage.data_root()).joinpath(*self.owner.parts, self.name)
-        if path.is_dir():
-            with os.scandir(path) as entries:  # the first entry will do
-                return next(entries, None) is not None
-        return path.is_file()
+        root = root or storage.data_root()
+        return storage.holds_content(root.joinpath(*self.owner.parts, *self.name.split("/")))
 
 
 @dataclass(frozen=True)
@@ -120,7 +116,7 @@ class Input:
             f" {self.stage} --category {self.category})"
         )
 
-    def path(self) -> Path:
+    def path(self) -> storage.DataPath:
         """The upstream file; raises :class:`MissingInput` if it has not been written."""
         if not self.source.written():
             raise MissingInput(self.unmet())

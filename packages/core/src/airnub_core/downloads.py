@@ -20,24 +20,28 @@ The rule the folder keeps after every run, successful or failed:
 - A manifest entry whose ``file`` is not the plain name its URL gives (``../x``, ``/etc/x``,
   ``a/b``, the manifest's own name) is refused, naming the manifest, before anything is
   fetched or removed.
+
+The manifest is also saved after each file written, so a run killed mid-way (its host
+lost) leaves every file it finished listed: a rerun asks for those conditionally and
+downloads none of them again. The folder may be in object storage, where each file and
+the manifest are single objects, visible only when whole.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import posixpath
 import re
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from airnub_core.sources import DEFAULT_DEADLINE, Reader, SourceError
 from airnub_core.storage import (
-    UnsafeOutputPath,
+    DataPath,
     open_output,
+    output_digest,
     remove_output,
     write_bytes_atomic,
     write_json_atomic,
@@ -68,7 +72,7 @@ def file_name_for(url: str) -> str:
     return name
 
 
-def load_manifest(folder: Path) -> dict[str, ManifestEntry]:
+def load_manifest(folder: DataPath) -> dict[str, ManifestEntry]:
     """The manifest's entries by URL; none if there is no manifest yet."""
     path = folder / MANIFEST
     try:
@@ -88,7 +92,7 @@ def load_manifest(folder: Path) -> dict[str, ManifestEntry]:
     return {entry.url: entry for entry in entries}
 
 
-def _check_entry(path: Path, number: int, entry: ManifestEntry) -> None:
+def _check_entry(path: DataPath, number: int, entry: ManifestEntry) -> None:
     """An entry may only name the plain file its URL gives, inside the manifest's folder
     (the URL is not echoed: it may carry a credential)."""
     if not isinstance(entry.url, str) or not isinstance(entry.file, str):
@@ -108,7 +112,7 @@ def _check_entry(path: Path, number: int, entry: ManifestEntry) -> None:
 
 def download_files(
     urls: list[str],
-    folder: Path,
+    folder: DataPath,
     *,
     timeout: float = 30.0,
     retries: int = 3,
@@ -133,7 +137,10 @@ def download_files(
             timeout, retries, backoff, headers, credential_origins=urls, deadline=deadline
         ) as reader:
             for url, name in zip(urls, names, strict=True):
-                done.append(_download(reader, url, folder / name, previous.get(url), now))
+                entry = _download(reader, url, folder / name, previous.get(url), now)
+                done.append(entry)
+                if entry.status != "unchanged":  # a file written: list it before the next
+                    _checkpoint(folder, previous, done)
     except BaseException as error:
         try:
             _settle(folder, previous, done, set(urls))
@@ -145,7 +152,7 @@ def download_files(
 
 
 def _download(
-    reader: Reader, url: str, target: Path, known: ManifestEntry | None, now: str
+    reader: Reader, url: str, target: DataPath, known: ManifestEntry | None, now: str
 ) -> ManifestEntry:
     """Fetch one file: conditionally only when the copy on disk matches ``known``."""
     intact = known if known is not None and _matches(target, known) else None
@@ -167,19 +174,26 @@ def _download(
     )  # fmt: skip
 
 
-def _matches(path: Path, entry: ManifestEntry) -> bool:
+def _matches(path: DataPath, entry: ManifestEntry) -> bool:
     """Whether the regular file at ``path`` has the entry's size and sha256."""
-    try:
-        with open_output(path) as handle:
-            if os.fstat(handle.fileno()).st_size != entry.size:
-                return False
-            return hashlib.file_digest(handle, "sha256").hexdigest() == entry.sha256
-    except (FileNotFoundError, IsADirectoryError, UnsafeOutputPath):  # or a link in its place
-        return False
+    return output_digest(path) == (entry.size, entry.sha256)
+
+
+def _checkpoint(
+    folder: DataPath, previous: dict[str, ManifestEntry], done: list[ManifestEntry]
+) -> None:
+    """Save the manifest mid-run: this run's entries so far, and the earlier ones not yet
+    reached (their files are still there; :func:`_settle` checks them at the end)."""
+    reached = {entry.url for entry in done} | {entry.file for entry in done}
+    pending = [e for e in previous.values() if e.url not in reached and e.file not in reached]
+    write_json_atomic(folder / MANIFEST, {"files": [asdict(e) for e in [*done, *pending]]})
 
 
 def _settle(
-    folder: Path, previous: dict[str, ManifestEntry], done: list[ManifestEntry], listed: set[str]
+    folder: DataPath,
+    previous: dict[str, ManifestEntry],
+    done: list[ManifestEntry],
+    listed: set[str],
 ) -> None:
     """Save the manifest of what is on disk: this run's entries, then earlier ones still
     listed and intact; remove the earlier files that are neither."""

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from prefect import Flow, State, get_run_logger, tags
@@ -79,7 +78,9 @@ def settings_for(model: type[S], module_name: str, overrides: Mapping | None = N
     return settings
 
 
-def data_dir(module_name: str, *, stage: str | None = None, category: str | None = None) -> Path:
+def data_dir(
+    module_name: str, *, stage: str | None = None, category: str | None = None
+) -> storage.DataPath:
     """Output folder of this module's category, or of another one in the same department."""
     here = identify(module_name)
     if stage is None:

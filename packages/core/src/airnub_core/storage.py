@@ -3,8 +3,12 @@
 The data root is, first match wins: ``AIRNUB_DATA_ROOT``; the ``airnub-data-root``
 storage block on the configured Prefect API (``airnub blocks sync`` creates it); else
 ``data/`` at the repository root (git-ignored). Outputs are laid out as
-``<department>/<stage>/<category>/...``. A root is a local path or a ``file://`` URL; an
-object-storage URL is refused (:class:`UnsupportedDataRoot`), never made a local folder.
+``<department>/<stage>/<category>/...``. A root is a local path, a ``file://`` URL, or an
+object-storage URL (``s3://bucket/prefix``: see :mod:`airnub_core.object_storage`); any
+other URL is refused (:class:`UnsupportedDataRoot`), never made a local folder. Every
+writer, reader and check below takes a local :class:`~pathlib.Path` or a remote
+:class:`upath.UPath` alike (:data:`DataPath`); the confinement rules that follow are the
+local filesystem's, since object storage has no symlinks and no folders.
 
 Outputs cannot escape the data root. The root itself is resolved first, so it may be a
 symlink (``AIRNUB_DATA_ROOT=/mnt/link`` is fine). Below it, :func:`output_dir`, the
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import io
 import json
 import os
@@ -31,18 +36,24 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, TypeVar, cast
 from urllib.parse import unquote, urlparse
+
+from upath import UPath
+
+from airnub_core import object_storage
+from airnub_core.object_storage import UnsupportedDataRoot, is_remote
+
+# Where an output lives: a local path, or a path in object storage.
+DataPath = Path | UPath
+PathT = TypeVar("PathT", bound=DataPath)  # a writer returns the kind of path it was given
+
+__all__ = ["DataPath", "UnsupportedDataRoot", "is_remote"]
 
 DATA_ROOT_ENV = "AIRNUB_DATA_ROOT"
 DATA_ROOT_BLOCK = "airnub-data-root"
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _MAX_LINK_HOPS = 40  # as the kernel's own limit on symlinks in one path
-
-
-class UnsupportedDataRoot(ValueError):
-    """A data root this version cannot write to (an object-storage URL): refused in one
-    line naming where it came from, rather than written to a local folder named after it."""
 
 
 class UnsafeOutputPath(ValueError):
@@ -63,24 +74,36 @@ def local_path_of(value: str, origin: str = DATA_ROOT_ENV) -> str:
     """A local path or ``file://`` URL as an absolute path; any other URL is refused,
     naming ``origin`` (``s3://b/r`` would otherwise become a folder ``./s3:/b/r``)."""
     scheme = urlparse(value).scheme
-    if len(scheme) > 1 and scheme != "file":
-        raise UnsupportedDataRoot(
-            f"{origin}: {scheme}:// data roots are not supported yet; give a local path or a"
-            " file:// URL (object storage is not written to by this version)"
-        )
-    path = Path(unquote(urlparse(value).path) if scheme == "file" else value)
+    if object_storage.is_remote_url(value):
+        raise UnsupportedDataRoot(f"{origin}: {scheme}:// is not a local path")
+    path = Path(unquote(urlparse(value).path) if scheme.lower() == "file" else value)
     return str(path.expanduser().resolve())
 
 
-def data_root(*, use_block: bool | None = None) -> Path:
+def root_of(
+    value: str, origin: str, api_url: str | None, settings: dict[str, Any] | None = None
+) -> DataPath:
+    """The data root that ``value`` (a path or URL, from ``origin``) names. An S3 root's
+    credentials come from the ``aws-credentials`` block of the data root's name on
+    ``api_url``, if given and there is one, else from the environment."""
+    if not object_storage.is_remote_url(value):
+        return Path(local_path_of(value, origin))
+    scheme = urlparse(value).scheme.lower()
+    uses_aws = object_storage.PROTOCOLS.get(scheme, ("",))[0] == "s3"
+    credentials = _credentials(api_url) if uses_aws and api_url else None
+    return object_storage.remote_root(value, origin, settings, credentials)
+
+
+def data_root(*, use_block: bool | None = None) -> DataPath:
     """The data root. The storage block is looked up inside flow and task runs, where
     the API is known to be up, or when ``use_block`` says the caller knows it is."""
-    configured = os.environ.get(DATA_ROOT_ENV)
-    if configured:
-        return Path(local_path_of(configured))
     if use_block is None:
         use_block = _in_a_run()
-    from_block = _block_root(_api_url()) if use_block else None
+    api_url = _api_url() if use_block else None
+    configured = os.environ.get(DATA_ROOT_ENV)
+    if configured:
+        return root_of(configured, DATA_ROOT_ENV, api_url)
+    from_block = _block_root(api_url)
     if from_block is not None:
         return from_block
     return (repository_root() or Path.cwd()) / "data"
@@ -101,7 +124,7 @@ def _api_url() -> str | None:
 
 
 @cache
-def _block_root(api_url: str | None) -> Path | None:
+def _block_root(api_url: str | None) -> DataPath | None:
     """The storage block's basepath on this API, looked up once per process and API."""
     if not api_url:
         return None
@@ -116,18 +139,40 @@ def _block_root(api_url: str | None) -> Path | None:
             remote = cast(RemoteFileSystem, RemoteFileSystem.load(DATA_ROOT_BLOCK))
         except ValueError:  # no such block on this API: the default applies
             return None
-        return Path(local_path_of(remote.basepath, origin))  # refused: never ignored
+        return root_of(remote.basepath, origin, api_url, dict(remote.settings or {}))
     if block.basepath is None:  # a block naming no folder: the default applies too
         return None
     return Path(local_path_of(block.basepath, origin))
 
 
-def output_dir(*parts: str) -> Path:
+@cache
+def _credentials(api_url: str) -> dict[str, Any] | None:
+    """The data root's credentials block on this API, looked up once per process and API."""
+    return object_storage.credentials_from_api(DATA_ROOT_BLOCK)
+
+
+def output_dir(*parts: str) -> DataPath:
     """``data_root()/<department>/<stage>/<category>``, created on demand, confined to
-    the data root."""
-    folder = data_root().joinpath(*parts)
+    the data root (object storage needs no folders: only the parts are checked)."""
+    root = data_root()
+    if is_remote(root):
+        return root.joinpath(*_plain_parts(root, parts))
+    folder = root.joinpath(*parts)
     with _open_folder(folder, create=True, inside_root=True):
         return folder
+
+
+def _plain_parts(root: UPath, parts: tuple[str, ...]) -> list[str]:
+    """``parts`` split on slashes, refused if one is empty, ``.`` or ``..``."""
+    names = [name for part in parts for name in part.split("/")]
+    if any(name in ("", ".", "..") for name in names):
+        raise UnsafeOutputPath(f"{'/'.join(parts)}: refused, not a plain path below {root}")
+    return names
+
+
+def _check_remote_name(path: UPath) -> None:
+    if path.name in ("", ".", "..") or ".." in path.parts:
+        raise UnsafeOutputPath(f"{path}: refused, not a plain object name")
 
 
 def _parts_below(path: Path, root: Path) -> list[str] | None:
@@ -140,6 +185,8 @@ def _below_data_root(path: Path) -> tuple[Path, list[str]] | None:
     """The resolved data root and the parts of ``path`` below it, if ``path`` is in it
     (written from the root as configured or as resolved)."""
     root = data_root()
+    if is_remote(root):  # a local path is never below a remote root
+        return None
     resolved = root.resolve()
     absolute = path if path.is_absolute() else Path.cwd() / path
     for candidate in (resolved, root):
@@ -244,9 +291,16 @@ def _check_file_name(path: Path, folder: int) -> None:
 
 
 @contextmanager
-def open_output(path: Path) -> Iterator[io.BufferedReader]:
+def open_output(path: DataPath) -> Iterator[IO[bytes]]:
     """Read an output file, confined like the writers: a symlink or anything but a regular
     file at ``path`` is refused, a missing file raises ``FileNotFoundError``."""
+    if is_remote(path):
+        _check_remote_name(path)
+        if not object_storage.ask(path, "isfile"):
+            raise FileNotFoundError(errno.ENOENT, "no such object", str(path))
+        with path.open("rb") as handle:
+            yield handle
+        return
     with _open_folder(path.parent, create=False, for_file=path) as folder:
         _check_file_name(path, folder)
         # O_NONBLOCK: a FIFO planted at the name must not hang the reader in open().
@@ -260,9 +314,15 @@ def open_output(path: Path) -> Iterator[io.BufferedReader]:
         yield handle
 
 
-def remove_output(path: Path) -> bool:
+def remove_output(path: DataPath) -> bool:
     """Remove the regular file at ``path``, confined like the writers; never a symlink
     (nor what it points to) or a folder. Whether a file was removed."""
+    if is_remote(path):
+        _check_remote_name(path)
+        if not object_storage.ask(path, "isfile"):
+            return False
+        object_storage.ask(path, "rm_file")
+        return True
     try:
         with _open_folder(path.parent, create=False, for_file=path) as folder:
             info = os.stat(path.name, dir_fd=folder, follow_symlinks=False)
@@ -297,9 +357,14 @@ def plain_write_mode(path: Path, *, dir_fd: int | None = None) -> int:
         return 0o666 & ~_umask()
 
 
-def write_bytes_atomic(path: Path, content: bytes) -> Path:
+def write_bytes_atomic(path: PathT, content: bytes) -> PathT:
     """Write to a temporary file beside ``path``, then rename it into place, all inside
-    the one folder descriptor that was checked (see the module's note on the data root)."""
+    the one folder descriptor that was checked (see the module's note on the data root).
+    In object storage, one PUT: the object appears whole or not at all."""
+    if is_remote(path):
+        _check_remote_name(path)
+        object_storage.ask(path, "pipe_file", content)
+        return path
     with _open_folder(path.parent, create=True, for_file=path) as folder:
         _check_file_name(path, folder)
         # cut so that a name near the filesystem's 255-byte limit still has room
@@ -318,15 +383,15 @@ def write_bytes_atomic(path: Path, content: bytes) -> Path:
     return path
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
+def write_text_atomic(path: PathT, text: str) -> PathT:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_json_atomic(path: Path, data: Any) -> Path:
+def write_json_atomic(path: PathT, data: Any) -> PathT:
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def write_csv_atomic(path: Path, rows: Iterable[Mapping[str, Any]], columns: list[str]) -> Path:
+def write_csv_atomic(path: PathT, rows: Iterable[Mapping[str, Any]], columns: list[str]) -> PathT:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -334,12 +399,54 @@ def write_csv_atomic(path: Path, rows: Iterable[Mapping[str, Any]], columns: lis
     return write_text_atomic(path, buffer.getvalue())
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+def read_csv(path: DataPath) -> list[dict[str, str]]:
+    with open_output(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
+        return list(csv.DictReader(text))
 
 
-def folder_stats(paths: Iterable[Path]) -> dict[str, int]:
-    """Count the files among ``paths`` and their total size."""
-    files = [p for p in paths if p.is_file()]
+def located(path: DataPath | str) -> DataPath:
+    """A path, or a path's text as a task's result carries it (``s3://...`` or local),
+    on the data root's filesystem with its options."""
+    if not isinstance(path, str):
+        return path
+    if object_storage.is_remote_url(path):
+        root = data_root()
+        prefix = f"{root}/"
+        if not (is_remote(root) and path.startswith(prefix)):
+            raise UnsafeOutputPath(f"{path}: refused, not below the data root {root}")
+        return root.joinpath(*_plain_parts(root, (path.removeprefix(prefix),)))
+    return Path(path)
+
+
+def output_digest(path: DataPath) -> tuple[int, str] | None:
+    """The size and sha256 of the regular file at ``path``, or None if there is none."""
+    try:
+        with open_output(path) as handle:
+            digest = hashlib.sha256()
+            size = 0
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+    except (FileNotFoundError, IsADirectoryError, UnsafeOutputPath):  # or a link in its place
+        return None
+    return size, digest.hexdigest()
+
+
+def holds_content(path: DataPath) -> bool:
+    """Whether ``path`` is a file, or a folder (a prefix, in object storage) holding
+    something."""
+    if is_remote(path):
+        if object_storage.ask(path, "isfile"):
+            return True
+        return bool(object_storage.ask(path, "find", maxdepth=1, withdirs=True))
+    if path.is_dir():
+        with os.scandir(path) as entries:  # the first entry will do
+            return next(entries, None) is not None
+    return path.is_file()
+
+
+def folder_stats(paths: Iterable[DataPath | str]) -> dict[str, int]:
+    """Count the files among ``paths`` (paths, or their text as task results carry it)
+    and their total size."""
+    files = [p for p in map(located, paths) if p.is_file()]
     return {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
 from prefect import State, Task, task
@@ -96,7 +95,7 @@ def flatten_pages_task(pages: list[Any], records_key: str) -> list[dict[str, Any
 @retrying_task("download-files")
 def download_files_task(
     urls: list[str],
-    folder: Path,
+    folder: storage.DataPath,
     timeout: float = 30.0,
     retries: int = 3,
     backoff: float = 0.5,
@@ -134,17 +133,19 @@ def extract_links_task(
 
 
 @task(name="write-json")
-def write_json_task(path: Path, data: Any) -> Path:
+def write_json_task(path: storage.DataPath, data: Any) -> storage.DataPath:
     return storage.write_json_atomic(path, data)
 
 
 @task(name="write-csv")
-def write_csv_task(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Path:
+def write_csv_task(
+    path: storage.DataPath, rows: list[dict[str, Any]], columns: list[str]
+) -> storage.DataPath:
     return storage.write_csv_atomic(path, rows, columns)
 
 
 @task(name="write-text")
-def write_text_task(path: Path, text: str) -> Path:
+def write_text_task(path: storage.DataPath, text: str) -> storage.DataPath:
     return storage.write_text_atomic(path, text)
 
 

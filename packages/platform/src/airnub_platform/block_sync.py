@@ -5,7 +5,11 @@
   environment variable named by convention, ``AIRNUB_SECRET_<NAME>`` with dashes as
   underscores; it is never read from YAML, printed or logged.
 * The data-root storage block, ``airnub-data-root``: a LocalFileSystem at the data
-  root by default, or a RemoteFileSystem for any fsspec URL.
+  root by default, or a RemoteFileSystem for an object-storage URL (checked first, as
+  runs check it). For an ``s3://`` root with ``AWS_ACCESS_KEY_ID`` and
+  ``AWS_SECRET_ACCESS_KEY`` set, also an ``aws-credentials`` block of the same name,
+  holding them with ``AWS_ENDPOINT_URL`` (the only endpoint they are sent to) and
+  ``AWS_DEFAULT_REGION``: workers then need no keys in their environment.
 
 Everything is resolved before anything is written: ``airnub blocks sync`` stops with
 nothing changed when an environment variable is missing (``airnub dev`` warns instead).
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from airnub_core import config, storage
+from airnub_core import config, object_storage, storage
 
 BLOCKS_FILE = ("configs", "blocks.yaml")
 SECRET_ENV_PREFIX = "AIRNUB_SECRET_"
@@ -35,8 +39,8 @@ def secret_env_var(block_name: str) -> str:
 @dataclass(frozen=True)
 class Wanted:
     name: str
-    kind: str  # "secret" or "storage"
-    value: Any  # the secret's value, or the storage block's basepath
+    kind: str  # "secret", "storage" or "aws-credentials"
+    value: Any  # the secret's value, the storage block's basepath, or the AWS settings
     origin: str
 
 
@@ -78,9 +82,31 @@ def wanted_blocks(
                 continue
             wanted.append(Wanted(name, "secret", value, origin))
     # AIRNUB_DATA_ROOT as written: an s3:// one makes a remote block, as --data-root does
-    root = data_root_url or os.environ.get(storage.DATA_ROOT_ENV) or str(storage.data_root())
+    configured = os.environ.get(storage.DATA_ROOT_ENV)
+    root = data_root_url or configured or str(storage.data_root())
+    origin = "--data-root" if data_root_url else storage.DATA_ROOT_ENV if configured else ""
+    if object_storage.is_remote_url(root):
+        object_storage.remote_root(root, origin)  # refused here as a run would refuse it
     wanted.append(Wanted(storage.DATA_ROOT_BLOCK, "storage", root, "data root"))
+    if (keys := _aws_keys()) and urlparse(root).scheme.lower() in ("s3", "s3a"):
+        wanted.append(Wanted(storage.DATA_ROOT_BLOCK, "aws-credentials", keys, AWS_ORIGIN))
     return wanted, missing
+
+
+AWS_ENV = {
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "aws_session_token": "AWS_SESSION_TOKEN",
+    "region_name": "AWS_DEFAULT_REGION",
+    "endpoint_url": "AWS_ENDPOINT_URL",
+}
+AWS_ORIGIN = "$AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY, $AWS_ENDPOINT_URL"
+
+
+def _aws_keys() -> dict[str, str] | None:
+    """The standard AWS variables that are set, if the two keys are among them."""
+    keys = {field: os.environ[env] for field, env in AWS_ENV.items() if os.environ.get(env)}
+    return keys if {"aws_access_key_id", "aws_secret_access_key"} <= set(keys) else None
 
 
 def _block(item: Wanted) -> Any:
@@ -89,6 +115,13 @@ def _block(item: Wanted) -> Any:
 
     if item.kind == "secret":
         return Secret(value=item.value)
+    if item.kind == "aws-credentials":
+        from prefect_aws import AwsClientParameters, AwsCredentials
+
+        fields = dict(item.value)
+        endpoint = fields.pop("endpoint_url", None)
+        return AwsCredentials(**fields, aws_client_parameters=AwsClientParameters(
+            endpoint_url=endpoint))  # fmt: skip
     scheme = urlparse(item.value).scheme
     if scheme and len(scheme) > 1 and scheme != "file":
         return RemoteFileSystem(basepath=item.value)
@@ -110,6 +143,8 @@ def _same(existing: Any, block: Any) -> bool:
         return False
     if hasattr(block, "get"):  # a Secret: compare values without ever showing them
         return existing.get() == block.get()
+    if hasattr(block, "aws_access_key_id"):  # credentials: compare, never show
+        return _aws_fields(existing) == _aws_fields(block)
     return existing.basepath == block.basepath
 
 
@@ -124,3 +159,12 @@ def sync(wanted: list[Wanted], *, dry_run: bool = False) -> list[tuple[str, Want
             block.save(item.name, overwrite=True)
         done.append((action, item))
     return done
+
+
+def _aws_fields(block: Any) -> tuple[Any, ...]:
+    def plain(value: Any) -> Any:
+        return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+
+    names = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "region_name")
+    endpoint = block.aws_client_parameters.endpoint_url
+    return (*(plain(getattr(block, name)) for name in names), endpoint)

@@ -19,7 +19,6 @@ import time
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from airnub_core import inventory, storage
@@ -151,7 +150,7 @@ def plans(
 
 
 def unmet_inputs(
-    department: str, stages: dict[str, list[str] | None], root: Path | None = None
+    department: str, stages: dict[str, list[str] | None], root: storage.DataPath | None = None
 ) -> list[str]:
     """Why the planned categories cannot start: each declared input that is not below
     ``root`` (the data root) and that no category of an earlier stage of this same run

@@ -361,3 +361,71 @@ def department_pyproject(department: str, display_name: str) -> str:
         f'[project.entry-points."{conventions.ENTRY_POINT_GROUP}"]\n'
         f'"{display_name}" = "{department}"\n'
     )
+
+
+# An S3-compatible server on loopback (moto in server mode, as s3fs's own tests use), for
+# tests and checks that put the data root in object storage.
+S3_TEST_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "airnub-test-key",
+    "AWS_SECRET_ACCESS_KEY": "airnub-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@contextmanager
+def s3_server(host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+    """Start ``moto.server`` on ``host``, yield its endpoint URL, stop it by PID."""
+    import httpx
+
+    port = port or local_api.free_port()
+    endpoint = f"http://{host}:{port}"
+    log = Path(tempfile.mkdtemp(prefix="airnub-s3-")) / "moto.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+            stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{endpoint}/moto-api/", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text(errors="replace")[-800:]
+                    raise RuntimeError(f"moto server on {endpoint} did not start: {tail}") from None
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+        shutil.rmtree(log.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The endpoint of the session's S3-compatible server (started on first use)."""
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_data_root(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
+    """This test's data root in a bucket of its own, with the standard S3 variables set."""
+    import hashlib
+
+    import s3fs
+
+    for name, value in {**S3_TEST_CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint}.items():
+        monkeypatch.setenv(name, value)
+    bucket = "t-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:20]
+    s3fs.S3FileSystem(skip_instance_cache=True).mkdir(bucket)
+    monkeypatch.setenv("AIRNUB_DATA_ROOT", f"s3://{bucket}/root")
+    from airnub_core import storage
+
+    return storage.data_root(use_block=False)

@@ -25,6 +25,7 @@ def blocks_sync(
     """Create or update the Secret blocks departments declare, and the data-root block."""
     # here, not above: both import yaml and httpx, which --help never needs
     from airnub_core.config import ConfigError
+    from airnub_core.storage import UnsupportedDataRoot
 
     from airnub_platform import block_sync
 
@@ -34,6 +35,8 @@ def blocks_sync(
             wanted, missing = block_sync.wanted_blocks(chosen, data_root)
         except ConfigError as error:
             raise fail(f"nothing written; fix these first:\n{error}", 1) from None
+        except UnsupportedDataRoot as error:
+            raise fail(f"nothing written: {error}") from None
         if missing:
             raise fail("nothing written; fix these first:\n" + "\n".join(missing), 1)
         results = block_sync.sync(wanted, dry_run=dry_run)
@@ -42,7 +45,7 @@ def blocks_sync(
         table.add_column(column, overflow="fold")
     for action, item in results:
         # a Secret's value is never shown; a storage block shows where it points
-        shown = item.origin if item.kind == "secret" else f"{item.origin}: {item.value}"
+        shown = item.origin if item.kind != "storage" else f"{item.origin}: {item.value}"
         table.add_row(action, item.name, item.kind, shown)
     console.print(table)
     if dry_run:

@@ -48,6 +48,12 @@ def dev_command(
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
             raise fail(f"--port: 127.0.0.1:{port} is already in use", 1)
+    from airnub_core import storage
+
+    try:  # a root the workers' runs would refuse is refused before anything starts
+        storage.data_root(use_block=False)
+    except storage.UnsupportedDataRoot as error:
+        raise fail(str(error)) from None
     tell = dev.Narration(say=progress, skipped=skipped, ready=ready, failed=failed)
     try:
         code = dev.serve(port, db, tell)

@@ -1,6 +1,5 @@
 """Stage-level task: how many files and bytes each ingestion category produced."""
 
-from pathlib import Path
 from typing import Any
 
 from airnub_core.conventions import identify
@@ -13,7 +12,7 @@ from prefect import task
 @task
 def calculate_ingest_metrics(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     rows = [
-        {"category": category, **folder_stats([Path(p) for p in result["outputs"]])}
+        {"category": category, **folder_stats(result["outputs"])}
         for category, result in sorted(results.items())
     ]
     write_json_atomic(data_dir(__name__) / "ingest_metrics.json", rows)

@@ -2,9 +2,8 @@
 
 import io
 from datetime import date
-from pathlib import Path
 
-from airnub_core.storage import write_bytes_atomic
+from airnub_core.storage import DataPath, write_bytes_atomic
 from prefect import task
 
 
@@ -43,5 +42,5 @@ def render_png(daily: list[dict[str, str]], title: str) -> bytes:
 
 
 @task
-def plot_consumption(daily: list[dict[str, str]], path: Path, title: str) -> Path:
+def plot_consumption(daily: list[dict[str, str]], path: DataPath, title: str) -> DataPath:
     return write_bytes_atomic(path, render_png(daily, title))
