@@ -564,6 +564,8 @@ class Check:
     def manifest(self) -> dict[str, str]:
         """The ingestion manifest in the bucket: file -> status."""
         key = f"data/{DEPARTMENT}/ingestion/feed/manifest.json"
+        if key not in self.keys():
+            return {}  # the run was lost before it saved one
         entries = json.loads(self.read_key(key))["files"]
         return {entry["file"]: entry["status"] for entry in entries}
 
