@@ -183,3 +183,31 @@ def test_names_in_the_output_are_verbatim_not_markup(department):
     result = CliRunner().invoke(app, ["deploy", department, "--dry-run"], terminal_width=400)
     assert result.exit_code == 0, result.output
     assert f"{flow.name}/{odd}" in result.output
+
+
+def test_deploy_applies_the_lost_run_automation_for_the_heartbeat_setting(department, monkeypatch):
+    """A run whose host is lost is marked Crashed once its heartbeats (at the rate set here,
+    which workers share) stop for two and a half periods (see lost_runs)."""
+    from airnub_platform import lost_runs
+
+    monkeypatch.setenv(lost_runs.HEARTBEAT_ENV, "40")
+    result = CliRunner().invoke(app, ["deploy", department], terminal_width=400)
+    assert result.exit_code == 0, result.output
+    assert f"{lost_runs.AUTOMATION_NAME} (silent 100 s)" in result.output
+    with get_client(sync_client=True) as client:
+        made = client.read_automations_by_name(lost_runs.AUTOMATION_NAME)
+    assert [a.trigger.within.total_seconds() for a in made] == [100]  # type: ignore[union-attr]
+
+
+def test_a_heartbeat_setting_prefect_would_refuse_stops_deploy_before_any_write(
+    department, monkeypatch
+):
+    from airnub_platform import lost_runs
+
+    monkeypatch.setenv(lost_runs.HEARTBEAT_ENV, "10")
+    result = CliRunner().invoke(app, ["deploy", department])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {lost_runs.HEARTBEAT_ENV}: 10 is below Prefect's minimum of 30"
+    )
+    assert deployed(department) == {}

@@ -44,7 +44,7 @@ from airnub_core.conventions import (
 from airnub_core.environments import check_name
 from airnub_core.variables import read_all
 
-from airnub_platform import prefect_patches, prefect_yaml, work_pools
+from airnub_platform import lost_runs, prefect_patches, prefect_yaml, work_pools
 from airnub_platform.check import entrypoint_flow
 from airnub_platform.work_pools import IMAGE_POOL_TYPES, KUBERNETES, POOL_TYPES, PROCESS
 
@@ -558,3 +558,13 @@ def _described(deployments: list[Any]) -> str:
         if count
     ]
     return " and ".join(parts)
+
+
+def apply_lost_run_automation(client: SyncPrefectClient, *, dry_run: bool) -> tuple[str, str]:
+    """The server-wide automation that marks Crashed a run whose host was lost, made for
+    the heartbeat of ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` here (Prefect's 180 s if unset;
+    workers must run with the same value): an action row for the deploy table."""
+    silence = lost_runs.silence_for(lost_runs.heartbeat_seconds())
+    if not dry_run:
+        lost_runs.ensure_lost_run_automation(client, silence)
+    return "automation", f"{lost_runs.AUTOMATION_NAME} (silent {silence.total_seconds():g} s)"

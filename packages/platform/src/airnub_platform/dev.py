@@ -334,6 +334,7 @@ def publish(api_url: str, chosen: list[str], tell: Narration) -> None:
             tell.say(f"Variables: {sum(c.action != 'unchanged' for c in changes)} written")
             for department in chosen:
                 deploy.deploy(client, department, "local")
+            deploy.apply_lost_run_automation(client, dry_run=False)
         wanted, missing = block_sync.wanted_blocks(chosen, None)
         block_sync.sync(wanted)
         for message in missing:

@@ -58,13 +58,14 @@ def deploy_command(
     from prefect.client.orchestration import get_client
     from pydantic import ValidationError
 
-    from airnub_platform import deploy
+    from airnub_platform import deploy, lost_runs
 
     if affected and department:
         raise fail("give departments or --affected, not both")
     try:
         target = deploy.Target(pool_type, registry, tag)
-    except ConfigError as error:
+        lost_runs.heartbeat_seconds()  # the deployments' heartbeat: refused here if unusable
+    except (ConfigError, lost_runs.LostRunSettingError) as error:
         raise fail(str(error)) from None
     env = chosen_env(env)  # written into the deployments as their runs' AIRNUB_ENV
     if affected:
@@ -104,6 +105,8 @@ def deploy_command(
                     )
                     for action, what in results:
                         table.add_row(action, Text(what))
+                action, what = deploy.apply_lost_run_automation(client, dry_run=dry_run)
+                table.add_row(action, Text(what))
             except ConfigError as error:
                 raise fail(str(error), 1) from None
             except (json.JSONDecodeError, ValidationError) as error:
