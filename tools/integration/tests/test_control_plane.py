@@ -215,3 +215,32 @@ def test_the_script_refuses_arguments_in_one_line_with_exit_2():
     assert done.returncode == 2
     assert done.stderr == "usage: control_plane.py (takes no arguments)\n"
     assert done.stdout == ""
+
+
+def test_stopping_several_at_once_leaves_none_of_their_groups(tmp_path):
+    folders = [tmp_path / "one", tmp_path / "two"]
+    for folder in folders:
+        folder.mkdir()
+    children = [_stubborn(folder, "INT") for folder in folders]
+    plane.stop_together(children, grace=0.5)
+    assert [_group(child.pid) for child in children] == [[], []]
+
+
+def test_a_redis_server_that_cannot_start_skips_in_one_line_and_leaves_nothing(tmp_path):
+    fake = tmp_path / "bin" / "redis-server"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'cannot bind' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "TMPDIR": str(scratch)}
+    done = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("skipped:")]
+    assert skipped in (
+        ["skipped: Redis or Postgres could not start here: redis exited with 1"],
+        ["skipped: Postgres is not installed and cannot be installed here"],
+    )
+    assert "Traceback" not in done.stderr
+    assert list(scratch.iterdir()) == []
