@@ -337,7 +337,12 @@ def healthy(api_url: str) -> bool:
 
 def run_states(api_url: str, run_ids: Sequence[str]) -> dict[str, str]:
     with httpx.Client(base_url=api_url, timeout=10) as api:
-        return {run: api.get(f"/flow_runs/{run}").json()["state_type"] for run in run_ids}
+        return {run: _read(api.get(f"/flow_runs/{run}"))["state_type"] for run in run_ids}
+
+
+def _read(response: httpx.Response) -> dict:
+    response.raise_for_status()  # a 404 says which URL, a KeyError would not
+    return response.json()
 
 
 def recorded_task_runs(api_url: str, run_ids: Sequence[str]) -> int:
@@ -378,7 +383,8 @@ class Plane:
                               env=env, cwd=self.workspace, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=MIGRATE_DEADLINE)  # fmt: skip
         if done.returncode != 0:
-            raise CheckFailed(f"prefect server database upgrade failed: {done.stderr[-800:]}")
+            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise CheckFailed(f"prefect server database upgrade failed: {last}")
 
     def replica(self, name: str, port: int) -> Child:
         command = [self.bin("prefect"), "server", "start", "--no-services",
@@ -386,8 +392,8 @@ class Plane:
         return self.start(name, command, self.server_settings)
 
     def wait_healthy(self, child: Child, api_url: str) -> None:
-        wait_until(f"{child.name} healthy at {api_url}",
-                   lambda: _alive_or_fail(child) and healthy(api_url), READY_DEADLINE)  # fmt: skip
+        assert child.process is not None, f"{child.name} was never started"
+        local_api.wait_healthy(api_url, child.process, child.log, READY_DEADLINE)
 
     def log(self, name: str) -> Path:
         return self.scratch / f"{name}.log"
@@ -412,7 +418,8 @@ def deploy(plane: Plane, api_url: str) -> None:
                           env=plane.client_env(api_url), capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=READY_DEADLINE)  # fmt: skip
     if done.returncode != 0:
-        raise CheckFailed(f"airnub deploy {DEPARTMENT} failed: {done.stderr.strip()[-800:]}")
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise CheckFailed(f"airnub deploy {DEPARTMENT} failed: {last}")
 
 
 def kill_and_restart(plane: Plane, replica: Child, url: str, survivor: str,
@@ -442,9 +449,11 @@ def kill_and_restart(plane: Plane, replica: Child, url: str, survivor: str,
 
 
 def submitted_by(worker_log: Path, run_ids: Sequence[str]) -> list[str]:
-    """Which of ``run_ids`` the worker logging to ``worker_log`` has taken."""
+    """Which of ``run_ids`` the worker logging to ``worker_log`` has taken: both workers
+    may start to submit a run, and the one the server refuses logs that it aborted."""
     text = worker_log.read_text(errors="replace")
-    return [run for run in run_ids if f"submitting flow run '{run}'" in text]
+    return [run for run in run_ids if f"submitting flow run '{run}'" in text
+            and f"Aborted submission of flow run '{run}'" not in text]  # fmt: skip
 
 
 def _count(states: Mapping[str, str]) -> str:

@@ -167,8 +167,12 @@ def test_a_wait_past_its_deadline_says_what_it_waited_for():
 
 def test_the_runs_a_worker_took_are_read_from_its_own_log(tmp_path):
     log = tmp_path / "worker-a.log"
-    log.write_text("Worker 'worker-a' submitting flow run 'r2'\nrun 'r3' was mentioned\n")
-    assert plane.submitted_by(log, ["r1", "r2", "r3"]) == ["r2"]
+    log.write_text(
+        "Worker 'worker-a' submitting flow run 'r2'\nrun 'r3' was mentioned\n"
+        "Worker 'worker-a' submitting flow run 'r4'\n"
+        "Aborted submission of flow run 'r4': Server returned a non-pending state 'PENDING'\n"
+    )
+    assert plane.submitted_by(log, ["r1", "r2", "r3", "r4"]) == ["r2"]
 
 
 def _stubborn(tmp_path: Path, *ignored: str) -> plane.Child:
