@@ -18,6 +18,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from airnub_platform import dev, local_api, remote
@@ -39,12 +41,11 @@ def as_postgres(*command: str) -> None:
         raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()[-800:]}")
 
 
-def main() -> int:
-    binaries = postgres_bin()
-    if binaries is None:
-        print("skipped: Postgres is not installed and cannot be installed here")
-        return 0
-    scratch = Path(tempfile.mkdtemp(prefix="airnub-pg-"))
+@contextmanager
+def running_cluster(binaries: Path, scratch: Path) -> Iterator[int]:
+    """A throwaway cluster in ``scratch/cluster``, owned by the postgres user, listening on
+    a free loopback port with an empty ``prefect`` database; yields the port, and stops
+    the cluster on the way out, whatever happened."""
     cluster = scratch / "cluster"
     cluster.mkdir()
     if os.geteuid() == 0:
@@ -66,12 +67,7 @@ def main() -> int:
         "-w",
         "start",
     )
-    process = None
-    env = clean_env()
     try:
-        (scratch / "workspace").mkdir()
-        workspace = scratch_workspace(scratch / "workspace")
-        airnub = str(workspace / ".venv" / "bin" / "airnub")  # the workspace's own
         as_postgres(
             str(binaries / "createdb"),
             "-h",
@@ -82,6 +78,34 @@ def main() -> int:
             "postgres",
             "prefect",
         )
+        yield port
+    finally:
+        as_postgres(str(binaries / "pg_ctl"), "-D", str(cluster), "-m", "fast", "-w", "stop")
+
+
+def main() -> int:
+    binaries = postgres_bin()
+    if binaries is None:
+        print("skipped: Postgres is not installed and cannot be installed here")
+        return 0
+    scratch = Path(tempfile.mkdtemp(prefix="airnub-pg-"))
+    try:
+        with running_cluster(binaries, scratch) as port:
+            return check_dev(scratch, port)
+    finally:
+        print("stopped airnub dev and Postgres")
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def check_dev(scratch: Path, port: int) -> int:
+    """`airnub dev --db postgres` on the cluster at ``port``: each department's ingestion
+    run to COMPLETED; airnub dev is stopped before this returns."""
+    process = None
+    env = clean_env()
+    (scratch / "workspace").mkdir()
+    workspace = scratch_workspace(scratch / "workspace")
+    airnub = str(workspace / ".venv" / "bin" / "airnub")  # the workspace's own
+    try:
         home = scratch / "home"
         env = {k: v for k, v in env.items() if not k.startswith("PREFECT_API")}
         env |= {
@@ -107,9 +131,6 @@ def main() -> int:
         if process is not None:
             subprocess.run([airnub, "dev", "--stop"], env=env, capture_output=True, cwd=workspace)
             process.wait(timeout=60)
-        as_postgres(str(binaries / "pg_ctl"), "-D", str(cluster), "-m", "fast", "-w", "stop")
-        print("stopped airnub dev and Postgres")
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
