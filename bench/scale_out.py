@@ -24,7 +24,7 @@ Two ways to distribute them, both Prefect's own:
 from the stage's start to the last category run's end time as the server recorded it;
 throughput is categories per second. CPU seconds per stage are read from ``/proc`` for
 every process of the server host (Prefect and Postgres) and of the worker hosts.
-Usage: uv run python bench/scale_out.py [REPEATS] [tasks|deployments|both]
+Usage: uv run python bench/scale_out.py [REPEATS] [tasks|tasks-slot-first|deployments|all]
 """
 
 from __future__ import annotations
@@ -287,8 +287,8 @@ def start_worker(hosts: Hosts, host: str, mode: str, env: dict[str, str], logs: 
     from airnub_platform import dev
 
     name = f"{host}-{time.time_ns()}"
-    if mode == "tasks":
-        command = [sys.executable, __file__, "--task-worker"]
+    if mode.startswith("tasks"):
+        command = [sys.executable, __file__, "--task-worker", mode.removeprefix("tasks-")]
     else:
         command = [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type",
                    "process", "--limit", str(LIMIT), "--name", name]  # fmt: skip
@@ -303,7 +303,7 @@ def listed(api: httpx.Client, mode: str, worker: Worker) -> bool:
     """Whether the server lists this worker: a task worker's websocket is open (its
     identifier is hostname-pid; ``ip netns exec`` keeps the pid), or a process worker
     has sent its first heartbeat."""
-    if mode == "tasks":
+    if mode.startswith("tasks"):
         found = api.post("/task_workers/filter", json={}).json()
         return any(w["identifier"].endswith(f"-{worker.process.pid}") for w in found)
     found = api.post(f"/work_pools/{POOL}/workers/filter", json={}).json()
@@ -320,10 +320,52 @@ def wait_listed(api: httpx.Client, mode: str, worker: Worker) -> None:
         time.sleep(0.2)
 
 
-def task_worker_main() -> None:
-    from prefect.task_worker import serve
+def task_worker_main(slot_first: bool) -> None:
+    import asyncio
 
-    serve(run_category, limit=LIMIT)
+    from prefect.task_worker import TaskWorker, serve
+
+    if not slot_first:
+        serve(run_category, limit=LIMIT)
+        return
+
+    class SlotFirstTaskWorker(TaskWorker):
+        """What would balance the hosts, for comparison (Prefect 3.9's worker does not do
+        this): acknowledge a run only once a slot is free. Prefect's worker acknowledges
+        each run on receipt, so the server sends it the next one while all its slots are
+        busy; with 16 runs handed out at once one host held 10 of them, a third wave."""
+
+        async def _subscribe_to_task_scheduling(self) -> None:
+            await slot_first_subscription(self)
+
+    async def run() -> None:  # Prefect's TaskWorker is made inside its event loop
+        await SlotFirstTaskWorker(run_category, limit=LIMIT).astart()
+
+    asyncio.run(run())
+
+
+async def slot_first_subscription(worker: Any) -> None:
+    """The subscription loop of :class:`SlotFirstTaskWorker`: receive, start, wait for a
+    free slot, then acknowledge (the server sends nothing more until then). No
+    reconnection: a benchmark's worker lives for one stage."""
+    import orjson
+    from prefect.client.schemas.objects import TaskRun
+    from prefect.client.subscriptions import Subscription
+    from prefect.settings import get_current_settings
+
+    subscription = Subscription(model=TaskRun, path="/task_runs/subscriptions/scheduled",
+                                keys=worker.task_keys, client_id=worker.client_id,
+                                base_url=get_current_settings().api.url)  # fmt: skip
+    await subscription._ensure_connected()
+    socket = subscription.websocket
+    free_slot = object()
+    while True:
+        task_run = TaskRun.model_validate_json(await socket.recv())
+        await worker._acquire_token(task_run.id)  # free: the previous loop waited for it
+        worker._runs_task_group.start_soon(worker._safe_submit_scheduled_task_run, task_run)
+        await worker._limiter.acquire_on_behalf_of(free_slot)
+        worker._limiter.release_on_behalf_of(free_slot)
+        await socket.send(orjson.dumps({"type": "ack"}).decode())
 
 
 # --- one stage -----------------------------------------------------------------------
@@ -451,7 +493,7 @@ def one_configuration(setup: Setup, mode: str, count: int) -> Stage:
                    for n in range(1, count + 1)]  # fmt: skip
         for worker in started:
             wait_listed(setup.api, mode, worker)
-        run = stage_through_tasks if mode == "tasks" else stage_through_deployments
+        run = stage_through_tasks if mode.startswith("tasks") else stage_through_deployments
         run(setup.api, 0.0)  # warm-up: imports, connections; not timed
         server, busy = setup.server.cpu(), workers.cpu()
         stage = run(setup.api, WAIT)
@@ -489,9 +531,7 @@ def report(results: dict[tuple[str, int], list[Stage]], hosts: Hosts, load: list
     rows = []
     for (mode, count), stages in results.items():
         walls = [s.wall for s in stages]
-        spread = Counter()  # type: Counter[str]
-        for s in stages:
-            spread[" / ".join(str(n) for _, n in sorted(s.hosts.items())) or "-"] += 1
+        spread = [" / ".join(str(n) for _, n in sorted(s.hosts.items())) or "-" for s in stages]
         rows.append([
             mode, count, f"{median(walls):.2f} s", f"{len(CATEGORIES) / median(walls):.2f}",
             f"{median([s.dispatch for s in stages]):.2f} s",
@@ -570,11 +610,11 @@ def stop_on_sigterm(signum: int, frame: object) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--task-worker"]:
-        task_worker_main()
+    if sys.argv[1:2] == ["--task-worker"]:
+        task_worker_main(slot_first=sys.argv[2:] == ["slot-first"])
         sys.exit(0)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    mode = sys.argv[2] if len(sys.argv) > 2 else "both"
-    main(repeats, ["tasks", "deployments"] if mode == "both" else [mode])
+    mode = sys.argv[2] if len(sys.argv) > 2 else "tasks"
+    main(repeats, ["tasks", "tasks-slot-first", "deployments"] if mode == "all" else [mode])
