@@ -21,6 +21,7 @@ Usage: uv run python bench/dask_fanout.py [REPEATS]
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -33,7 +34,7 @@ from airnub_core.parallel import ParallelSettings, map_task
 from prefect import flow, task
 
 TASKS = 8
-WORK = 6_000_000  # loop steps per task: about 1 s of one core here
+WORK = 30_000_000  # loop steps per task: about 1.1 s of one core here
 DEADLINE = 120.0  # seconds any one wait may take
 BIN = Path(sys.executable).parent
 
@@ -142,6 +143,8 @@ def main(repeats: int) -> None:
     from airnub_platform import local_api
     from airnub_platform.runner import prefect_api
 
+    logging.getLogger("prefect").setLevel(logging.WARNING)  # the table, not each task's lines
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     scratch = Path(tempfile.mkdtemp(prefix="airnub-bench-dask-"))
     api = local_api.start(db=scratch / "prefect.db")
     processes: list[subprocess.Popen[bytes]] = []
@@ -168,4 +171,10 @@ def stop_on_sigterm(signum: int, frame: object) -> None:
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    repeats = sys.argv[1] if len(sys.argv) > 1 else "5"
+    if not repeats.isdigit() or int(repeats) < 1 or len(sys.argv) > 2:
+        raise SystemExit(f"dask_fanout.py: REPEATS must be a whole number from 1, got {repeats!r}")
+    try:
+        main(int(repeats))
+    except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as error:
+        raise SystemExit(f"dask_fanout.py: {error}") from None  # the cluster is stopped by now

@@ -605,6 +605,21 @@ def run_stages(setup: Setup, modes: list[str], repeats: int) -> None:
     report(results, setup.hosts, load)
 
 
+MODES = ("tasks", "tasks-slot-first", "deployments")
+
+
+def arguments(argv: list[str]) -> tuple[int, str]:
+    """REPEATS (a whole number from 1) and the mode; a one-line exit naming a bad one."""
+    repeats = argv[0] if argv else "5"
+    mode = argv[1] if len(argv) > 1 else "tasks"
+    if not repeats.isdigit() or int(repeats) < 1 or len(argv) > 2:
+        raise SystemExit(f"scale_out.py: REPEATS must be a whole number from 1, got {repeats!r}"
+                         f"; usage: scale_out.py [REPEATS] [{'|'.join(MODES)}|all]")  # fmt: skip
+    if mode not in (*MODES, "all"):
+        raise SystemExit(f"scale_out.py: unknown mode {mode!r}; valid: {', '.join(MODES)}, all")
+    return int(repeats), mode
+
+
 def stop_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # through main's finally: everything is torn down
 
@@ -615,6 +630,8 @@ if __name__ == "__main__":
         sys.exit(0)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    mode = sys.argv[2] if len(sys.argv) > 2 else "tasks"
-    main(repeats, ["tasks", "tasks-slot-first", "deployments"] if mode == "all" else [mode])
+    repeats, mode = arguments(sys.argv[1:])
+    try:
+        main(repeats, list(MODES) if mode == "all" else [mode])
+    except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as error:
+        raise SystemExit(f"scale_out.py: {error}") from None  # torn down by now
