@@ -217,3 +217,95 @@ def test_a_redirect_from_the_endpoint_does_not_carry_keys_to_another_host(monkey
                 storage.read_csv(root / "x.csv")
             assert seen.requests  # the endpoint itself was asked
     assert other.requests == []
+
+
+# --- a hostile server's bodies, a hostile bucket ------------------------------------------
+
+
+def test_a_body_drip_fed_under_every_read_timeout_ends_at_the_operation_deadline(monkeypatch):
+    """The server lists a 1000-byte object, then sends its body a byte at a time, each
+    well inside the read timeout: the read ends with the deadline's one-line error."""
+    s3_env(monkeypatch, None)
+    monkeypatch.setattr(object_storage, "OPERATION_DEADLINE", 3.0)
+    stop = threading.Event()
+
+    def drip(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200 if handler.command == "HEAD" else 206)
+        handler.send_header("Content-Length", "1000")
+        handler.send_header("ETag", '"v1"')
+        handler.send_header("Last-Modified", "Mon, 30 Nov 2026 07:00:00 GMT")
+        handler.end_headers()
+        if handler.command == "GET":
+            while not stop.wait(0.2):
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+
+    with loopback_server(drip) as (hostile, _):
+        settings = {"config_kwargs": QUICK}
+        keys = {"key": KEY, "secret": SECRET, "client_kwargs": {"endpoint_url": hostile}}
+        root = remote_root("s3://bucket/root", "b", settings, keys)
+        try:
+            with pytest.raises(TimeoutError, match=r"x\.csv: object storage did not answer"):
+                storage.read_csv(root / "x.csv")
+        finally:
+            stop.set()
+
+
+def test_an_output_replaced_by_another_host_mid_read_is_not_taken_whole(s3_data_root, monkeypatch):
+    """Another host replaces the object between two ranges of one read: the reader is
+    told, instead of digesting half of each version."""
+    monkeypatch.setattr(storage, "_READ_RANGE", 4)
+    path = storage.write_text_atomic(s3_data_root / "big.txt", "aaaaaaaaaaaa")
+    other = s3fs.S3FileSystem(skip_instance_cache=True)
+    replaced = pytest.raises(OSError, match="replaced while it was read")
+    with replaced, storage.open_output(path) as handle:
+        assert handle.read(4) == b"aaaa"
+        other.pipe_file(path.path, b"bbbbbbbbbbbb")
+        handle.read()
+    assert storage.output_digest(path) is not None  # read whole again: fine
+
+
+def test_a_folder_marker_at_an_outputs_name_is_not_an_output(s3_data_root):
+    """The bucket holds ``feed/a.csv/`` (a console's "folder") and ``feed/b.csv/x``."""
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    fs.pipe_file(f"{s3_data_root.path}/feed/a.csv/", b"")
+    fs.pipe_file(f"{s3_data_root.path}/feed/b.csv/x", b"1")
+    for name in ("a.csv", "b.csv"):
+        path = s3_data_root / "feed" / name
+        assert storage.output_digest(path) is None
+        with pytest.raises(FileNotFoundError):
+            storage.read_csv(path)
+        assert storage.remove_output(path) is False
+    assert fs.exists(f"{s3_data_root.path}/feed/b.csv/x")
+
+
+def test_a_giant_manifest_planted_in_the_bucket_is_refused_unread(s3_data_root, monkeypatch):
+    from airnub_core import downloads
+    from airnub_core.sources import SourceError
+
+    monkeypatch.setattr(downloads, "MANIFEST_LIMIT", 1000)
+    storage.write_bytes_atomic(s3_data_root / downloads.MANIFEST, b" " * 5000)
+    with pytest.raises(SourceError, match=r"manifest\.json: refused, larger than"):
+        downloads.load_manifest(s3_data_root)
+
+
+@pytest.mark.parametrize(
+    "file", ["../other/a.csv", "sub/a.csv", "/root/a.csv", "a.csv/", "..", "s3://bucket/x"]
+)
+def test_a_manifest_in_the_bucket_naming_keys_outside_its_folder_is_refused(
+    file, s3_data_root, httpserver
+):
+    """Nothing is fetched, nothing removed: the object the entry names stays."""
+    from airnub_core.downloads import MANIFEST, download_files
+    from airnub_core.sources import SourceError
+
+    url = httpserver.url_for("/a.csv")
+    bystander = storage.write_text_atomic(s3_data_root / "other" / "a.csv", "keep me")
+    entry = {"url": url, "file": file, "sha256": "0" * 64, "size": 1, "status": "downloaded",
+             "checked_at": "2026-11-30T00:00:00+00:00"}  # fmt: skip
+    folder = s3_data_root / "feed"
+    storage.write_json_atomic(folder / MANIFEST, {"files": [entry]})
+    with pytest.raises(SourceError, match="not the plain file name"):
+        download_files([url], folder)
+    assert httpserver.log == []
+    assert storage.output_digest(bystander) is not None
