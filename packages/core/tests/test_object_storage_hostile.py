@@ -277,6 +277,8 @@ def test_a_folder_marker_at_an_outputs_name_is_not_an_output(s3_data_root):
             storage.read_csv(path)
         assert storage.remove_output(path) is False
     assert fs.exists(f"{s3_data_root.path}/feed/b.csv/x")
+    as_results = [str(s3_data_root / "feed" / name) for name in ("a.csv", "b.csv", "b.csv/x")]
+    assert storage.folder_stats(as_results) == {"files": 1, "bytes": 1}
 
 
 def test_a_giant_manifest_planted_in_the_bucket_is_refused_unread(s3_data_root, monkeypatch):

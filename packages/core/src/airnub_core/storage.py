@@ -502,5 +502,14 @@ def holds_content(path: DataPath) -> bool:
 def folder_stats(paths: Iterable[DataPath | str]) -> dict[str, int]:
     """Count the files among ``paths`` (paths, or their text as task results carry it)
     and their total size."""
-    files = [p for p in map(located, paths) if p.is_file()]
-    return {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+    sizes = [size for size in map(_file_size, map(located, paths)) if size is not None]
+    return {"files": len(sizes), "bytes": sum(sizes)}
+
+
+def _file_size(path: DataPath) -> int | None:
+    """The size of the file at ``path``, or None if there is none (an object's listing is
+    asked under the operation deadline)."""
+    if is_remote(path):
+        info = _object_info(path)
+        return None if info is None else int(info.get("size") or 0)
+    return path.stat().st_size if path.is_file() else None
