@@ -49,6 +49,7 @@ from airnub_core.storage import (
 
 MANIFEST = "manifest.json"
 SHA256 = re.compile(r"[0-9a-f]{64}")
+MANIFEST_LIMIT = 64 << 20  # bytes; some 200,000 entries
 
 
 @dataclass
@@ -77,9 +78,11 @@ def load_manifest(folder: DataPath) -> dict[str, ManifestEntry]:
     path = folder / MANIFEST
     try:
         with open_output(path) as handle:
-            text = handle.read()
+            text = handle.read(MANIFEST_LIMIT + 1)  # a planted giant is not read whole
     except FileNotFoundError:
         return {}
+    if len(text) > MANIFEST_LIMIT:
+        raise SourceError(f"{path}: refused, larger than {MANIFEST_LIMIT >> 20} MiB")
     try:
         entries = [ManifestEntry(**row) for row in json.loads(text)["files"]]
     except (ValueError, KeyError, TypeError, RecursionError) as error:

@@ -8,9 +8,17 @@ joined below it reaches the same bucket with the same settings. Its rules:
   (``airnub-core[s3]``). Any other URL (``http://``, ``memory://``...) is refused.
 - The URL names a bucket and nothing secret: a user, password, query or fragment in it is
   refused without echoing it; settings whose names look like credentials are refused too.
+  It names one place only: a bucket name (no port), then plain key segments (no empty,
+  ``.`` or ``..`` segment, no percent-encoding, no space or control character, which
+  ``urlparse`` would silently drop), since fsspec takes keys literally.
 - S3 credentials come from the standard chain (``AWS_ACCESS_KEY_ID`` ..., the endpoint
-  from ``AWS_ENDPOINT_URL``), or from the Prefect ``aws-credentials`` block named
-  ``airnub-data-root``; that block's keys go only to the endpoint the block names.
+  from ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``), or from the Prefect
+  ``aws-credentials`` block named ``airnub-data-root``; that block's keys go only to the
+  endpoint the block names, and the chain's keys only to the environment's endpoint: a
+  block's settings (or a credentials block without its own keys) naming another endpoint
+  is refused. Endpoints are compared as servers (``HTTP://Host:80/`` is
+  ``http://host``); http and https differ, and an endpoint with a user, password or query
+  is refused.
 - Every wait has a deadline. An S3 request connects within 10 s and each read waits at
   most 30 s; botocore tries a request 3 times and s3fs an operation twice (not its
   default 5), so a silent endpoint fails an operation within about four minutes, never
@@ -25,9 +33,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from pathlib import PurePosixPath
+from functools import cache
 from typing import Any, cast
-from urllib.parse import urlparse
+from urllib.parse import ParseResult, urlparse
 
 from typing_extensions import TypeIs
 from upath import UPath
@@ -53,7 +61,9 @@ S3_DEADLINES = {
 S3FS_RETRIES = 2
 OPERATION_DEADLINE = 300.0  # seconds for one whole write, lookup or removal
 _SECRET_NAME = re.compile(r"key|secret|token|password|credential|sas|connection_string", re.I)
-_ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+_ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")  # botocore's order
+# A bucket (or container) name as botocore accepts it: no port, user, slash or escape.
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 
 
 class UnsupportedDataRoot(ValueError):
@@ -80,23 +90,7 @@ def remote_root(
 ) -> UPath:
     """The root at ``url``, with ``settings`` (a block's non-secret options) and
     ``credentials`` (from :func:`credentials_options`) as its filesystem's options."""
-    parsed = urlparse(url)
-    scheme = parsed.scheme.lower()
-    if scheme not in PROTOCOLS:
-        known = ", ".join(f"{name}://" for name in ("s3", "gs", "az"))
-        raise UnsupportedDataRoot(
-            f"{origin}: {scheme}:// is not a data root; give a local path, a file:// URL or"
-            f" object storage ({known})"
-        )
-    if parsed.username or parsed.password or parsed.query or parsed.fragment:
-        raise UnsupportedDataRoot(
-            f"{origin}: refused, the URL carries a user, password, query or fragment;"
-            " credentials belong in the environment or a credentials block"
-        )
-    if not parsed.hostname:
-        raise UnsupportedDataRoot(f"{origin}: {scheme}:// URL names no bucket")
-    if ".." in PurePosixPath(parsed.path).parts:
-        raise UnsupportedDataRoot(f"{origin}: refused, '..' in the data root's path")
+    scheme, bucket, path = _plain_url(url, origin)
     extra, package = PROTOCOLS[scheme]
     if secret := _secret_setting(settings or {}):
         raise UnsupportedDataRoot(
@@ -112,19 +106,131 @@ def remote_root(
             f"{origin}: {scheme}:// needs {package}: install airnub-core[{extra}]"
         ) from None
     options: dict[str, Any] = {"use_listings_cache": False}  # another host may have written
-    if extra == "s3":
-        options["config_kwargs"] = dict(S3_DEADLINES)
     options |= dict(settings or {})
-    if credentials:
-        _check_endpoints(options, credentials, origin)
-        client = {**options.get("client_kwargs", {}), **credentials.get("client_kwargs", {})}
-        options |= dict(credentials)
-        if client:
-            options["client_kwargs"] = client
-    root = UPath(f"{scheme}://{parsed.netloc}{parsed.path.rstrip('/')}", **options)
+    if extra == "s3":
+        options["config_kwargs"] = _s3_config(options.get("config_kwargs") or {})
+        options = _with_credentials(options, credentials or {}, origin)
+    root = UPath(f"{scheme}://{bucket}{path}", **options)
     if extra == "s3":
         cast(Any, root.fs).retries = S3FS_RETRIES  # a class default of s3fs; the instance is ours
     return root
+
+
+def _s3_config(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """botocore's config: the deadlines (a block may shorten them), and an HTTP session
+    that never follows a redirect, which a block cannot turn back on."""
+    return {**S3_DEADLINES, **settings, "http_session_cls": _unredirected_session_class()}
+
+
+@cache
+def _unredirected_session_class() -> type:
+    """aiobotocore's HTTP session, with aiohttp's redirects off. aiohttp follows a 3xx by
+    default and drops only ``Authorization`` on the way: the body being written and an
+    ``X-Amz-Security-Token`` would go to whatever host the endpoint names. S3 itself
+    never redirects across hosts (a region move is a 301 botocore handles itself)."""
+    from aiobotocore.httpsession import AIOHTTPSession
+
+    class Unredirected:
+        def __init__(self, session: Any) -> None:
+            self._session = session
+
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            return self._session.request(*args, allow_redirects=False, **kwargs)
+
+    class UnredirectedSession(AIOHTTPSession):
+        async def _get_session(self, proxy_url: Any) -> Any:  # pyright: ignore[reportIncompatibleMethodOverride]
+            return Unredirected(await super()._get_session(proxy_url))
+
+    return UnredirectedSession
+
+
+def _plain_url(url: str, origin: str) -> tuple[str, str, str]:
+    """The scheme, bucket and path (``""`` or ``/a/b``) of an object-storage root URL,
+    refused unless each names exactly one thing: nothing secret in it, a bucket name as
+    the services spell them, and plain key segments (fsspec takes keys literally, so
+    ``%2e``, an empty or ``.`` segment would name keys no reader of the URL expects)."""
+    if url != url.strip() or not url.isprintable():  # urlparse drops tabs and newlines
+        raise UnsupportedDataRoot(f"{origin}: refused, the URL holds spaces or control characters")
+    parsed = urlparse(url)
+    scheme = parsed.scheme.lower()
+    if scheme not in PROTOCOLS:
+        known = ", ".join(f"{name}://" for name in ("s3", "gs", "az"))
+        raise UnsupportedDataRoot(
+            f"{origin}: {scheme}:// is not a data root; give a local path, a file:// URL or"
+            f" object storage ({known})"
+        )
+    if (
+        parsed.username
+        or parsed.password
+        or parsed.query
+        or parsed.fragment
+        or "@" in parsed.netloc
+    ):
+        raise UnsupportedDataRoot(
+            f"{origin}: refused, the URL carries a user, password, query or fragment;"
+            " credentials belong in the environment or a credentials block"
+        )
+    if not parsed.netloc:
+        raise UnsupportedDataRoot(f"{origin}: {scheme}:// URL names no bucket")
+    if not _BUCKET.fullmatch(parsed.netloc):
+        raise UnsupportedDataRoot(f"{origin}: refused, {parsed.netloc[:80]!r} is not a bucket"
+                                  " name (letters, digits, '.', '-', '_'; no port)")  # fmt: skip
+    path = parsed.path.rstrip("/")
+    segments = path.split("/")[1:]
+    if "%" in path or any(segment in ("", ".", "..") for segment in segments):
+        raise UnsupportedDataRoot(
+            f"{origin}: refused, the root's path {path[:80]!r} is not plain key segments"
+            " (no '..', '.', '//' or percent-encoding)"
+        )
+    return scheme, parsed.netloc, path
+
+
+def _with_credentials(
+    options: dict[str, Any], credentials: Mapping[str, Any], origin: str
+) -> dict[str, Any]:
+    """``options`` with the block's ``credentials``, once every endpoint named is checked:
+    keys are signed only for the endpoint configured with them. Without a block's own
+    key pair the standard chain signs (variables, profile, instance role), so then every
+    endpoint named must be the environment's."""
+    for source, named in (("the settings'", options), ("the credentials'", credentials)):
+        if endpoint := _endpoint(named):
+            check_endpoint(endpoint, f"{origin}: {source} endpoint")
+    if options.get("anon"):  # unsigned requests: no key goes anywhere
+        return options
+    ours, theirs = _endpoint(options), _endpoint(credentials)
+    env = next((name for name in _ENDPOINT_ENV if os.environ.get(name)), None)
+    if "key" in credentials and "secret" in credentials:
+        if ours and not same_endpoint(ours, theirs):
+            raise UnsupportedDataRoot(
+                f"{origin}: refused, the root's endpoint differs from the one its credentials"
+                f" block names; credentials go only to their own endpoint"
+            )
+        if theirs is None and env:
+            raise UnsupportedDataRoot(
+                f"{origin}: refused, the {CREDENTIALS_BLOCK_TYPE} block names no endpoint but"
+                f" ${env} would send its keys there; set aws_client_parameters.endpoint_url"
+                " in the block"
+            )
+    else:
+        env_endpoint = os.environ.get(env) if env else None
+        for endpoint in (ours, theirs):
+            if endpoint and not same_endpoint(endpoint, env_endpoint):
+                where = f"${env}" if env else "AWS's own endpoint (no $AWS_ENDPOINT_URL)"
+                raise UnsupportedDataRoot(
+                    f"{origin}: refused, a block names an endpoint other than {where}, where"
+                    " the keys from the environment belong; give the keys in the"
+                    f" {CREDENTIALS_BLOCK_TYPE} block with that endpoint"
+                )
+    if not credentials:
+        return options
+    merged = options | dict(credentials)
+    merged.pop("endpoint_url", None)  # s3fs would prefer it to the block's, checked above
+    client = {**options.get("client_kwargs", {}), **credentials.get("client_kwargs", {})}
+    if ours and not theirs:
+        client["endpoint_url"] = ours
+    if client:
+        merged["client_kwargs"] = client
+    return merged
 
 
 def _secret_setting(settings: Mapping[str, Any], prefix: str = "") -> str | None:
@@ -143,22 +249,46 @@ def _endpoint(options: Mapping[str, Any]) -> str | None:
     return options.get("endpoint_url") or client.get("endpoint_url")
 
 
-def _check_endpoints(
-    options: Mapping[str, Any], credentials: Mapping[str, Any], origin: str
-) -> None:
-    """Credentials go only to the endpoint configured with them."""
-    theirs = _endpoint(credentials)
-    ours = _endpoint(options)
-    if ours and ours != theirs:
+def check_endpoint(url: object, origin: str) -> str:
+    """``url`` if it is a plain ``http(s)://host[:port][/path]`` endpoint; refused in one
+    line naming ``origin`` (never echoing it: a user or query in it may be a secret)."""
+    if not (isinstance(url, str) and url.isprintable() and _plain_endpoint(urlparse(url))):
         raise UnsupportedDataRoot(
-            f"{origin}: refused, the root's endpoint differs from the one its credentials"
-            f" block names; credentials go only to their own endpoint"
+            f"{origin}: refused, not a plain http(s)://host[:port] URL (no user, password or query)"
         )
-    if theirs is None and (env := next((e for e in _ENDPOINT_ENV if os.environ.get(e)), None)):
-        raise UnsupportedDataRoot(
-            f"{origin}: refused, the {CREDENTIALS_BLOCK_TYPE} block names no endpoint but ${env}"
-            " would send its keys there; set aws_client_parameters.endpoint_url in the block"
-        )
+    return url
+
+
+def _plain_endpoint(parsed: ParseResult) -> bool:
+    try:
+        parsed.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError:
+        return False
+    return (
+        parsed.scheme.lower() in ("http", "https")
+        and bool(parsed.hostname)
+        and "@" not in parsed.netloc
+        and not (parsed.query or parsed.fragment)
+    )
+
+
+def same_endpoint(one: str | None, other: str | None) -> bool:
+    """Whether two endpoint URLs reach the same server: scheme and host compared without
+    case, a default port as its number, a trailing slash ignored. http and https differ
+    (a session token must not travel in clear)."""
+    if one is None or other is None:
+        return one is other
+    return _endpoint_identity(one) == _endpoint_identity(other)
+
+
+def _endpoint_identity(url: str) -> tuple[str, str, int | None, str]:
+    parsed = urlparse(url.strip())
+    scheme = parsed.scheme.lower()
+    try:
+        port = parsed.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, parsed.hostname or "", port, parsed.path.rstrip("/")
 
 
 def credentials_options(document: Mapping[str, Any]) -> dict[str, Any]:

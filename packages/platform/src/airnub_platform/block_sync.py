@@ -98,15 +98,21 @@ AWS_ENV = {
     "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
     "aws_session_token": "AWS_SESSION_TOKEN",
     "region_name": "AWS_DEFAULT_REGION",
-    "endpoint_url": "AWS_ENDPOINT_URL",
 }
+ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")  # botocore's order for S3
 AWS_ORIGIN = "$AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY, $AWS_ENDPOINT_URL"
 
 
 def _aws_keys() -> dict[str, str] | None:
-    """The standard AWS variables that are set, if the two keys are among them."""
+    """The standard AWS variables that are set, if the two keys are among them, with the
+    endpoint botocore would send them to here (``AWS_ENDPOINT_URL_S3`` before
+    ``AWS_ENDPOINT_URL``), so workers reading the block reach the same server."""
     keys = {field: os.environ[env] for field, env in AWS_ENV.items() if os.environ.get(env)}
-    return keys if {"aws_access_key_id", "aws_secret_access_key"} <= set(keys) else None
+    if not {"aws_access_key_id", "aws_secret_access_key"} <= set(keys):
+        return None
+    if variable := next((name for name in ENDPOINT_ENV if os.environ.get(name)), None):
+        keys["endpoint_url"] = object_storage.check_endpoint(os.environ[variable], f"${variable}")
+    return keys
 
 
 def _block(item: Wanted) -> Any:
@@ -122,8 +128,7 @@ def _block(item: Wanted) -> Any:
         endpoint = fields.pop("endpoint_url", None)
         return AwsCredentials(**fields, aws_client_parameters=AwsClientParameters(
             endpoint_url=endpoint))  # fmt: skip
-    scheme = urlparse(item.value).scheme
-    if scheme and len(scheme) > 1 and scheme != "file":
+    if object_storage.is_remote_url(item.value):  # FILE:///x too is local
         return RemoteFileSystem(basepath=item.value)
     return LocalFileSystem(basepath=storage.local_path_of(item.value))
 
