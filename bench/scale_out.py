@@ -52,7 +52,15 @@ from prefect import flow, task
 CATEGORIES = [f"source_{n:02d}" for n in range(1, 17)]
 DEPARTMENT = "dept_bench"
 WAIT = 2.0
-LIMIT = 4  # categories one host runs at once, the same in both configurations
+# Categories one host runs at once, the same in both configurations: a host's capacity.
+# AIRNUB_BENCH_HOST_LIMIT (1 to 16) sets it; smaller hosts run more waves per stage.
+LIMIT_ENV = "AIRNUB_BENCH_HOST_LIMIT"
+_limit = os.environ.get(LIMIT_ENV, "4")
+if not _limit.isdigit() or not 1 <= int(_limit) <= 16:
+    raise SystemExit(
+        f"scale_out.py: {LIMIT_ENV} must be a whole number from 1 to 16, got {_limit!r}"
+    )
+LIMIT = int(_limit)
 HOST_ENV = "AIRNUB_BENCH_HOST"
 POOL = "airnub-bench"
 SUBNET = "10.214.0"
