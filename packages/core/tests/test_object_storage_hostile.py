@@ -254,7 +254,7 @@ def test_a_body_drip_fed_under_every_read_timeout_ends_at_the_operation_deadline
 def test_an_output_replaced_by_another_host_mid_read_is_not_taken_whole(s3_data_root, monkeypatch):
     """Another host replaces the object between two ranges of one read: the reader is
     told, instead of digesting half of each version."""
-    monkeypatch.setattr(storage, "_READ_RANGE", 4)
+    monkeypatch.setattr(object_storage, "READ_RANGE", 4)
     path = storage.write_text_atomic(s3_data_root / "big.txt", "aaaaaaaaaaaa")
     other = s3fs.S3FileSystem(skip_instance_cache=True)
     replaced = pytest.raises(OSError, match="replaced while it was read")
