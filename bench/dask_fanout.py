@@ -173,7 +173,8 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     repeats = sys.argv[1] if len(sys.argv) > 1 else "5"
     if not repeats.isdigit() or int(repeats) < 1 or len(sys.argv) > 2:
-        raise SystemExit(f"dask_fanout.py: REPEATS must be a whole number from 1, got {repeats!r}")
+        raise SystemExit(f"dask_fanout.py: REPEATS must be a whole number from 1, got {repeats!r};"
+                         " usage: dask_fanout.py [REPEATS]")  # fmt: skip
     try:
         main(int(repeats))
     except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as error:

@@ -620,7 +620,10 @@ def arguments(argv: list[str]) -> tuple[int, str]:
     """REPEATS (a whole number from 1) and the mode; a one-line exit naming a bad one."""
     repeats = argv[0] if argv else "5"
     mode = argv[1] if len(argv) > 1 else "tasks"
-    if not repeats.isdigit() or int(repeats) < 1 or len(argv) > 2:
+    if len(argv) > 2:
+        raise SystemExit(f"scale_out.py: takes at most 2 arguments, got {len(argv)};"
+                         f" usage: scale_out.py [REPEATS] [{'|'.join(MODES)}|all]")  # fmt: skip
+    if not repeats.isdigit() or int(repeats) < 1:
         raise SystemExit(f"scale_out.py: REPEATS must be a whole number from 1, got {repeats!r}"
                          f"; usage: scale_out.py [REPEATS] [{'|'.join(MODES)}|all]")  # fmt: skip
     if mode not in (*MODES, "all"):

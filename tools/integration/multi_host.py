@@ -634,6 +634,9 @@ if __name__ == "__main__":
     if sys.argv[1:2] == [SOURCE_SUBCOMMAND]:
         serve_source(*sys.argv[2:5])
         sys.exit(0)
+    if sys.argv[1:]:  # a --help must not run (and clear the leftovers of) a whole check
+        print("usage: multi_host.py (takes no arguments)", file=sys.stderr)
+        sys.exit(2)
     from airnub_platform.testing import unwind_on_stop_signals
 
     unwind_on_stop_signals()  # .ci/run may stop it with SIGTERM: the finally blocks run

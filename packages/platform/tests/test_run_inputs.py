@@ -91,3 +91,12 @@ def test_airnub_run_writes_to_and_checks_inputs_in_an_s3_data_root(
     again = CliRunner().invoke(app, ["run", department, "processing", "--category", "tidy"])
     assert again.exit_code == 0, again.output  # its input is met in the bucket now
     assert list(tmp_path.iterdir()) == []  # nothing local, no folder named after the URL
+
+
+def test_a_root_runs_would_refuse_is_refused_before_the_api_starts(department, monkeypatch):
+    """One line, exit 2, and no "Prefect API: ..." line before it: nothing was started."""
+    monkeypatch.setenv("AIRNUB_DATA_ROOT", "s3://user:hunter2@bucket/root")
+    done = CliRunner().invoke(app, ["run", department])
+    assert done.exit_code == 2
+    assert done.output.startswith("error: AIRNUB_DATA_ROOT: refused")
+    assert len(done.output.strip().splitlines()) == 1 and "hunter2" not in done.output

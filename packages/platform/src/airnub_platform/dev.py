@@ -336,6 +336,7 @@ def publish(api_url: str, chosen: list[str], tell: Narration) -> None:
                 deploy.deploy(client, department, "local")
             deploy.apply_lost_run_automation(client, dry_run=False)
         wanted, missing = block_sync.wanted_blocks(chosen, None)
-        block_sync.sync(wanted)
+        done = block_sync.sync(wanted)
+        tell.say(f"Blocks: {sum(action != 'unchanged' for action, _ in done)} written")
         for message in missing:
             tell.skipped(message)

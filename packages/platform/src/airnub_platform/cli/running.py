@@ -44,6 +44,10 @@ def run_command(
     chosen = [department] if department else list(conventions.departments())
     if not chosen:
         raise fail("no departments are installed; run `uv sync --all-packages`")
+    try:  # AIRNUB_DATA_ROOT is checked before the API starts; a block's root once it is up
+        storage.data_root(use_block=False)
+    except storage.UnsupportedDataRoot as error:
+        raise fail(str(error)) from None
     try:
         runs = runner.run_departments(
             chosen,
