@@ -9,5 +9,6 @@ import sys
 from airnub_platform.cli import main
 
 if __name__ == "__main__":
+    sys.argv[0] = "airnub"  # --help shows the command this is: `airnub ... sync [OPTIONS]`
     sys.argv[1:1] = ["variables", "sync"]
     main()

@@ -25,11 +25,13 @@ def blocks_sync(
     """Create or update the Secret blocks departments declare, and the data-root block."""
     # here, not above: both import yaml and httpx, which --help never needs
     from airnub_core.config import ConfigError
+    from airnub_core.object_storage import is_remote_url
     from airnub_core.storage import UnsupportedDataRoot
 
-    from airnub_platform import block_sync
+    from airnub_platform import block_sync, runner
 
     chosen = chosen_departments(department)
+    embedded = not runner.configured_api_url()
     with prefect_session() as url:
         try:
             wanted, missing = block_sync.wanted_blocks(chosen, data_root)
@@ -50,3 +52,10 @@ def blocks_sync(
     console.print(table)
     if dry_run:
         console.print("dry run: nothing written")
+    elif embedded and any(i.kind == "storage" and is_remote_url(i.value) for _, i in results):
+        console.print(
+            "note: no PREFECT_API_URL, so these went to the embedded API in your Prefect home;"
+            " every `airnub run` here without AIRNUB_DATA_ROOT now writes to that object store"
+            " (undo: uv run prefect block delete remote-file-system/airnub-data-root)",
+            highlight=False, markup=False, soft_wrap=True,
+        )  # fmt: skip
