@@ -17,7 +17,7 @@ import pytest
 from airnub_core import conventions
 from airnub_core.conventions import ConventionError, check_display_name
 from airnub_platform.scaffolding import render
-from airnub_platform.testing import clean_env, generate
+from airnub_platform.testing import OWNED, clean_env, generate
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -119,7 +119,7 @@ def test_a_department_with_a_tricky_name_is_listed_under_it(scratch_root):
     """End to end in the session's scratch workspace: added by the generator, installed
     by `uv run`, listed by `airnub list` under exactly that name; then removed again."""
     name = TRICKY[0]
-    generate(scratch_root, "add_department", "--id", DEPT, "--name", name)
+    generate(scratch_root, "add_department", "--id", DEPT, "--name", name, *OWNED)
     try:
         listed = subprocess.run(
             ["uv", "run", "--quiet", "airnub", "list", DEPT],

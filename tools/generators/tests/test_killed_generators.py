@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from airnub_platform.testing import clean_env, generate
+from airnub_platform.testing import OWNED, clean_env, generate
 
 DEPT = "dept_victim"
 NAME = "Victim Team"
@@ -28,7 +28,7 @@ JOURNAL = ".airnub-generator-journal"
 def workspace(new_copy) -> Path:
     """A copy holding ``dept_victim`` (added by the generator), committed."""
     root = new_copy("killed")
-    generate(root, "add_department", "--id", DEPT, "--name", NAME)
+    generate(root, "add_department", "--id", DEPT, "--name", NAME, *OWNED)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
     subprocess.run([*git, "add", "-A"], cwd=root, check=True)
     subprocess.run([*git, "commit", "-qm", DEPT], cwd=root, check=True)
@@ -105,7 +105,7 @@ def run(root: Path, script: str, *args: str, env: dict[str, str] | None = None):
 
 def test_an_adder_killed_in_uv_lock_is_undone_by_the_next_generator(workspace, shim):
     before = state(workspace)
-    kill_at(workspace, shim, "lock", "add_department", "--id", "intruder")
+    kill_at(workspace, shim, "lock", "add_department", "--id", "intruder", *OWNED)
     assert (workspace / "packages" / "dept_intruder").is_dir()  # what it left: the package,
     assert "dept-intruder" in (workspace / "pyproject.toml").read_text()  # the root edits
     assert (workspace / JOURNAL / "journal.json").is_file()  # and its journal
@@ -130,7 +130,7 @@ def test_a_remover_killed_in_uv_lock_is_undone_by_the_next_generator(workspace, 
     assert not (workspace / "packages" / DEPT).exists()  # parked, with the root files edited
     assert len(list(workspace.glob(".airnub-removing-*"))) == 1
 
-    done = run(workspace, "add_department", "--id", DEPT, "--name", NAME)
+    done = run(workspace, "add_department", "--id", DEPT, "--name", NAME, *OWNED)
     assert done.stdout.splitlines()[0] == (
         f"note: undid an interrupted remove_department --id {DEPT}: put back"
         f" packages/{DEPT}/; restored pyproject.toml, docker-compose.yml"
@@ -153,7 +153,7 @@ def test_a_remover_killed_after_its_commit_point_is_finished(workspace, shim):
         assert len(list(workspace.glob(".airnub-removing-*"))) == 1
         assert DEPT.replace("_", "-") not in (workspace / "uv.lock").read_text()
 
-        done = run(workspace, "add_department", "--id", DEPT, "--name", NAME, env=shim[0])
+        done = run(workspace, "add_department", "--id", DEPT, "--name", NAME, *OWNED, env=shim[0])
     finally:
         shutil.rmtree(workspace / ".venv")
     assert done.returncode == 0, done.stderr

@@ -40,13 +40,28 @@ def _shown(name: str) -> str:
     return escape(printable(name))
 
 
+def _owners(department: str) -> str:
+    """`` owned by @a, @b; alerts #c``: what the department's metadata declares, or why
+    it cannot be read (the same tags its flows and deployments carry)."""
+    from airnub_core import owners  # pydantic: not for --help
+
+    try:
+        found = owners.declared(department)
+    except ConventionError as error:
+        return f" [red]{_shown(_first_line(error))}[/red]"
+    if found is None:
+        return " [yellow]no owners declared[/yellow]"
+    return f" owned by {_shown(', '.join(found.owners))}; alerts {_shown(found.shown_alerts)}"
+
+
 def tree_of(departments: list[Department], unreadable: Mapping[str, str] | None = None) -> Tree:
     """Departments -> stages -> categories, with their flow names (this imports the flows);
     a department that could not be read (``unreadable``: id -> why) says why in red."""
     tree = Tree("[bold]departments[/bold]")
     for department in departments:
         # display names (and the flow names holding them) may hold "[x]": not markup
-        node = tree.add(f"[bold]{department.id}[/bold] ({_shown(department.display_name)})")
+        title = f"[bold]{department.id}[/bold] ({_shown(department.display_name)})"
+        node = tree.add(title + _owners(department.id))
         for stage in department.stages:
             stage_node = node.add(f"{stage.name}: {_flow_name(stage)}")
             for category in stage.categories:
