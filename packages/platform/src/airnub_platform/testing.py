@@ -311,12 +311,15 @@ def write_department_project(
     display_name: str,
     categories: dict[str, list[str]],
     prefect_yaml: str | None = None,
+    owners: dict[str, str] | None = None,
 ) -> Path:
     """``root/packages/<department>`` laid out as in the repository, returned.
 
     The package goes under ``src/`` beside a ``prefect.yaml`` (``prefect_yaml``, or the
     one generated for a new department) and a ``.dist-info`` naming
     the department, so a process with ``src/`` on its path finds it as if installed.
+    ``owners`` (entry point group -> value, e.g. ``{"airnub.owners": "@a/b"}``) go into
+    its metadata too; by default it declares none.
     """
     folder = root / "packages" / department
     src = folder / "src"
@@ -325,8 +328,11 @@ def write_department_project(
     info.mkdir()
     distribution = conventions.distribution_name(department)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.0.0\n")
+    declared = "".join(
+        f"[{group}]\n{department} = {value}\n" for group, value in (owners or {}).items()
+    )
     (info / "entry_points.txt").write_text(
-        f"[{conventions.ENTRY_POINT_GROUP}]\n{display_name} = {department}\n"
+        f"[{conventions.ENTRY_POINT_GROUP}]\n{display_name} = {department}\n{declared}"
     )
     (folder / "prefect.yaml").write_text(prefect_yaml or _prefect_yaml(department))
     return folder
