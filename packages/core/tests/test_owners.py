@@ -36,7 +36,7 @@ def test_valid_handles_read_back_as_written(written):
 @given(handles, st.sampled_from([" x", "\n@b", "$(id)", "`id`", ";rm", "\x1b[2J", "\u2028"]))
 def test_a_handle_with_anything_else_in_it_is_refused(handle, extra):
     # joined into one argument, as a hostile --owner would give it
-    with pytest.raises(ConventionError, match="^--owner: "):
+    with pytest.raises(ConventionError, match=r"^--owner: "):
         owners.check_owners([handle + extra], "--owner")
 
 
