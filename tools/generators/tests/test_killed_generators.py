@@ -42,7 +42,7 @@ def state(root: Path) -> str:
         ["git", "status", "--porcelain", "--untracked-files=all", "--ignored"],
         cwd=root, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    edited = ("pyproject.toml", "uv.lock", "docker-compose.yml")
+    edited = ("pyproject.toml", "uv.lock", "docker-compose.yml", ".github/CODEOWNERS")
     files = "".join(f"{(root / n).stat().st_mode:o}{(root / n).read_text()}" for n in edited)
     return porcelain + files
 
@@ -112,8 +112,9 @@ def test_an_adder_killed_in_uv_lock_is_undone_by_the_next_generator(workspace, s
 
     done = run(workspace, "remove_department", "--id", "intruder")
     assert done.stdout.splitlines()[0] == (
-        "note: undid an interrupted add_department --id intruder: removed"
-        " packages/dept_intruder/; restored pyproject.toml, docker-compose.yml"
+        "note: undid an interrupted add_department --id intruder --owner @airnub-tests/owners"
+        " --alerts '#airnub-test-alerts': removed packages/dept_intruder/; restored"
+        " pyproject.toml, docker-compose.yml, .github/CODEOWNERS"
     )
     assert done.returncode == 1  # its own work: there is nothing of that name to remove
     assert done.stderr.strip() == (
@@ -133,7 +134,7 @@ def test_a_remover_killed_in_uv_lock_is_undone_by_the_next_generator(workspace, 
     done = run(workspace, "add_department", "--id", DEPT, "--name", NAME, *OWNED)
     assert done.stdout.splitlines()[0] == (
         f"note: undid an interrupted remove_department --id {DEPT}: put back"
-        f" packages/{DEPT}/; restored pyproject.toml, docker-compose.yml"
+        f" packages/{DEPT}/; restored pyproject.toml, docker-compose.yml, .github/CODEOWNERS"
     )
     assert done.returncode == 1
     assert done.stderr.strip() == f"error: --id: packages/{DEPT} already exists"

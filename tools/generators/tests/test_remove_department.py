@@ -32,7 +32,7 @@ def state(root: Path) -> str:
         ["git", "status", "--porcelain", "--untracked-files=all"],
         cwd=root, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    edited = ("pyproject.toml", "uv.lock", "docker-compose.yml")
+    edited = ("pyproject.toml", "uv.lock", "docker-compose.yml", ".github/CODEOWNERS")
     return porcelain + "".join((root / name).read_text() for name in edited)
 
 
@@ -53,6 +53,7 @@ def test_a_dry_run_lists_everything_and_writes_nothing(workspace):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         f"remove packages/{DEPT}/ ({files} files)",
+        "edit   .github/CODEOWNERS",
         "edit   docker-compose.yml",
         "edit   pyproject.toml",
         "edit   uv.lock (uv lock)",
