@@ -135,7 +135,7 @@ def test_owners_are_tags_of_deployments_and_shown_by_list(make_department):
                for d in deployments)  # fmt: skip
     shown = CliRunner().invoke(app, ["list", "dept_listed"], terminal_width=300)
     assert shown.exit_code == 0, shown.output
-    assert "owned by @acme/listed, @dana; alerts #listed-alerts" in shown.output
+    assert "owners: @acme/listed, @dana; alerts: #listed-alerts" in shown.output
 
 
 def test_list_says_when_owners_are_missing_or_broken(make_department):
@@ -144,8 +144,12 @@ def test_list_says_when_owners_are_missing_or_broken(make_department):
     make_department("dept_broken_owners", {}, owners=broken)
     shown = CliRunner().invoke(app, ["list", "dept_unowned", "dept_broken_owners"],
                                terminal_width=400)  # fmt: skip
-    assert "dept_unowned (Unowned) no owners declared" in shown.output
-    assert "'[/red]' is not a GitHub user" in " ".join(shown.output.split())  # not markup
+    lines = shown.output.splitlines()
+    assert lines[1].endswith("dept_unowned (Unowned)")
+    assert lines[2].endswith("owners: none declared")
+    words = " ".join(w for w in shown.output.split() if w not in {"│", "├──", "└──"})
+    assert "owners: packages/dept_broken_owners/pyproject.toml:" in words
+    assert "'[/red]' is not a GitHub user" in words  # shown, not read as markup
 
 
 def test_the_folder_layout_helper_still_writes_no_owners_by_default(tmp_path):

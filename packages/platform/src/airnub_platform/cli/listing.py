@@ -41,17 +41,17 @@ def _shown(name: str) -> str:
 
 
 def _owners(department: str) -> str:
-    """`` owned by @a, @b; alerts #c``: what the department's metadata declares, or why
-    it cannot be read (the same tags its flows and deployments carry)."""
+    """``owners: @a, @b; alerts: #c``: what the department's metadata declares (its flows
+    and deployments carry them as owner tags), or why it cannot be read."""
     from airnub_core import owners  # pydantic: not for --help
 
     try:
         found = owners.declared(department)
     except ConventionError as error:
-        return f" [red]{_shown(_first_line(error))}[/red]"
+        return f"owners: [red]{_shown(_first_line(error))}[/red]"
     if found is None:
-        return " [yellow]no owners declared[/yellow]"
-    return f" owned by {_shown(', '.join(found.owners))}; alerts {_shown(found.shown_alerts)}"
+        return "owners: [yellow]none declared[/yellow]"
+    return f"owners: {_shown(', '.join(found.owners))}; alerts: {_shown(found.shown_alerts)}"
 
 
 def tree_of(departments: list[Department], unreadable: Mapping[str, str] | None = None) -> Tree:
@@ -60,8 +60,8 @@ def tree_of(departments: list[Department], unreadable: Mapping[str, str] | None 
     tree = Tree("[bold]departments[/bold]")
     for department in departments:
         # display names (and the flow names holding them) may hold "[x]": not markup
-        title = f"[bold]{department.id}[/bold] ({_shown(department.display_name)})"
-        node = tree.add(title + _owners(department.id))
+        node = tree.add(f"[bold]{department.id}[/bold] ({_shown(department.display_name)})")
+        node.add(_owners(department.id))
         for stage in department.stages:
             stage_node = node.add(f"{stage.name}: {_flow_name(stage)}")
             for category in stage.categories:
