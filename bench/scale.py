@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from airnub_platform import local_api
+from airnub_platform.testing import OWNED
 from common import ROOT, median, seconds, table, timed
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
@@ -63,7 +64,7 @@ def grow(root: Path, departments: int) -> None:
     """Add generated departments until there are ``departments``, then lock and sync."""
     for n in range(departments - 2):
         dept = f"dept_bench_{n:02d}"
-        commands = [generator("add_department", root, "--id", dept, "--no-lock")]
+        commands = [generator("add_department", root, "--id", dept, "--no-lock", *OWNED)]
         for stage in ("ingestion", "processing", "analysis"):
             commands.append(generator("add_category", root, "--department", dept,
                                       "--stage", stage, "--id", f"{stage}_source"))  # fmt: skip
@@ -94,7 +95,7 @@ for repeat in range(REPEATS):
     target = copy_repository(scratch / f"gen{repeat}")
     for lock in (True, False):
         name = f"add_department {'with' if lock else 'without'} uv lock"
-        args = ["--id", f"timed_{int(lock)}", *([] if lock else ["--no-lock"])]
+        args = ["--id", f"timed_{int(lock)}", *OWNED, *([] if lock else ["--no-lock"])]
         times.setdefault(name, []).append(timed(generator("add_department", target, *args), ENV))
     args = ["--department", "timed_1", "--stage", "ingestion", "--id", "feed"]
     times.setdefault("add_category", []).append(timed(generator("add_category", target, *args)))

@@ -8,7 +8,11 @@ with its Kubernetes work pool's settings (``airnub_platform.work_pools``). The r
 runs; if anything fails, nothing is left behind (if it is killed, the next generator run
 undoes it).
 
-    uv run python tools/generators/add_department.py --id project_gamma --name "Project Gamma"
+Its owners (``--owner``, repeatable) and alert channel (``--alerts``) are required: they
+go into its pyproject.toml, and ``.github/CODEOWNERS`` is regenerated in the same step.
+
+    uv run python tools/generators/add_department.py --id project_gamma --name "Project Gamma" \
+        --owner @acme/gamma-team --alerts "#gamma-alerts"
 """
 
 from pathlib import Path
@@ -16,9 +20,10 @@ from typing import Annotated
 
 import scaffold
 import typer
-from airnub_core import conventions
-from airnub_core.conventions import STAGES
-from airnub_platform import prefect_yaml, work_pools
+from airnub_core import conventions, owners
+from airnub_core.conventions import STAGES, ConventionError
+from airnub_core.owners import Ownership
+from airnub_platform import codeowners, prefect_yaml, work_pools
 
 app = scaffold.app(__doc__)
 
@@ -29,6 +34,18 @@ def main(
     name: Annotated[
         str | None,
         typer.Option("--name", help="Display name shown in the Prefect UI, e.g. 'Project Gamma'."),
+    ] = None,
+    owner: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--owner", help="An owner: a GitHub user @name or team @org/team. Repeat for more."
+        ),
+    ] = None,
+    alerts: Annotated[
+        str | None,
+        typer.Option(
+            "--alerts", help="Where its failures are announced: #channel or an http(s) URL."
+        ),
     ] = None,
     dry_run: scaffold.DryRun = False,
     lock: scaffold.Lock = True,
@@ -45,7 +62,8 @@ def main(
     if display in taken and taken[display] != department:
         raise scaffold.ScaffoldError(f"--name: {display!r} is already the name of {taken[display]}")
 
-    plan = make_plan(root, department, display)
+    ownership = owned_by(department, owner, alerts)
+    plan = make_plan(root, department, display, ownership)
     plan.locks = lock
     if dry_run:
         plan.show()
@@ -54,7 +72,23 @@ def main(
     print(f"next: uv run airnub run {department}")
 
 
-def make_plan(root: Path, department: str, display: str) -> scaffold.Plan:
+def owned_by(department: str, owner: list[str] | None, alerts: str | None) -> Ownership:
+    """The --owner and --alerts given, validated as the department's metadata will be."""
+    if not owner:
+        raise scaffold.ScaffoldError("--owner is required: a GitHub user @name or team @org/team")
+    try:
+        handles = owners.check_owners(owner, "--owner")
+    except ConventionError as error:
+        raise scaffold.ScaffoldError(str(error)) from None
+    channel = scaffold.required(alerts, "--alerts", "Alert channel (#channel or an http(s) URL)")
+    try:
+        owners.check_channel(channel)
+    except ValueError as error:
+        raise scaffold.ScaffoldError(f"--alerts: {error}") from None
+    return owners.Ownership(owners=handles, alerts=channel)
+
+
+def make_plan(root: Path, department: str, display: str, ownership: Ownership) -> scaffold.Plan:
     distribution = conventions.distribution_name(department)
     package = Path("packages") / department
     src = package / "src" / department
@@ -64,6 +98,8 @@ def make_plan(root: Path, department: str, display: str) -> scaffold.Plan:
         "display_name": display,
         "stages": STAGES,
         "work_pool": conventions.work_pool_name(department),
+        "owners": " ".join(ownership.owners),
+        "alerts": ownership.alerts,
     }
     plan = scaffold.Plan(root)
     # The root files first: a malformed one is named before ruff (which reads the root
@@ -72,10 +108,14 @@ def make_plan(root: Path, department: str, display: str) -> scaffold.Plan:
     compose = scaffold.add_compose_worker(root, department)
     if compose is not None:
         plan.edit[Path("docker-compose.yml")] = compose
+    plan.edit[codeowners.FILE] = owners_file(root, department, ownership)
     plan.render(package / "pyproject.toml", "department/pyproject.toml.j2", **context)
     plan.render(package / "README.md", "department/README.md.j2", **context)
     plan.render(package / work_pools.FILE_NAME, "department/work-pool.yaml.j2", **context)
-    # generated as `airnub deployments write` regenerates it, so `airnub check` agrees
+    # generated as `airnub deployments write` regenerates it, so `airnub check` agrees:
+    # with the owner tags its metadata will give once installed
+    groups = {group: {department: value} for group, value in ownership.metadata.items()}
+    scaffold.known_as_installed(distribution, groups)
     try:
         plan.create[package / prefect_yaml.FILE_NAME] = prefect_yaml.render(department, None)
     except prefect_yaml.PrefectYamlError as error:
@@ -95,6 +135,16 @@ def make_plan(root: Path, department: str, display: str) -> scaffold.Plan:
     plan.render(package / "tests" / "conftest.py", "department/conftest.py.j2", **context)
     plan.render(package / "tests" / "test_stages.py", "department/test_stages.py.j2", **context)
     return plan
+
+
+def owners_file(root: Path, department: str, ownership: Ownership) -> str:
+    """CODEOWNERS with the new department's line; a department or the platform whose
+    owners cannot be read stops the generator, naming the file."""
+    try:
+        departments = {**codeowners.tree(root), department: ownership}
+        return codeowners.render(codeowners.platform_owners(root), departments)
+    except codeowners.CodeownersError as error:
+        raise scaffold.ScaffoldError(str(error)) from None
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Remove a department: the reverse of ``add_department.py``.
 
 It removes the workspace member ``packages/dept_<id>`` (the whole folder), its
-entries in the root ``pyproject.toml`` and its worker service in
-``docker-compose.yml``, then runs ``uv lock``. All or nothing: the folder is moved
-aside first and deleted only when everything else succeeded; any failure or
-signal puts everything back. Its deployments on a Prefect server are left to
+entries in the root ``pyproject.toml``, its line in ``.github/CODEOWNERS`` (regenerated
+without it) and its worker service in ``docker-compose.yml``, then runs ``uv lock``.
+All or nothing: the folder is moved aside first and deleted only when everything else
+succeeded; any failure or signal puts everything back. Its deployments on a Prefect
+server are left to
 ``airnub retire`` (CI runs it when a push removes a department).
 
     uv run python tools/generators/remove_department.py --id project_gamma
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import scaffold
 from airnub_core import conventions
+from airnub_core.inventory import folders as inventory_folders
+from airnub_platform import codeowners
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -83,7 +86,22 @@ def make_plan(root: Path, department: str) -> scaffold.Plan:
     compose = scaffold.remove_compose_worker(root, department)
     if compose is not None:
         plan.edit[Path("docker-compose.yml")] = compose
+    plan.edit[codeowners.FILE] = owners_file(root, department)
     return plan
+
+
+def owners_file(root: Path, department: str) -> str:
+    """CODEOWNERS without the department's line. Its own pyproject.toml is not read, so
+    a department whose owners are broken can still be removed."""
+    try:
+        remaining = {
+            other: codeowners.tree_ownership(root, other, folder)
+            for other, folder in inventory_folders(root).items()
+            if other != department
+        }
+        return codeowners.render(codeowners.platform_owners(root), remaining)
+    except codeowners.CodeownersError as error:
+        raise scaffold.ScaffoldError(str(error)) from None
 
 
 if __name__ == "__main__":

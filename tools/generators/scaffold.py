@@ -31,7 +31,7 @@ from typing import Annotated
 
 import typer
 import yaml
-from airnub_core import conventions, inventory
+from airnub_core import conventions, inventory, owners
 from airnub_core.conventions import ConventionError
 from airnub_core.storage import plain_write_mode
 from airnub_platform import scaffolding
@@ -218,13 +218,18 @@ def department_and_stage(department: str | None, stage: str | None) -> tuple[Dep
 
 class _TreeDistribution(importlib.metadata.Distribution):
     """A department of the working tree as ``importlib.metadata`` sees an installed one:
-    its name and its department entry point, read from its pyproject.toml."""
+    its name and its entry points (display name, owners, alerts), read from its
+    pyproject.toml."""
 
-    def __init__(self, distribution: str, entry_points: dict[str, str]) -> None:
-        lines = "".join(f"{name} = {value}\n" for name, value in sorted(entry_points.items()))
+    def __init__(self, distribution: str, groups: dict[str, dict[str, str]]) -> None:
+        sections = "".join(
+            f"[{group}]\n"
+            + "".join(f"{name} = {value}\n" for name, value in sorted(points.items()))
+            for group, points in groups.items()
+        )
         self._files = {
             "METADATA": f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0\n",
-            "entry_points.txt": f"[{conventions.ENTRY_POINT_GROUP}]\n{lines}",
+            "entry_points.txt": sections,
         }
 
     def read_text(self, filename: str) -> str | None:
@@ -260,6 +265,17 @@ def _normalized(distribution: str) -> str:
     return re.sub(r"[-_.]+", "-", distribution).lower()
 
 
+# What a department declares beside its display name (airnub_core.owners).
+OWNED_GROUPS = (owners.OWNERS_GROUP, owners.ALERTS_GROUP)
+
+
+def known_as_installed(distribution: str, groups: dict[str, dict[str, str]]) -> None:
+    """From now on, ``importlib.metadata`` in this process finds ``distribution`` with these
+    entry points, as it will once ``uv sync`` installs it: what a generator renders from the
+    metadata (owner tags in prefect.yaml) is then what `airnub check` expects."""
+    sys.meta_path.insert(0, _TreeFinder(_TreeDistribution(distribution, groups)))
+
+
 def department_tree(dept: Department) -> inventory.Department:
     """The inventory of ``dept`` as the working tree holds it, whether the environment
     running the generator has it installed, from elsewhere, or not yet (a department
@@ -274,7 +290,10 @@ def department_tree(dept: Department) -> inventory.Department:
         raise ScaffoldError(f"{shown}: no [project.entry-points.{group!r}] names {dept.id}")
     if str(dept.src.parent) not in sys.path:
         sys.path.insert(0, str(dept.src.parent))
-        sys.meta_path.insert(0, _TreeFinder(_TreeDistribution(name, entries)))
+        declared = {group: _dig(data, "project", "entry-points", group) for group in OWNED_GROUPS}
+        found = {group: {k: str(v) for k, v in points.items()} for group, points in declared.items()
+                 if isinstance(points, dict)}  # fmt: skip
+        known_as_installed(name, {**found, group: entries})
     return inventory.department(dept.id)
 
 

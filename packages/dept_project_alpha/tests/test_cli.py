@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 LISTING = """\
 dept_project_alpha (Project Alpha)
+owners: @airnub/project-alpha; alerts: #project-alpha-alerts
 ingestion: Ingestion Flow (Project Alpha)
 public_api_data: Ingest Public API Data (Project Alpha)
 scheduled_file_downloads: Download Scheduled Files (Project Alpha)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from airnub_platform.check import check_repository, imported_modules
+from airnub_platform.testing import department_pyproject
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,10 +20,7 @@ def new_department(make_department) -> Path:
     """A fresh department with one category per stage and no tests yet."""
     dept = f"dept_tested_{next(_ids)}"  # its own id: Python caches modules by name
     folder = make_department(dept, CATEGORIES)
-    (folder / "pyproject.toml").write_text(
-        f'[project]\nname = "{dept.replace("_", "-")}"\ndependencies = ["airnub-core"]\n'
-        f'[project.entry-points."airnub.departments"]\n"Tested Team" = "{dept}"\n'
-    )
+    (folder / "pyproject.toml").write_text(department_pyproject(dept, "Tested Team"))
     # the other two categories are imported plainly, so only ingestion/feed is in question
     (folder / "tests").mkdir()
     (folder / "tests" / "test_others.py").write_text(

@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from airnub_platform.testing import clean_env, generate
+from airnub_platform.testing import OWNED, clean_env, generate
 
 DEPT = "dept_sturdy"
-NEW = ["add_department", "--id", "broken_probe"]
+NEW = ["add_department", "--id", "broken_probe", *OWNED]
 CATEGORY = ["add_category", "--department", DEPT, "--stage", "ingestion", "--id", "feed"]
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
 
@@ -25,7 +25,7 @@ PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
 @pytest.fixture(scope="module")
 def workspace(new_copy) -> Path:
     root = new_copy("broken")
-    generate(root, "add_department", "--id", DEPT, "--name", "Sturdy Team")
+    generate(root, "add_department", "--id", DEPT, "--name", "Sturdy Team", *OWNED)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
     subprocess.run([*git, "add", "-A"], cwd=root, check=True)
     subprocess.run([*git, "commit", "-qm", DEPT], cwd=root, check=True)

@@ -17,12 +17,14 @@ import pytest
 from airnub_core import conventions
 from airnub_core.conventions import ConventionError, check_display_name
 from airnub_platform.scaffolding import render
-from airnub_platform.testing import clean_env, generate
+from airnub_platform.testing import OWNED, clean_env, generate
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 DEPT = "dept_named"
 GROUP = conventions.ENTRY_POINT_GROUP
+# What the template needs besides the display name.
+OWNERSHIP = {"owners": "@acme/named @bob", "alerts": "#named-alerts"}
 # What readers of entry_points.txt, TOML and YAML treat specially, and look-alikes.
 SPECIAL = "#;[]=: \t\"'\\{}$%/<>&.,-_aZ0é\u00a0\u2028\u0085\r\n\x7f\ufeff🙂"
 names = st.one_of(
@@ -38,15 +40,16 @@ def rendered_pyproject(display_name: str) -> dict:
         department=DEPT,
         distribution=conventions.distribution_name(DEPT),
         display_name=display_name,
+        **OWNERSHIP,
     )
     return tomllib.loads(text)
 
 
 def entry_points_txt(entry_points: dict[str, dict[str, str]]) -> str:
-    """``entry_points.txt`` as uv_build writes it: per group a ``[group]`` line, a
-    ``name = value`` line per entry point in sorted order, then a blank line."""
+    """``entry_points.txt`` as uv_build writes it: per group, in sorted order, a ``[group]``
+    line, a ``name = value`` line per entry point in sorted order, then a blank line."""
     text = ""
-    for group, entries in entry_points.items():
+    for group, entries in sorted(entry_points.items()):
         lines = "".join(f"{name} = {value}\n" for name, value in sorted(entries.items()))
         text += f"[{group}]\n{lines}\n"
     return text
@@ -102,7 +105,7 @@ def test_uv_build_writes_entry_points_as_the_property_test_does(tmp_path):
         (project / "src" / DEPT).mkdir(parents=True)
         (project / "src" / DEPT / "__init__.py").write_text("")
         text = render("department/pyproject.toml.j2", department=DEPT,
-                                        distribution="dept-named", display_name=name)  # fmt: skip
+                      distribution="dept-named", display_name=name, **OWNERSHIP)  # fmt: skip
         (project / "pyproject.toml").write_text(text, encoding="utf-8")
         build = ["uv", "build", "--wheel", "--offline", "--quiet", "-o", "dist", "."]
         done = subprocess.run(build, cwd=project, capture_output=True, text=True, timeout=300,
@@ -119,7 +122,7 @@ def test_a_department_with_a_tricky_name_is_listed_under_it(scratch_root):
     """End to end in the session's scratch workspace: added by the generator, installed
     by `uv run`, listed by `airnub list` under exactly that name; then removed again."""
     name = TRICKY[0]
-    generate(scratch_root, "add_department", "--id", DEPT, "--name", name)
+    generate(scratch_root, "add_department", "--id", DEPT, "--name", name, *OWNED)
     try:
         listed = subprocess.run(
             ["uv", "run", "--quiet", "airnub", "list", DEPT],

@@ -7,10 +7,11 @@ import sys
 
 import pytest
 import yaml
+from airnub_platform.testing import OWNED
 
 DEPT = "dept_generated"
 GENERATE = [
-    ("add_department", "--id", "generated", "--name", 'Generated "QA" {team}'),
+    ("add_department", "--id", "generated", "--name", 'Generated "QA" {team}', *OWNED),
     ("add_category", "--department", DEPT, "--stage", "ingestion", "--id", "weather_feed"),
     ("add_category", "--department", DEPT, "--stage", "processing", "--id", "daily_totals"),
     ("add_category", "--department", DEPT, "--stage", "analysis", "--id", "trend_report",

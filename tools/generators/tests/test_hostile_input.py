@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from airnub_platform.testing import generate, scratch_workspace
+from airnub_platform.testing import OWNED, generate, scratch_workspace
 
 REPO = Path(__file__).resolve().parents[3]
 DEPT = "dept_fixture"
@@ -82,7 +82,9 @@ def test_refused_with_one_line_and_no_trace(
 def test_quotes_and_braces_in_a_display_name_compile(run_generator, repo_copy, tree_state):
     before = tree_state(repo_copy)
     name = 'Team "Q" {x}\\'
-    done = run_generator(repo_copy, "add_department", "--id", "quoted", "--name", name, "--dry-run")
+    done = run_generator(
+        repo_copy, "add_department", "--id", "quoted", "--name", name, "--dry-run", *OWNED
+    )
     assert done.returncode == 0, done.stderr
     assert "create packages/dept_quoted/pyproject.toml" in done.stdout
     assert tree_state(repo_copy) == before
@@ -92,7 +94,7 @@ def test_a_failure_after_writing_undoes_everything(run_generator, repo_copy, tre
     """With no uv on PATH, `uv lock` cannot run: the new package and the root edit go."""
     before = tree_state(repo_copy)
     env = {"PATH": "/nonexistent", "HOME": str(repo_copy)}
-    done = run_generator(repo_copy, "add_department", "--id", "doomed", env=env)
+    done = run_generator(repo_copy, "add_department", "--id", "doomed", *OWNED, env=env)
     assert done.returncode == 1
     assert done.stderr.strip() == "error: uv is not on PATH; install it with `pip install uv`"
     assert not (repo_copy / "packages" / "dept_doomed").exists()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from airnub_platform.testing import clean_env, generate
+from airnub_platform.testing import OWNED, clean_env, generate
 
 DEPT = "dept_victim"
 NAME = "Victim Team"
@@ -28,7 +28,7 @@ JOURNAL = ".airnub-generator-journal"
 def workspace(new_copy) -> Path:
     """A copy holding ``dept_victim`` (added by the generator), committed."""
     root = new_copy("killed")
-    generate(root, "add_department", "--id", DEPT, "--name", NAME)
+    generate(root, "add_department", "--id", DEPT, "--name", NAME, *OWNED)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
     subprocess.run([*git, "add", "-A"], cwd=root, check=True)
     subprocess.run([*git, "commit", "-qm", DEPT], cwd=root, check=True)
@@ -42,7 +42,7 @@ def state(root: Path) -> str:
         ["git", "status", "--porcelain", "--untracked-files=all", "--ignored"],
         cwd=root, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    edited = ("pyproject.toml", "uv.lock", "docker-compose.yml")
+    edited = ("pyproject.toml", "uv.lock", "docker-compose.yml", ".github/CODEOWNERS")
     files = "".join(f"{(root / n).stat().st_mode:o}{(root / n).read_text()}" for n in edited)
     return porcelain + files
 
@@ -105,15 +105,16 @@ def run(root: Path, script: str, *args: str, env: dict[str, str] | None = None):
 
 def test_an_adder_killed_in_uv_lock_is_undone_by_the_next_generator(workspace, shim):
     before = state(workspace)
-    kill_at(workspace, shim, "lock", "add_department", "--id", "intruder")
+    kill_at(workspace, shim, "lock", "add_department", "--id", "intruder", *OWNED)
     assert (workspace / "packages" / "dept_intruder").is_dir()  # what it left: the package,
     assert "dept-intruder" in (workspace / "pyproject.toml").read_text()  # the root edits
     assert (workspace / JOURNAL / "journal.json").is_file()  # and its journal
 
     done = run(workspace, "remove_department", "--id", "intruder")
     assert done.stdout.splitlines()[0] == (
-        "note: undid an interrupted add_department --id intruder: removed"
-        " packages/dept_intruder/; restored pyproject.toml, docker-compose.yml"
+        "note: undid an interrupted add_department --id intruder --owner @airnub-tests/owners"
+        " --alerts '#airnub-test-alerts': removed packages/dept_intruder/; restored"
+        " pyproject.toml, docker-compose.yml, .github/CODEOWNERS"
     )
     assert done.returncode == 1  # its own work: there is nothing of that name to remove
     assert done.stderr.strip() == (
@@ -130,10 +131,10 @@ def test_a_remover_killed_in_uv_lock_is_undone_by_the_next_generator(workspace, 
     assert not (workspace / "packages" / DEPT).exists()  # parked, with the root files edited
     assert len(list(workspace.glob(".airnub-removing-*"))) == 1
 
-    done = run(workspace, "add_department", "--id", DEPT, "--name", NAME)
+    done = run(workspace, "add_department", "--id", DEPT, "--name", NAME, *OWNED)
     assert done.stdout.splitlines()[0] == (
         f"note: undid an interrupted remove_department --id {DEPT}: put back"
-        f" packages/{DEPT}/; restored pyproject.toml, docker-compose.yml"
+        f" packages/{DEPT}/; restored pyproject.toml, docker-compose.yml, .github/CODEOWNERS"
     )
     assert done.returncode == 1
     assert done.stderr.strip() == f"error: --id: packages/{DEPT} already exists"
@@ -153,7 +154,7 @@ def test_a_remover_killed_after_its_commit_point_is_finished(workspace, shim):
         assert len(list(workspace.glob(".airnub-removing-*"))) == 1
         assert DEPT.replace("_", "-") not in (workspace / "uv.lock").read_text()
 
-        done = run(workspace, "add_department", "--id", DEPT, "--name", NAME, env=shim[0])
+        done = run(workspace, "add_department", "--id", DEPT, "--name", NAME, *OWNED, env=shim[0])
     finally:
         shutil.rmtree(workspace / ".venv")
     assert done.returncode == 0, done.stderr

@@ -4,7 +4,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from airnub_platform.testing import generate
+from airnub_platform.testing import OWNED, generate
 
 DEPT = "dept_pruned"
 IN_DEPT = ["--department", DEPT]
@@ -13,7 +13,7 @@ IN_DEPT = ["--department", DEPT]
 @pytest.fixture(scope="module")
 def workspace(new_copy) -> Path:
     root = new_copy("remove-category")
-    generate(root, "add_department", "--id", DEPT, "--name", "Pruned Team")
+    generate(root, "add_department", "--id", DEPT, "--name", "Pruned Team", *OWNED)
     generate(root, "add_category", *IN_DEPT, "--stage", "ingestion", "--id", "feed")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
     subprocess.run([*git, "add", "-A"], cwd=root, check=True)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from airnub_platform.testing import SCRATCH_DEPARTMENTS, clean_env, generate
+from airnub_platform.testing import OWNED, SCRATCH_DEPARTMENTS, clean_env, generate
 
 DEPT = "dept_roundtrip"
 
@@ -21,7 +21,7 @@ def workspace(new_copy) -> tuple[Path, str]:
     """A copy with ``dept_roundtrip`` added by the generator; also its state before that."""
     root = new_copy("remove")
     before = state(root)
-    generate(root, "add_department", "--id", DEPT, "--name", "Round Trip")
+    generate(root, "add_department", "--id", DEPT, "--name", "Round Trip", *OWNED)
     generate(root, "add_category", "--department", DEPT, "--stage", "ingestion", "--id", "feed")
     return root, before
 
@@ -32,7 +32,7 @@ def state(root: Path) -> str:
         ["git", "status", "--porcelain", "--untracked-files=all"],
         cwd=root, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    edited = ("pyproject.toml", "uv.lock", "docker-compose.yml")
+    edited = ("pyproject.toml", "uv.lock", "docker-compose.yml", ".github/CODEOWNERS")
     return porcelain + "".join((root / name).read_text() for name in edited)
 
 
@@ -53,6 +53,7 @@ def test_a_dry_run_lists_everything_and_writes_nothing(workspace):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         f"remove packages/{DEPT}/ ({files} files)",
+        "edit   .github/CODEOWNERS",
         "edit   docker-compose.yml",
         "edit   pyproject.toml",
         "edit   uv.lock (uv lock)",
@@ -225,7 +226,9 @@ def test_a_signal_after_the_commit_point_lets_it_finish(workspace, tmp_path):
     assert f"removed packages/{DEPT}/" in done.stdout
     assert not list(root.glob(".airnub-removing-*"))
     assert state(root) == before
-    generate(root, "add_department", "--id", DEPT, "--name", "Round Trip")  # for the tests after
+    generate(
+        root, "add_department", "--id", DEPT, "--name", "Round Trip", *OWNED
+    )  # for the tests after
     generate(root, "add_category", "--department", DEPT, "--stage", "ingestion", "--id", "feed")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from airnub_core import inventory
 from airnub_platform.scaffolding import TASKS_MARKER, render
-from airnub_platform.testing import clean_env, generate
+from airnub_platform.testing import OWNED, clean_env, generate
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -33,7 +33,7 @@ GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign
 @pytest.fixture(scope="module")
 def workspace(new_copy) -> Path:
     root = new_copy("stage-scaffolds")
-    generate(root, "add_department", "--id", DEPT, "--name", "Staged Team")
+    generate(root, "add_department", "--id", DEPT, "--name", "Staged Team", *OWNED)
     made = [("ingestion", "feed"), ("ingestion", "other"),
             ("processing", "tidy", "--reads", "ingestion/feed")]  # fmt: skip
     for stage, category, *more in made:

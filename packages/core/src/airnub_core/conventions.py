@@ -27,6 +27,8 @@ DEPARTMENT_PREFIX = "dept_"
 ENTRY_POINT_GROUP = "airnub.departments"
 # Tags every deployment `airnub deploy` writes; only these are ever pruned or retired.
 MANAGED_TAG = "airnub-managed"
+# A department's owners are tagged ``owner:@acme/team`` on its flow runs and deployments.
+OWNER_TAG_PREFIX = "owner:"
 # Folder names with a fixed meaning inside a stage or category.
 RESERVED_NAMES = frozenset({"tasks", "subflows", "configs", "sample_data", *STAGES})
 MAX_ID_LENGTH = 40
@@ -225,6 +227,15 @@ def display_name(department: str) -> str:
     return known[department]
 
 
+def owner_tags(department: str) -> list[str]:
+    """``owner:<handle>`` for each owner the department's installed metadata declares
+    (:mod:`airnub_core.owners`); raises ConventionError when that metadata is invalid."""
+    from airnub_core import owners  # pydantic: only when a tag is asked for
+
+    found = owners.declared(department)
+    return [f"{OWNER_TAG_PREFIX}{handle}" for handle in found.owners] if found else []
+
+
 def unknown(what: str, value: str, valid: Iterable[str]) -> str:
     choices = ", ".join(valid) or "none"
     return f"unknown {what} {value!r}; valid: {choices}"
@@ -254,7 +265,7 @@ class Identity:
     @property
     def tags(self) -> list[str]:
         parts = [self.department, self.stage, self.category]
-        return [p for p in parts if p]
+        return [*(p for p in parts if p), *owner_tags(self.department)]
 
     @property
     def parts(self) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from airnub_core import config, contracts, conventions, environments, inventory
 from airnub_core.conventions import STAGES, ConventionError, Identity
 from airnub_core.inventory import ORPHAN
 
-from airnub_platform import prefect_yaml, work_pools
+from airnub_platform import codeowners, prefect_yaml, work_pools
 from airnub_platform.prefect_yaml import DEPLOYMENT_KEYS, TOP_LEVEL_KEYS, WORK_POOL_KEYS
 
 SRC_EXTRAS = frozenset({"__init__.py", "configs", "sample_data", "py.typed", "__pycache__"})
@@ -65,7 +65,22 @@ def check_repository(root: Path, only: list[str] | None = None) -> Report:
         checker = _Department(folder, root if declared is not None else None, declared)
         report.violations.extend(checker.run())
         report.categories += checker.categories
+    report.violations.extend(_codeowners(root))
     return report
+
+
+def _codeowners(root: Path) -> list[Violation]:
+    """CODEOWNERS must be as generated, in a repository on GitHub (one with ``.github/``).
+    A department whose owners cannot be read is named by its own check, not twice."""
+    if not (root / ".github").is_dir():
+        return []
+    try:
+        problem = codeowners.difference(root)
+    except codeowners.CodeownersError as error:
+        if str(error).startswith("packages/"):
+            return []
+        return [Violation(root / "pyproject.toml", str(error).removeprefix("pyproject.toml: "))]
+    return [Violation(root / codeowners.FILE, problem)] if problem else []
 
 
 def _import(module_name: str) -> ModuleType:
@@ -150,12 +165,21 @@ class _Department:
             conventions.check_display_name(next(iter(points)))
         except ConventionError as error:
             self.flag(path, str(error))
+        self._owners(path)
         if not any(str(d).startswith("airnub-core") for d in project.get("dependencies", [])):
             self.flag(path, "project.dependencies must include airnub-core")
         if self.id not in conventions.departments():
             self.flag(path, "not installed; run `uv sync --all-packages`")
             return False
         return True
+
+    def _owners(self, path: Path) -> None:
+        """Its owners and alert channel, as CODEOWNERS and the owner tags read them."""
+        root = self.root or self.folder.parent.parent
+        try:
+            codeowners.tree_ownership(root, self.id, self.folder)
+        except codeowners.CodeownersError as error:
+            self.flag(path, str(error).split(": ", 1)[-1])
 
     # -- stages and categories -------------------------------------------------------
 

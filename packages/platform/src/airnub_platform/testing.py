@@ -213,6 +213,8 @@ SCRATCH_INGESTION_DEPLOYMENTS = {
     "dept_scratch": "Ingestion Flow (Scratch Team)/dept-scratch-ingestion",
     "dept_scratch_two": "Ingestion Flow (Second Team)/dept-scratch-two-ingestion",
 }
+# What add_department requires besides its id: the owners and alert channel of a test's own.
+OWNED = ("--owner", "@airnub-tests/owners", "--alerts", "#airnub-test-alerts")
 SCRATCH_CATEGORIES = {"ingestion": ["feed"], "processing": ["tidy"], "analysis": ["totals"]}
 
 
@@ -283,7 +285,7 @@ def scratch_workspace(
     subprocess.run(sync, cwd=root, env=clean_env(), check=True)
     originals = sorted((root / "packages").glob(f"{conventions.DEPARTMENT_PREFIX}*"))
     for department, display_name in departments.items():
-        generate(root, "add_department", "--id", department, "--name", display_name)
+        generate(root, "add_department", "--id", department, "--name", display_name, *OWNED)
         for stage, names in categories.items():
             for name in names:
                 generate(root, "add_category", "--department", department, "--stage", stage,
@@ -309,12 +311,15 @@ def write_department_project(
     display_name: str,
     categories: dict[str, list[str]],
     prefect_yaml: str | None = None,
+    owners: dict[str, str] | None = None,
 ) -> Path:
     """``root/packages/<department>`` laid out as in the repository, returned.
 
     The package goes under ``src/`` beside a ``prefect.yaml`` (``prefect_yaml``, or the
     one generated for a new department) and a ``.dist-info`` naming
     the department, so a process with ``src/`` on its path finds it as if installed.
+    ``owners`` (entry point group -> value, e.g. ``{"airnub.owners": "@a/b"}``) go into
+    its metadata too; by default it declares none.
     """
     folder = root / "packages" / department
     src = folder / "src"
@@ -323,8 +328,11 @@ def write_department_project(
     info.mkdir()
     distribution = conventions.distribution_name(department)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.0.0\n")
+    declared = "".join(
+        f"[{group}]\n{department} = {value}\n" for group, value in (owners or {}).items()
+    )
     (info / "entry_points.txt").write_text(
-        f"[{conventions.ENTRY_POINT_GROUP}]\n{display_name} = {department}\n"
+        f"[{conventions.ENTRY_POINT_GROUP}]\n{display_name} = {department}\n{declared}"
     )
     (folder / "prefect.yaml").write_text(prefect_yaml or _prefect_yaml(department))
     return folder
@@ -353,13 +361,19 @@ def make_department(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield make
 
 
-def department_pyproject(department: str, display_name: str) -> str:
-    """A department's ``pyproject.toml``, the metadata its id and display name come from."""
+def department_pyproject(
+    department: str, display_name: str, owners: str = "@airnub-tests/owners",
+    alerts: str = "#airnub-test-alerts",
+) -> str:  # fmt: skip
+    """A department's ``pyproject.toml``, the metadata its id, display name, owners and
+    alert channel come from."""
     distribution = conventions.distribution_name(department)
     return (
         f'[project]\nname = "{distribution}"\ndependencies = ["airnub-core"]\n'
         f'[project.entry-points."{conventions.ENTRY_POINT_GROUP}"]\n'
         f'"{display_name}" = "{department}"\n'
+        f'[project.entry-points."airnub.owners"]\n{department} = "{owners}"\n'
+        f'[project.entry-points."airnub.alerts"]\n{department} = "{alerts}"\n'
     )
 
 

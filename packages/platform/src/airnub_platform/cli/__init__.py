@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from airnub_platform.cli import blocks, deployments, variables
+from airnub_platform.cli import blocks, deployments, owners, variables
 from airnub_platform.cli._shared import fail
 from airnub_platform.cli.affected import affected_command
 from airnub_platform.cli.checking import check_command
@@ -28,6 +28,7 @@ app.command("dev")(dev_command)
 app.add_typer(variables.app, name="variables")
 app.add_typer(blocks.app, name="blocks")
 app.add_typer(deployments.app, name="deployments")
+app.add_typer(owners.app, name="owners")
 
 
 def main() -> None:

@@ -40,6 +40,20 @@ def _shown(name: str) -> str:
     return escape(printable(name))
 
 
+def _owners(department: str) -> str:
+    """``owners: @a, @b; alerts: #c``: what the department's metadata declares (its flows
+    and deployments carry them as owner tags), or why it cannot be read."""
+    from airnub_core import owners  # pydantic: not for --help
+
+    try:
+        found = owners.declared(department)
+    except ConventionError as error:
+        return f"owners: [red]{_shown(_first_line(error))}[/red]"
+    if found is None:
+        return "owners: [yellow]none declared[/yellow]"
+    return f"owners: {_shown(', '.join(found.owners))}; alerts: {_shown(found.shown_alerts)}"
+
+
 def tree_of(departments: list[Department], unreadable: Mapping[str, str] | None = None) -> Tree:
     """Departments -> stages -> categories, with their flow names (this imports the flows);
     a department that could not be read (``unreadable``: id -> why) says why in red."""
@@ -47,6 +61,7 @@ def tree_of(departments: list[Department], unreadable: Mapping[str, str] | None 
     for department in departments:
         # display names (and the flow names holding them) may hold "[x]": not markup
         node = tree.add(f"[bold]{department.id}[/bold] ({_shown(department.display_name)})")
+        node.add(_owners(department.id))
         for stage in department.stages:
             stage_node = node.add(f"{stage.name}: {_flow_name(stage)}")
             for category in stage.categories:
