@@ -63,7 +63,7 @@ S3_DEADLINES = {
 S3FS_RETRIES = 2
 OPERATION_DEADLINE = 300.0  # seconds for one whole write, lookup or removal
 _SECRET_NAME = re.compile(r"key|secret|token|password|credential|sas|connection_string", re.I)
-_ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")  # botocore's order
+ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")  # botocore's order for S3
 # A bucket (or container) name as botocore accepts it: no port, user, slash or escape.
 _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 
@@ -76,6 +76,16 @@ def is_remote_url(value: str) -> bool:
     """Whether ``value`` is a URL with a scheme other than ``file`` (a drive letter is not)."""
     scheme = urlparse(value).scheme
     return len(scheme) > 1 and scheme.lower() != "file"
+
+
+def uses_aws(url: str) -> bool:
+    """Whether ``url`` is an S3 root, whose keys come from AWS's chain or its block."""
+    return PROTOCOLS.get(urlparse(url).scheme.lower(), ("",))[0] == "s3"
+
+
+def environment_endpoint() -> str | None:
+    """The name of the variable that sets botocore's S3 endpoint here, if one does."""
+    return next((name for name in ENDPOINT_ENV if os.environ.get(name)), None)
 
 
 def is_remote(path: object) -> TypeIs[UPath]:
@@ -200,7 +210,7 @@ def _with_credentials(
     if options.get("anon"):  # unsigned requests: no key goes anywhere
         return options
     ours, theirs = _endpoint(options), _endpoint(credentials)
-    env = next((name for name in _ENDPOINT_ENV if os.environ.get(name)), None)
+    env = environment_endpoint()
     if "key" in credentials and "secret" in credentials:
         if ours and not same_endpoint(ours, theirs):
             raise UnsupportedDataRoot(

@@ -88,8 +88,7 @@ def root_of(
     ``api_url``, if given and there is one, else from the environment."""
     if not object_storage.is_remote_url(value):
         return Path(local_path_of(value, origin))
-    scheme = urlparse(value).scheme.lower()
-    uses_aws = object_storage.PROTOCOLS.get(scheme, ("",))[0] == "s3"
+    uses_aws = object_storage.uses_aws(value)
     credentials = _credentials(api_url) if uses_aws and api_url else None
     return object_storage.remote_root(value, origin, settings, credentials)
 

@@ -22,7 +22,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 from airnub_core import config, object_storage, storage
 
@@ -88,7 +87,7 @@ def wanted_blocks(
     if object_storage.is_remote_url(root):
         object_storage.remote_root(root, origin)  # refused here as a run would refuse it
     wanted.append(Wanted(storage.DATA_ROOT_BLOCK, "storage", root, "data root"))
-    if (keys := _aws_keys()) and urlparse(root).scheme.lower() in ("s3", "s3a"):
+    if (keys := _aws_keys()) and object_storage.uses_aws(root):
         wanted.append(Wanted(storage.DATA_ROOT_BLOCK, "aws-credentials", keys, AWS_ORIGIN))
     return wanted, missing
 
@@ -99,7 +98,6 @@ AWS_ENV = {
     "aws_session_token": "AWS_SESSION_TOKEN",
     "region_name": "AWS_DEFAULT_REGION",
 }
-ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")  # botocore's order for S3
 AWS_ORIGIN = "$AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY, $AWS_ENDPOINT_URL, $AWS_DEFAULT_REGION"
 
 
@@ -110,7 +108,7 @@ def _aws_keys() -> dict[str, str] | None:
     keys = {field: os.environ[env] for field, env in AWS_ENV.items() if os.environ.get(env)}
     if not {"aws_access_key_id", "aws_secret_access_key"} <= set(keys):
         return None
-    if variable := next((name for name in ENDPOINT_ENV if os.environ.get(name)), None):
+    if variable := object_storage.environment_endpoint():
         keys["endpoint_url"] = object_storage.check_endpoint(os.environ[variable], f"${variable}")
     return keys
 
@@ -170,6 +168,5 @@ def _aws_fields(block: Any) -> tuple[Any, ...]:
     def plain(value: Any) -> Any:
         return value.get_secret_value() if hasattr(value, "get_secret_value") else value
 
-    names = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "region_name")
     endpoint = block.aws_client_parameters.endpoint_url
-    return (*(plain(getattr(block, name)) for name in names), endpoint)
+    return (*(plain(getattr(block, name)) for name in AWS_ENV), endpoint)

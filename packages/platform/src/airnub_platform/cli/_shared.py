@@ -22,6 +22,17 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def refuse_unusable_data_root() -> None:
+    """Refuse, in one line and before anything starts, an ``AIRNUB_DATA_ROOT`` that runs
+    would refuse (a block's root is checked once the API is up)."""
+    from airnub_core import storage  # its imports are not for --help
+
+    try:
+        storage.data_root(use_block=False)
+    except storage.UnsupportedDataRoot as error:
+        raise fail(str(error)) from None
+
+
 def counted(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from airnub_platform.cli._shared import console, fail
+from airnub_platform.cli._shared import console, fail, refuse_unusable_data_root
 
 if TYPE_CHECKING:
     from airnub_platform.dev import DevState
@@ -48,12 +48,7 @@ def dev_command(
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
             raise fail(f"--port: 127.0.0.1:{port} is already in use", 1)
-    from airnub_core import storage
-
-    try:  # a root the workers' runs would refuse is refused before anything starts
-        storage.data_root(use_block=False)
-    except storage.UnsupportedDataRoot as error:
-        raise fail(str(error)) from None
+    refuse_unusable_data_root()  # the workers' runs would refuse it
     tell = dev.Narration(say=progress, skipped=skipped, ready=ready, failed=failed)
     try:
         code = dev.serve(port, db, tell)

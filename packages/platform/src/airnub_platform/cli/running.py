@@ -13,7 +13,15 @@ from rich.table import Table
 from rich.text import Text
 
 from airnub_platform.cli._session import api_gone
-from airnub_platform.cli._shared import Env, chosen_env, console, errors, fail, shown
+from airnub_platform.cli._shared import (
+    Env,
+    chosen_env,
+    console,
+    errors,
+    fail,
+    refuse_unusable_data_root,
+    shown,
+)
 
 if TYPE_CHECKING:
     from airnub_platform.runner import DepartmentRun, StageOutcome
@@ -44,10 +52,7 @@ def run_command(
     chosen = [department] if department else list(conventions.departments())
     if not chosen:
         raise fail("no departments are installed; run `uv sync --all-packages`")
-    try:  # AIRNUB_DATA_ROOT is checked before the API starts; a block's root once it is up
-        storage.data_root(use_block=False)
-    except storage.UnsupportedDataRoot as error:
-        raise fail(str(error)) from None
+    refuse_unusable_data_root()
     try:
         runs = runner.run_departments(
             chosen,
