@@ -151,6 +151,20 @@ def url_listed(folder, url: str) -> bool:
         ("s3://bucket/root?X-Amz-Signature=hunter2", "carries a user, password"),
         ("s3://bucket/a/../b", "'..'"),
         ("gs://bucket/root", "install airnub-core[gcs]"),
+        # naming anything but plain keys: fsspec takes keys literally
+        ("s3://bucket//x", "not plain key segments"),  # a key with an empty segment
+        ("s3://bucket/.", "not plain key segments"),
+        ("s3://bucket/a/./b", "not plain key segments"),
+        ("s3://bucket/%2e%2e/x", "not plain key segments"),  # fsspec would not decode it
+        ("s3://bucket/a%2Fb", "not plain key segments"),
+        ("s3://bucket/root\tx", "spaces or control characters"),  # urlparse drops the tab
+        ("s3://bucket/root\n", "spaces or control characters"),
+        (" s3://bucket/root", "spaces or control characters"),
+        ("s3://bucket:9000/root", "not a bucket name"),
+        ("s3://bucket%2Fother/root", "not a bucket name"),
+        ("s3://bu\\cket/root", "not a bucket name"),
+        ("s3://:hunter2@bucket/root", "carries a user, password"),
+        ("s3://@bucket/root", "carries a user, password"),
     ],
 )
 def test_a_root_that_cannot_be_used_is_refused_in_one_line_without_its_secret(

@@ -79,35 +79,8 @@ def s3_env(monkeypatch: pytest.MonkeyPatch, endpoint: str | None) -> None:
 # --- hostile root URLs -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("url", "says"),
-    [
-        ("s3://bucket//x", "not plain key segments"),  # a key with an empty segment
-        ("s3://bucket/.", "not plain key segments"),
-        ("s3://bucket/a/./b", "not plain key segments"),
-        ("s3://bucket/%2e%2e/x", "not plain key segments"),  # fsspec would not decode it
-        ("s3://bucket/a%2Fb", "not plain key segments"),
-        ("s3://bucket/root\tx", "spaces or control characters"),  # urlparse drops the tab
-        ("s3://bucket/root\n", "spaces or control characters"),
-        (" s3://bucket/root", "spaces or control characters"),
-        ("s3://bucket:9000/root", "not a bucket name"),
-        ("s3://bucket%2Fother/root", "not a bucket name"),
-        ("s3://bu\\cket/root", "not a bucket name"),
-        ("s3://:hunter2@bucket/root", "carries a user, password"),
-        ("s3://@bucket/root", "carries a user, password"),
-    ],
-)
-def test_a_root_url_naming_anything_but_plain_keys_is_refused_in_one_line(
-    url, says, monkeypatch, tmp_path
-):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(storage.DATA_ROOT_ENV, url)
-    with pytest.raises(UnsupportedDataRoot) as refused:
-        storage.output_dir("dept_x", "ingestion", "feed")
-    message = str(refused.value)
-    assert message.startswith(f"{storage.DATA_ROOT_ENV}: ") and says in message
-    assert "\n" not in message and "hunter2" not in message
-    assert list(tmp_path.iterdir()) == []
+# The URLs naming anything but plain keys are among the refused roots in
+# test_object_storage.py (test_a_root_that_cannot_be_used_is_refused_in_one_line_...).
 
 
 def test_odd_but_plain_roots_name_the_keys_they_spell(s3_endpoint, monkeypatch):
