@@ -164,8 +164,9 @@ def _why(error: ValidationError) -> str:
 def declared(department: str) -> Ownership | None:
     """What the installed package of ``department`` declares, or None when it declares
     neither owners nor an alert channel; raises ConventionError when it is invalid."""
+    installed = entry_points()  # one scan of the installed metadata for both groups
     found = {
-        group: [ep.value for ep in entry_points(group=group) if ep.name == department]
+        group: [ep.value for ep in installed.select(group=group) if ep.name == department]
         for group in (OWNERS_GROUP, ALERTS_GROUP)
     }
     if not any(found.values()):
