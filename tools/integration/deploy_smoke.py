@@ -23,7 +23,12 @@ import time
 from pathlib import Path
 
 from airnub_platform import local_api, remote
-from airnub_platform.testing import SCRATCH_INGESTION_DEPLOYMENTS, clean_env, scratch_workspace
+from airnub_platform.testing import (
+    SCRATCH_INGESTION_DEPLOYMENTS,
+    clean_env,
+    scratch_workspace,
+    unwind_on_stop_signals,
+)
 
 DEPARTMENT = "dept_scratch"
 DEPLOYMENT = SCRATCH_INGESTION_DEPLOYMENTS[DEPARTMENT]
@@ -56,6 +61,16 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
 
 def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="airnub-smoke-"))
+    passed = False
+    try:
+        passed = smoke(scratch)
+    finally:  # a failure keeps its logs for reading; a pass or SIGTERM leaves nothing
+        if passed or sys.exc_info()[0] is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return 0 if passed else 1
+
+
+def smoke(scratch: Path) -> bool:
     (scratch / "workspace").mkdir()
     workspace = scratch_workspace(scratch / "workspace", {DEPARTMENT: "Scratch Team"})
     bin_dir = workspace / ".venv" / "bin"  # the scratch workspace's own environment
@@ -95,14 +110,15 @@ def main() -> int:
         missing = [p for p in OUTPUTS if not (data / DEPARTMENT / p).is_file()]
         if state != "COMPLETED" or missing:
             raise RuntimeError(f"state {state}; missing outputs: {missing or 'none'}")
-        return 0
+        return True
     except Exception as error:
         print(f"deploy smoke test failed: {error}", file=sys.stderr)
         for name, handle in logs.items():
             handle.flush()
             tail = (scratch / f"{name}.log").read_text(errors="replace")[-3000:]
             print(f"--- {name} log (tail) ---\n{tail}", file=sys.stderr)
-        return 1
+        print(f"files kept in {scratch}", file=sys.stderr)
+        return False
     finally:
         if worker is not None:
             stop(worker, "worker")
@@ -112,4 +128,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    unwind_on_stop_signals()  # .ci/run runs it in the background, and stops it with SIGTERM
     sys.exit(main())

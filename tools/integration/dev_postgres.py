@@ -23,7 +23,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from airnub_platform import dev, local_api, remote
-from airnub_platform.testing import SCRATCH_INGESTION_DEPLOYMENTS, clean_env, scratch_workspace
+from airnub_platform.testing import (
+    SCRATCH_INGESTION_DEPLOYMENTS,
+    clean_env,
+    scratch_workspace,
+    unwind_on_stop_signals,
+)
 
 
 def postgres_bin() -> Path | None:
@@ -134,4 +139,5 @@ def check_dev(scratch: Path, port: int) -> int:
 
 
 if __name__ == "__main__":
+    unwind_on_stop_signals()  # .ci/run runs it in the background, and stops it with SIGTERM
     sys.exit(main())

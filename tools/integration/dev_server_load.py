@@ -254,7 +254,8 @@ def report(result: LoadResult) -> str:
 
 def main() -> int:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    # SIGTERM (a CI timeout) unwinds like Ctrl-C, through run_load's finally.
+    # SIGTERM (a CI timeout, or .ci/run stopping its side checks) unwinds like Ctrl-C,
+    # through run_load's finally.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     scratch = Path(tempfile.mkdtemp(prefix="airnub-dev-load-"))
     try:
