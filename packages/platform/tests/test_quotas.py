@@ -3,12 +3,20 @@ against the session's real Prefect server, on throwaway departments."""
 
 import itertools
 import os
+import tomllib
 
 import pytest
 from airnub_core.conventions import work_pool_name
 from airnub_platform import quotas
+from airnub_platform.check import check_repository
 from airnub_platform.cli import app
 from airnub_platform.quotas import Limits, QuotaError
+from airnub_platform.scaffolding import render
+from airnub_platform.testing import (
+    department_pyproject,
+    importable_departments,
+    write_department_project,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from prefect.client.orchestration import get_client
@@ -231,3 +239,30 @@ def test_an_undecodable_pyproject_is_named(department):
     quotas.pyproject_of(department).write_bytes(b"[tool.airnub.limits]\nflow-runs = 4 # \xff\n")
     with pytest.raises(QuotaError, match=r"pyproject\.toml: cannot be read: UnicodeDecodeError"):
         quotas.read(department)
+
+
+def test_airnub_check_flags_limits_deploy_would_refuse(tmp_path):
+    department = "dept_quota_check"
+    folder = write_department_project(tmp_path, department, "Quota Check", {"ingestion": ["a"]})
+    limits = "\n[tool.airnub.limits]\nflow-runs = 4\ntask-runs = -1\n"
+    (folder / "pyproject.toml").write_text(department_pyproject(department, "Quota Check") + limits)
+    with importable_departments(folder / "src", {department: "Quota Check"}):
+        report = check_repository(tmp_path, [department])
+    shown = [violation.show(tmp_path) for violation in report.violations]
+    expected = (
+        f"packages/{department}/pyproject.toml: [tool.airnub.limits] 'task-runs':"
+        " Input should be greater than or equal to 1"
+    )
+    assert expected in shown, shown
+
+
+def test_a_new_departments_pyproject_shows_the_limits_commented_out():
+    """add_department writes the table as a comment: no limits until someone means one."""
+    text = render("department/pyproject.toml.j2", department="dept_new", distribution="dept-new",
+                  display_name="New Team", owners="@acme/new", alerts="#new")  # fmt: skip
+    assert quotas.parse(tomllib.loads(text), FILE) == Limits()
+    uncommented = text
+    for line in ("[tool.airnub.limits]", "flow-runs", "task-runs"):
+        uncommented = uncommented.replace(f"# {line}", line)
+    read = quotas.parse(tomllib.loads(uncommented), FILE)
+    assert (read.flow_runs, read.task_runs) == (4, 8)
