@@ -266,3 +266,22 @@ def test_a_new_departments_pyproject_shows_the_limits_commented_out():
         uncommented = uncommented.replace(f"# {line}", line)
     read = quotas.parse(tomllib.loads(uncommented), FILE)
     assert (read.flow_runs, read.task_runs) == (4, 8)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_retire_removes_a_removed_departments_tag_limit_only():
+    gone = "dept_quota_retired"  # never installed: retire is for removed departments
+    with get_client(sync_client=True) as client:
+        for name in (f"tag:{gone}", f"tag:{gone}_kept"):
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=3))
+    dry = CliRunner().invoke(app, ["retire", gone, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"delete limit tag:{gone}" in dry.output
+    assert server_limits(gone)[1] == (3, True)
+    done = CliRunner().invoke(app, ["retire", gone])
+    assert done.exit_code == 0, done.output
+    assert f"delete limit tag:{gone}" in done.output
+    assert server_limits(gone)[1] is None
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name(f"tag:{gone}_kept").limit == 3
+        client.delete_global_concurrency_limit_by_name(f"tag:{gone}_kept")

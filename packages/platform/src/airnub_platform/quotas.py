@@ -180,7 +180,7 @@ def changes(
     server. ``declared`` (department -> Limits) skips reading their pyproject.toml again."""
     found = []
     for department in departments:
-        limits = (declared or {}).get(department) or read(department)
+        limits = declared[department] if declared and department in declared else read(department)
         pool = work_pool_name(department)
         pairs: list[tuple[Kind, str, int | None, int | None]] = [
             ("flow-runs", pool, limits.flow_runs, _pool_limit(client, pool)),
@@ -226,3 +226,16 @@ def _write(client: SyncPrefectClient, change: Change) -> None:
     else:
         create = GlobalConcurrencyLimitCreate(name=change.name, limit=change.wanted, active=True)
         client.create_global_concurrency_limit(create)
+
+
+def retire(
+    client: SyncPrefectClient, department: str, *, dry_run: bool = False
+) -> list[tuple[str, str]]:
+    """A removed department's tag limit leaves with it (its pool's limit goes with its
+    pool): ("delete limit", name), or nothing when it had none. Never reads its files."""
+    if not _tag_limit_exists(client, department):
+        return []
+    name = tag_limit_name(department)
+    if not dry_run:
+        client.delete_global_concurrency_limit_by_name(name)
+    return [("delete limit", name)]
