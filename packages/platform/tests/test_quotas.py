@@ -285,3 +285,32 @@ def test_retire_removes_a_removed_departments_tag_limit_only():
     with get_client(sync_client=True) as client:
         assert client.read_global_concurrency_limit_by_name(f"tag:{gone}_kept").limit == 3
         client.delete_global_concurrency_limit_by_name(f"tag:{gone}_kept")
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_flow_run_limit_with_no_deployment_on_the_own_pool_is_refused(make_department):
+    """prefect.yaml puts every deployment on an operator's pool: a flow-runs limit would
+    hold nothing (airnub never limits another's pool), so deploy refuses before writing."""
+    from airnub_platform.prefect_yaml import render as render_prefect_yaml
+
+    name = f"dept_quota_{next(_made)}"
+    own = work_pool_name(name)
+    pool = f"work_pool:\n      name: {own}\n"
+    text = render_prefect_yaml(name, None)
+    assert pool in text
+    text = text.replace(pool, "work_pool:\n      name: operators-pool\n")
+    folder = make_department(name, {"ingestion": ["feed"]}, prefect_yaml=text)
+    (folder / "pyproject.toml").write_text(limits_toml("flow-runs = 2"))
+    result = cli(name)
+    assert result.exit_code == 1, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert f"'flow-runs': no deployment runs on the department's own work pool '{own}'" in (
+        " ".join(result.output.split())
+    )
+    with get_client(sync_client=True) as client, pytest.raises(ObjectNotFound):
+        client.read_work_pool("operators-pool")  # nothing was written
+    (folder / "pyproject.toml").write_text(limits_toml("task-runs = 2"))  # a tag limit holds
+    assert rows(cli(name), name) == [("create", "task-runs")]
+    with get_client(sync_client=True) as client:
+        client.delete_work_pool("operators-pool")
+        client.delete_global_concurrency_limit_by_name(f"tag:{name}")

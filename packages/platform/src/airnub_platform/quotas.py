@@ -19,6 +19,7 @@ own tag, which Prefect keeps as the global concurrency limit ``tag:<department>`
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -31,6 +32,8 @@ from airnub_platform import prefect_yaml
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
+
+    from airnub_platform.deploy import PoolPlan
 
 TABLE = "[tool.airnub.limits]"
 MAX_LIMIT = 10_000  # more runs at once than any one server schedules: a typo, not a plan
@@ -69,6 +72,20 @@ def read(department: str) -> Limits:
     raises QuotaError naming the file and the field."""
     path = pyproject_of(department)
     return parse(_load(path), _shown(path))
+
+
+def check(department: str, pools: Iterable[PoolPlan]) -> Limits:
+    """:func:`read`, and refuse a flow-runs limit when none of the department's
+    deployments runs on its own pool (prefect.yaml names other pools): the limit would
+    hold nothing, and airnub never limits an operator's pool."""
+    limits = read(department)
+    if limits.flow_runs is not None and not any(plan.own for plan in pools):
+        raise QuotaError(
+            f"{_shown(pyproject_of(department))}: {TABLE} 'flow-runs': no deployment runs on"
+            f" the department's own work pool {work_pool_name(department)!r} (prefect.yaml"
+            " names other pools), so there is nothing for it to limit"
+        )
+    return limits
 
 
 def _load(path: Path) -> dict:

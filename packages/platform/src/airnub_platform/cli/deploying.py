@@ -87,7 +87,7 @@ def deploy_command(
             # is written
             items = deploy.planned(name, env, target)
             pools[name] = deploy.pool_plans(name, env, target, {i.work_pool for i in items})
-            quotas.read(name)  # [tool.airnub.limits]: refused here, before any write
+            quotas.check(name, pools[name])  # [tool.airnub.limits]: refused before any write
         except ConfigError as error:
             raise fail(str(error), 1) from None
     with prefect_session(writes_to="" if dry_run else "deploy") as url:
