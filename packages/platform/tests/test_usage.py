@@ -173,3 +173,38 @@ def test_the_table_shows_names_as_text_and_says_what_it_wrote(departments, tmp_p
     flat = " ".join(result.output.split())
     assert EVIL in flat  # verbatim, never markup
     assert f"wrote {tmp_path / 'u.csv'}" in flat
+
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def flow_run(state: str, name: str, expected_ago: int, started_after: int | None = None):
+    from uuid import uuid4
+
+    from prefect.client.schemas.objects import FlowRun, StateType
+
+    expected = NOW - timedelta(seconds=expected_ago)
+    start = None if started_after is None else expected + timedelta(seconds=started_after)
+    fields = {"flow_id": uuid4(), "expected_start_time": expected, "start_time": start,
+              "state_type": StateType(state), "state_name": name}  # fmt: skip
+    return FlowRun.model_validate(fields)  # Prefect types its times with its own subclass
+
+
+@pytest.mark.parametrize(
+    ("state", "name", "expected_ago", "started_after", "late"),
+    [
+        ("COMPLETED", "Completed", 600, 61, True),  # started over a minute late
+        ("COMPLETED", "Completed", 600, 60, False),  # a minute is on time
+        ("FAILED", "Failed", 600, 0, False),
+        ("SCHEDULED", "Late", 10, None, True),  # Prefect's own verdict counts
+        ("SCHEDULED", "Scheduled", 120, None, True),  # overdue, not yet marked Late
+        ("PENDING", "Pending", 120, None, True),
+        ("SCHEDULED", "Scheduled", 30, None, False),
+        ("CANCELLED", "Cancelled", 600, None, False),  # cancelled before it was due to run
+    ],
+)
+def test_late_means_started_or_still_waiting_over_a_minute_past_the_expected_start(
+    state, name, expected_ago, started_after, late
+):
+    run = flow_run(state, name, expected_ago, started_after)
+    assert usage.is_late(run, state, NOW) is late
