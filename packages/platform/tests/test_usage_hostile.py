@@ -1,8 +1,10 @@
 """`airnub usage` against a hostile Prefect API on loopback, in a process of its own: an
 answer Prefect never sends is one line, and Ctrl-C (a real SIGINT) while the runs are
-being read leaves the files it was asked to write as they were, with no part-files."""
+being read leaves the files it was asked to write as they were, with no part-files; runs
+are read page by page, and a server repeating a page cannot keep the read going."""
 
 import http.server
+import json
 import os
 import signal
 import subprocess
@@ -125,3 +127,78 @@ def test_no_configured_api_is_refused_before_anything_starts(tmp_path):
     assert done.returncode == 2, done
     assert done.stderr.strip().startswith("error: no Prefect API configured"), done.stderr
     assert done.stdout == ""
+
+
+def paging_api(runs: list[dict], page: int, honour_offset: bool = True):
+    """A loopback API serving ``runs`` ``page`` at a time, as Prefect pages (by offset),
+    or (``honour_offset`` False) the first page again whatever is asked."""
+    bodies: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None: ...
+
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            bodies.append(body)
+            start = body.get("offset", 0) if honour_offset else 0
+            data = json.dumps(runs[start : start + page]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, bodies
+
+
+def a_run(department: str, state: str, minutes_ago: int) -> dict:
+    from datetime import UTC, datetime, timedelta
+    from uuid import uuid4
+
+    expected = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return {"id": str(uuid4()), "flow_id": str(uuid4()), "name": "r", "tags": [department],
+            "state_type": state, "state_name": state.title(),
+            "expected_start_time": expected.isoformat(), "start_time": expected.isoformat(),
+            "total_run_time": 10.0, "estimated_run_time": 10.0}  # fmt: skip
+
+
+@pytest.mark.parametrize("honour_offset", [True, False], ids=["pages", "ignores offset"])
+def test_every_page_is_read_once_and_a_server_repeating_a_page_ends_the_read(
+    tmp_path, honour_offset
+):
+    from datetime import timedelta
+
+    from airnub_platform import usage
+    from airnub_platform.testing import importable_departments
+    from prefect.client.orchestration import SyncPrefectClient
+
+    department = "dept_paged_usage"
+    runs = [a_run(department, "FAILED" if i % 3 == 0 else "COMPLETED", i + 1) for i in range(7)]
+    server, bodies = paging_api(runs, page=2, honour_offset=honour_offset)
+    url = f"http://127.0.0.1:{server.server_address[1]}/api"
+    try:
+        with (
+            importable_departments(tmp_path, {department: "Paged Team"}),
+            SyncPrefectClient(url) as client,
+        ):
+            found = {u.department: u for u in usage.read_usage(client, timedelta(hours=1))}
+    finally:
+        server.shutdown()
+        server.server_close()
+    read = found[department]
+    if honour_offset:
+        assert (read.runs, read.failures, read.run_time_seconds) == (7, 3, 70.0)
+        assert [body["offset"] for body in bodies] == [0, 2, 4, 6, 7]
+    else:  # the second page brought nothing new: the read ended there
+        assert (read.runs, len(bodies)) == (2, 2)
+    sent = bodies[0]["flow_runs"]
+    assert department in sent["tags"]["any_"]
+    assert sent["parent_task_run_id"]["is_null_"] is True
