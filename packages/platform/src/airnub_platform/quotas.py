@@ -138,13 +138,12 @@ class Change:
 
     @property
     def described(self) -> str:
-        """One row of the deploy table, e.g. ``work pool dept-x-pool: flow-runs 4 (was 2)``."""
+        """One row of the deploy table, e.g. ``work pool dept-x: flow-runs 4 (was 2)``."""
         where = "work pool" if self.kind == "flow-runs" else "tag limit"
-        value = "none" if self.wanted is None else str(self.wanted)
-        was = f" (was {self.current})" if self.action == "update" else ""
         if self.action == "delete":
             return f"{where} {self.name}: {self.kind} removed (was {self.current})"
-        return f"{where} {self.name}: {self.kind} {value}{was}"
+        was = f" (was {self.current})" if self.action == "update" else ""
+        return f"{where} {self.name}: {self.kind} {self.wanted}{was}"
 
 
 def tag_limit_name(department: str) -> str:
@@ -233,8 +232,12 @@ def _write(client: SyncPrefectClient, change: Change) -> None:
     )
 
     if change.kind == "flow-runs":
-        # None is sent as null: the pool's limit is lifted
-        client.update_work_pool(change.name, WorkPoolUpdate(concurrency_limit=change.wanted))
+        from prefect.exceptions import ObjectNotFound
+
+        try:  # None is sent as null: the pool's limit is lifted
+            client.update_work_pool(change.name, WorkPoolUpdate(concurrency_limit=change.wanted))
+        except ObjectNotFound:  # deleted by hand since deploy made it
+            raise QuotaError(f"work pool {change.name!r}: gone from the server") from None
     elif change.wanted is None:
         client.delete_global_concurrency_limit_by_name(change.name)
     elif _tag_limit_exists(client, change.department):  # maybe switched off by hand
