@@ -21,7 +21,7 @@ from airnub_core import config, contracts, conventions, environments, inventory
 from airnub_core.conventions import STAGES, ConventionError, Identity
 from airnub_core.inventory import ORPHAN
 
-from airnub_platform import codeowners, prefect_yaml, work_pools
+from airnub_platform import codeowners, prefect_yaml, quotas, work_pools
 from airnub_platform.prefect_yaml import DEPLOYMENT_KEYS, TOP_LEVEL_KEYS, WORK_POOL_KEYS
 
 SRC_EXTRAS = frozenset({"__init__.py", "configs", "sample_data", "py.typed", "__pycache__"})
@@ -166,6 +166,10 @@ class _Department:
         except ConventionError as error:
             self.flag(path, str(error))
         self._owners(path)
+        try:  # its quotas, refused here as `airnub deploy` would refuse them
+            quotas.parse(data, str(path))
+        except quotas.QuotaError as error:
+            self.flag(path, str(error).removeprefix(f"{path}: "))
         if not any(str(d).startswith("airnub-core") for d in project.get("dependencies", [])):
             self.flag(path, "project.dependencies must include airnub-core")
         if self.id not in conventions.departments():

@@ -15,6 +15,7 @@ from airnub_platform.cli.dev import dev_command
 from airnub_platform.cli.listing import list_command
 from airnub_platform.cli.retiring import retire_command
 from airnub_platform.cli.running import run_command
+from airnub_platform.cli.usage import usage_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 # in the order `airnub --help` lists them
@@ -25,6 +26,7 @@ app.command("affected")(affected_command)
 app.command("deploy")(deploy_command)
 app.command("retire")(retire_command)
 app.command("dev")(dev_command)
+app.command("usage")(usage_command)
 app.add_typer(variables.app, name="variables")
 app.add_typer(blocks.app, name="blocks")
 app.add_typer(deployments.app, name="deployments")

@@ -58,7 +58,7 @@ def deploy_command(
     from prefect.client.orchestration import get_client
     from pydantic import ValidationError
 
-    from airnub_platform import deploy, lost_runs
+    from airnub_platform import deploy, lost_runs, quotas
 
     if affected and department:
         raise fail("give departments or --affected, not both")
@@ -87,6 +87,7 @@ def deploy_command(
             # is written
             items = deploy.planned(name, env, target)
             pools[name] = deploy.pool_plans(name, env, target, {i.work_pool for i in items})
+            quotas.check(name, pools[name])  # [tool.airnub.limits]: refused before any write
         except ConfigError as error:
             raise fail(str(error), 1) from None
     with prefect_session(writes_to="" if dry_run else "deploy") as url:
@@ -105,6 +106,8 @@ def deploy_command(
                     )
                     for action, what in results:
                         table.add_row(action, Text(what))
+                for change in quotas.apply(client, chosen, dry_run=dry_run):
+                    table.add_row(f"{change.action} limit", Text(change.described))
                 action, what = deploy.apply_lost_run_automation(client, dry_run=dry_run)
                 table.add_row(action, Text(what))
             except ConfigError as error:

@@ -41,7 +41,7 @@ def retire_command(
     # here, not above: deploy imports prefect, which --help never needs
     from prefect.client.orchestration import get_client
 
-    from airnub_platform import deploy
+    from airnub_platform import deploy, quotas
 
     if absent and department:
         raise fail("DEPARTMENT: give departments or --absent, not both")
@@ -77,6 +77,7 @@ def retire_command(
                 say(f"absent from the workspace: {' '.join(department) or 'none'}")
             for name in dict.fromkeys(department):
                 results = deploy.retire(client, name, dry_run=dry_run)
+                results += quotas.retire(client, name, dry_run=dry_run)
                 for action, what in results:
                     say(f"{action} {what}")
                 if not any(action.startswith("delete") for action, _ in results):
