@@ -35,14 +35,28 @@ def retire_command(
         bool,
         typer.Option("--force", help="Retire a department that is still in the workspace."),
     ] = False,
+    preview: Annotated[
+        str | None,
+        typer.Option(
+            "--preview",
+            metavar="pr-<N>",
+            help="Instead: delete a closed pull request's previews (deployments tagged"
+            " preview:pr-<N> and airnub-managed, in every department) and their unused pools.",
+        ),
+    ] = None,
 ) -> None:
     """Delete removed departments' airnub-managed deployments and Variables, and their own
-    work pools when nothing else uses them."""
+    work pools when nothing else uses them; or, with --preview, a pull request's previews."""
     # here, not above: deploy imports prefect, which --help never needs
     from prefect.client.orchestration import get_client
 
     from airnub_platform import deploy
 
+    if preview is not None:
+        if department or absent or force:
+            raise fail("--preview: alone; not with DEPARTMENT, --absent or --force")
+        retire_preview(preview, dry_run)
+        return
     if absent and department:
         raise fail("DEPARTMENT: give departments or --absent, not both")
     if not absent and not department:
@@ -81,6 +95,30 @@ def retire_command(
                     say(f"{action} {what}")
                 if not any(action.startswith("delete") for action, _ in results):
                     say(f"{name}: nothing to remove")
+    if dry_run:
+        console.print("dry run: nothing written")
+
+
+def retire_preview(preview: str, dry_run: bool) -> None:
+    """Remove a pull request's previews: by tag, in every department, none imported (the
+    PR's code may be gone). Idempotent: a second run has nothing to remove."""
+    from airnub_core.config import ConfigError
+    from prefect.client.orchestration import get_client
+
+    from airnub_platform import deploy
+
+    try:
+        deploy.check_preview_option(preview)
+    except ConfigError as error:
+        raise fail(str(error)) from None
+    with prefect_session(writes_to="" if dry_run else "retire") as url:
+        say(f"Prefect API: {url}")
+        with get_client(sync_client=True) as client:
+            results = deploy.retire_preview(client, preview, dry_run=dry_run)
+        for action, what in results:
+            say(f"{action} {what}")
+        if not any(action.startswith("delete") for action, _ in results):
+            say(f"{preview}: nothing to remove")
     if dry_run:
         console.print("dry run: nothing written")
 
