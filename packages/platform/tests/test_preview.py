@@ -3,6 +3,9 @@ throwaway departments: created, updated by a new push, pruned within the preview
 on close; production deployments and another PR's previews untouched throughout."""
 
 import itertools
+import re
+import subprocess
+from pathlib import Path
 
 import pytest
 from airnub_core.conventions import MANAGED_TAG
@@ -49,18 +52,30 @@ deployments:
 
 
 @pytest.fixture
-def department(make_department):
-    """A fresh department, dept_preview_<n>, whose deployments and pools go with the test."""
-    name = f"dept_preview_{next(_made)}"
-    folder = make_department(name, CATEGORIES, prefect_yaml=prefect_yaml(name))
-    yield name, folder / "prefect.yaml"
+def new_department(make_department):
+    """Makes fresh departments, dept_preview_<n>: (id, its prefect.yaml). Their deployments
+    and pools go with the test."""
+    names = []
+
+    def new() -> tuple[str, Path]:
+        names.append(name := f"dept_preview_{next(_made)}")
+        folder = make_department(name, CATEGORIES, prefect_yaml=prefect_yaml(name))
+        return name, folder / "prefect.yaml"
+
+    yield new
     with get_client(sync_client=True) as client:
-        tagged = DeploymentFilter(tags=DeploymentFilterTags(all_=[name]))
-        for found in client.read_deployments(deployment_filter=tagged):
-            client.delete_deployment(found.id)
-        for pool in client.read_work_pools():
-            if pool.name.startswith(name.replace("_", "-")):
-                client.delete_work_pool(pool.name)
+        for name in names:
+            tagged = DeploymentFilter(tags=DeploymentFilterTags(all_=[name]))
+            for found in client.read_deployments(deployment_filter=tagged):
+                client.delete_deployment(found.id)
+            for pool in client.read_work_pools():
+                if pool.name.startswith(name.replace("_", "-")):
+                    client.delete_work_pool(pool.name)
+
+
+@pytest.fixture
+def department(new_department):
+    return new_department()
 
 
 def run(department, preview=None, **options):
@@ -212,3 +227,60 @@ def test_the_commands_deploy_and_remove_a_preview(department):
     assert f"delete pool {name.replace('_', '-')}--pr-51" in output
     code, output = airnub("retire", "--preview", "pr-51")
     assert (code, output.splitlines()[-1]) == (0, "pr-51: nothing to remove")
+
+
+def git(root: Path, *arguments: str) -> str:
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    done = subprocess.run(["git", *identity, *arguments], cwd=root, check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    return done.stdout.strip()
+
+
+def pushed(root: Path, changes: dict[str, str]) -> None:
+    for name, text in changes.items():
+        (root / "packages" / name).mkdir(exist_ok=True)
+        (root / "packages" / name / "change.txt").write_text(text)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "push")
+
+
+def test_a_push_that_no_longer_affects_a_department_removes_its_previews(
+    new_department, tmp_path, monkeypatch
+):
+    """`--affected --preview --prune` on a later push: a department the pull request no
+    longer changes loses its previews and preview pool; production and other PRs keep."""
+    (first, _), (second, _) = new_department(), new_department()
+    repository = tmp_path / "repository"  # the pull request's checkout: a lock and two folders
+    lock = "".join(
+        f'[[package]]\nname = "{n.replace("_", "-")}"\nsource = {{ editable = "packages/{n}" }}\n'
+        for n in (first, second)
+    )
+    (repository / "packages").mkdir(parents=True)
+    (repository / "uv.lock").write_text(lock)
+    git(repository, "init", "-q")
+    pushed(repository, {first: "base\n", second: "base\n"})
+    base = git(repository, "rev-parse", "HEAD")
+    monkeypatch.chdir(repository)
+    run(first)
+    run(first, "pr-62")
+    production, other_pr = snapshot(first), snapshot(first, "pr-62")
+    command = ["deploy", "--affected", "--base", base, "--preview", "pr-61", "--prune"]
+
+    pushed(repository, {first: "changed\n", second: "changed\n"})
+    code, output = airnub(*command, "--env", "local")
+    assert code == 0, output
+    assert len(deploy_of(first, "pr-61")) == 3 and len(deploy_of(second, "pr-61")) == 3
+    kept = snapshot(second, "pr-61")
+
+    pushed(repository, {first: "base\n"})  # the pull request no longer changes the first
+    code, output = airnub(*command, "--env", "local")
+    assert code == 0, output
+    assert re.search(rf"delete pool\s*│\s*{first.replace('_', '-')}--pr-61\s", output), output
+    assert deploy_of(first, "pr-61") == {} and pool_of(f"{first.replace('_', '-')}--pr-61") is None
+    assert snapshot(second, "pr-61") == kept
+
+    pushed(repository, {second: "base\n"})  # nor the second: none affected
+    code, output = airnub(*command, "--env", "local")
+    assert code == 0, output
+    assert "affected: none" in output and deploy_of(second, "pr-61") == {}
+    assert snapshot(first) == production and snapshot(first, "pr-62") == other_pr

@@ -598,30 +598,47 @@ def managed_departments(client: SyncPrefectClient) -> set[str]:
         for name, variable in managed_variables(client).items()
     ]
     for name, tags, prefix in named:
-        for tag in tags:
-            if _is_department(tag) and name.startswith(f"{prefix(tag)}-"):
-                found.add(tag)
+        found |= {tag for tag in tags if _names_department(name, tag, prefix(tag))}
     return found
 
 
+def _names_department(name: str, tag: str, prefix: str) -> bool:
+    return _is_department(tag) and name.startswith(f"{prefix}-")
+
+
+def _department_of(deployment: Any) -> str | None:
+    """The department a deployment belongs to by the conventions: a tag that is a
+    department id and that its name starts with."""
+    tags = deployment.tags
+    found = [t for t in tags if _names_department(deployment.name, t, distribution_name(t))]
+    return found[0] if found else None
+
+
 def retire_preview(
-    client: SyncPrefectClient, preview: str, *, dry_run: bool = False
+    client: SyncPrefectClient,
+    preview: str,
+    *,
+    keep: set[str] | None = None,
+    dry_run: bool = False,
 ) -> list[tuple[str, str]]:
     """Delete every deployment tagged both ``preview:<preview>`` and managed, then each
     pool marked as the preview's own that no other deployment uses.
 
+    ``keep``: departments whose previews stay (a new push's affected ones, deployed next);
+    then only the pools of the deleted deployments are considered.
     Imports no department (a closed PR's code may be gone). Repeating it finds nothing
     more to delete. Returns (action, what): delete, delete pool and keep pool.
     """
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
 
     check_preview_option(preview)
-    doomed = read_all(
+    found = read_all(
         client.read_deployments,
         deployment_filter=DeploymentFilter(
             tags=DeploymentFilterTags(all_=[preview_tag(preview), MANAGED_TAG])
         ),
     )
+    doomed = [d for d in found if keep is None or _department_of(d) not in keep]
     names = flow_names(client, {d.flow_id for d in doomed})
     results = []
     for deployment in sorted(doomed, key=lambda d: d.name):
@@ -629,21 +646,30 @@ def retire_preview(
             client.delete_deployment(deployment.id)
         results.append(("delete", f"{names.get(deployment.flow_id, '?')}/{deployment.name}"))
     named = {d.work_pool_name for d in doomed if d.work_pool_name is not None}
-    results += _retire_preview_pools(client, preview, named, {d.id for d in doomed}, dry_run)
+    gone = {d.id for d in doomed}
+    results += _retire_preview_pools(client, preview, named, gone, keep is None, dry_run)
     return results
 
 
 def _retire_preview_pools(
-    client: SyncPrefectClient, preview: str, named: set[str], gone: set[UUID], dry_run: bool
+    client: SyncPrefectClient,
+    preview: str,
+    named: set[str],
+    gone: set[UUID],
+    every_marked: bool,
+    dry_run: bool,
 ) -> list[tuple[str, str]]:
     """A pool goes only when it is the preview's own (made by a preview deploy, marked so)
-    and unused; pools the deleted deployments named but it did not make stay. Marked pools
-    nothing names any more (a run that stopped half-way) are found by their mark."""
+    and unused; pools the deleted deployments named but it did not make stay. With
+    ``every_marked``, marked pools nothing names any more (a run that stopped half-way)
+    are found by their mark too."""
     from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
 
     mark = preview_pool_description(preview)
     pools = {pool.name: pool for pool in read_all(client.read_work_pools)}
     own = {name for name, pool in pools.items() if _is_previews_pool(pool, preview, mark)}
+    if not every_marked:
+        own &= named
     results = [("keep pool", f"{name}: not {preview}'s own pool") for name in sorted(named - own)]
     for name in sorted(own):
         users = [

@@ -89,7 +89,9 @@ def deploy_command(
         )
     else:
         chosen = chosen_departments(department)
-    if not chosen:
+    # A preview pruned after a push: departments it no longer affects lose their previews.
+    prunes_previews = preview is not None and affected and prune
+    if not chosen and not prunes_previews:
         return
     pools = {}
     for name in chosen:
@@ -112,6 +114,12 @@ def deploy_command(
             try:
                 for plans in pools.values():  # no department is deployed to a wrong pool
                     deploy.check_pools(client, plans)
+                if preview is not None and prunes_previews:
+                    unaffected = deploy.retire_preview(
+                        client, preview, keep=set(chosen), dry_run=dry_run
+                    )
+                    for action, what in unaffected:
+                        table.add_row(action, Text(what))
                 for name in chosen:
                     results = deploy.deploy(
                         client, name, env, target=target, dry_run=dry_run, prune=prune,
