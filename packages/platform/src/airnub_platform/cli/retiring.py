@@ -60,7 +60,10 @@ def retire_command(
     if absent and department:
         raise fail("DEPARTMENT: give departments or --absent, not both")
     if not absent and not department:
-        raise fail("DEPARTMENT: missing; name the removed departments, or give --absent")
+        raise fail(
+            "DEPARTMENT: missing; name the removed departments, or give --absent (or"
+            " --preview pr-<N> for a closed pull request's previews)"
+        )
     if absent and force:
         raise fail("--force: not with --absent, which never retires a workspace member")
     members = workspace_members() if absent else set()
