@@ -103,17 +103,16 @@ def retire_command(
 
 
 def retire_preview(preview: str, dry_run: bool) -> None:
-    """Remove a pull request's previews: by tag, in every department, none imported (the
-    PR's code may be gone). Idempotent: a second run has nothing to remove."""
-    from airnub_core.config import ConfigError
+    """A closed pull request's previews go: found by tag, none imported (its code may be
+    gone); a second run has nothing to remove."""
     from prefect.client.orchestration import get_client
 
     from airnub_platform import deploy
 
     try:
-        deploy.check_preview_option(preview)
-    except ConfigError as error:
-        raise fail(str(error)) from None
+        conventions.check_preview(preview)
+    except ConventionError as error:
+        raise fail(f"--preview: {error}") from None
     with prefect_session(writes_to="" if dry_run else "retire") as url:
         say(f"Prefect API: {url}")
         with get_client(sync_client=True) as client:
