@@ -284,3 +284,14 @@ def test_a_push_that_no_longer_affects_a_department_removes_its_previews(
     assert code == 0, output
     assert "affected: none" in output and deploy_of(second, "pr-61") == {}
     assert snapshot(first) == production and snapshot(first, "pr-62") == other_pr
+
+
+def test_a_pool_left_by_a_deploy_that_stopped_half_way_is_found_by_its_mark(department):
+    """Its deployments never got made (or went by hand): closing still removes the pool."""
+    name, _ = department
+    run(name, "pr-71")
+    with get_client(sync_client=True) as client:
+        for found in deploy_of(name, "pr-71").values():
+            client.delete_deployment(found.id)
+    assert remove("pr-71") == [("delete pool", f"{name.replace('_', '-')}--pr-71")]
+    assert remove("pr-71") == []

@@ -529,10 +529,10 @@ def retire(
     """Delete a removed department's managed deployments and managed Variables, then its
     own work pool if nothing else uses it.
 
-    Never imports the department: its package is usually gone. Returns (action, what)
-    with actions delete, delete variable, delete pool and keep pool.
+    Never imports the department: its package is usually gone. Its previews are not
+    its deployments here: they go when their pull request closes (:func:`retire_preview`).
+    Returns (action, what) with actions delete, delete variable, delete pool and keep pool.
     """
-    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
     from prefect.exceptions import ObjectNotFound
 
     from airnub_platform.variable_sync import managed_variables
@@ -559,21 +559,30 @@ def retire(
         client.read_work_pool(own)
     except ObjectNotFound:
         return results
+    results.append(_delete_pool_if_unused(client, own, gone, dry_run))
+    return results
+
+
+def _delete_pool_if_unused(
+    client: SyncPrefectClient, pool: str, gone: set[UUID], dry_run: bool
+) -> tuple[str, str]:
+    """("delete pool", pool) when no deployment but those ``gone`` uses it, else
+    ("keep pool", why)."""
+    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
+
     users = [
         d
         for d in read_all(
             client.read_deployments,
-            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[own])),
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])),
         )
         if d.id not in gone
     ]
     if users:
-        results.append(("keep pool", f"{own}: used by {_described(users)}"))
-        return results
+        return "keep pool", f"{pool}: used by {_described(users)}"
     if not dry_run:
-        client.delete_work_pool(own)
-    results.append(("delete pool", own))
-    return results
+        client.delete_work_pool(pool)
+    return "delete pool", pool
 
 
 def managed_departments(client: SyncPrefectClient) -> set[str]:
@@ -663,30 +672,13 @@ def _retire_preview_pools(
     and unused; pools the deleted deployments named but it did not make stay. With
     ``every_marked``, marked pools nothing names any more (a run that stopped half-way)
     are found by their mark too."""
-    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
-
     mark = preview_pool_description(preview)
     pools = {pool.name: pool for pool in read_all(client.read_work_pools)}
     own = {name for name, pool in pools.items() if _is_previews_pool(pool, preview, mark)}
     if not every_marked:
         own &= named
     results = [("keep pool", f"{name}: not {preview}'s own pool") for name in sorted(named - own)]
-    for name in sorted(own):
-        users = [
-            d
-            for d in read_all(
-                client.read_deployments,
-                work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[name])),
-            )
-            if d.id not in gone
-        ]
-        if users:
-            results.append(("keep pool", f"{name}: used by {_described(users)}"))
-            continue
-        if not dry_run:
-            client.delete_work_pool(name)
-        results.append(("delete pool", name))
-    return results
+    return results + [_delete_pool_if_unused(client, name, gone, dry_run) for name in sorted(own)]
 
 
 def _is_previews_pool(pool: Any, preview: str, mark: str) -> bool:
