@@ -185,6 +185,43 @@ def image_reference(department: str, registry: str, tag: str) -> str:
     return f"{name}:{check_tag(tag)}"
 
 
+# A pull request's preview: its deployments are named ``<name>--pr-<N>`` and tagged
+# ``preview:pr-<N>``, on the pool ``<pool>--pr-<N>``. Ids hold single underscores, so the
+# names and pools they derive hold single dashes: "--" never occurs in a production name.
+PREVIEW_TAG_PREFIX = "preview:"
+PREVIEW_SEPARATOR = "--"
+MAX_PULL_REQUEST = 999_999_999  # nine digits: far above any repository's PR count
+_PREVIEW_RE = re.compile(r"pr-[1-9][0-9]{0,8}")
+
+
+def check_preview(value: str) -> str:
+    """A preview id: ``pr-<N>``, N a pull request number (1-999999999, no leading zero)."""
+    if not _PREVIEW_RE.fullmatch(value):
+        shown = repr(value) if value.isprintable() and len(value) <= 40 else "given"
+        raise ConventionError(
+            f"preview {shown} must be pr-<N>, N a pull request number from 1 to"
+            f" {MAX_PULL_REQUEST} without a leading zero, e.g. pr-7"
+        )
+    return value
+
+
+def preview_tag(preview: str) -> str:
+    """The tag every deployment of the preview carries: ``preview:pr-7``."""
+    return f"{PREVIEW_TAG_PREFIX}{check_preview(preview)}"
+
+
+def preview_name(name: str, preview: str | None) -> str:
+    """A deployment or work pool name as the preview ``preview`` names it (None: as is)."""
+    if preview is None:
+        return name
+    return f"{name}{PREVIEW_SEPARATOR}{check_preview(preview)}"
+
+
+def preview_tags(tags: Iterable[str]) -> set[str]:
+    """The preview tags among ``tags``: empty for a production deployment."""
+    return {tag for tag in tags if tag.startswith(PREVIEW_TAG_PREFIX)}
+
+
 def check_stage(value: str) -> str:
     if value not in STAGES:
         raise ConventionError(f"unknown stage {value!r}; valid stages: {', '.join(STAGES)}")

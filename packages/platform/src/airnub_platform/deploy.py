@@ -19,6 +19,15 @@ pool of another type is an error, never retyped. The template of the department'
 Kubernetes pool is kept in step with its ``work-pool.yaml``; any other existing pool (a
 process or Docker pool, or one an operator named in ``prefect.yaml``) is left as its
 operator made it (volumes, networks). Another department's own pool is refused.
+
+A preview (``preview="pr-7"``, see :func:`airnub_core.conventions.check_preview`) registers
+the same deployments named ``<name>--pr-7``, tagged ``preview:pr-7`` besides their usual
+tags, with every schedule inactive, on the pool ``<pool>--pr-7`` (created like the others
+and marked as the preview's own in its description): production workers never poll it,
+so a preview run can only be picked up by a worker started for the preview. Every
+selection of existing deployments is split by preview: a production deploy, prune or
+retire never sees a preview, and a preview's deploy or prune sees only its own.
+:func:`retire_preview` deletes a closed pull request's previews and own pools.
 """
 
 from __future__ import annotations
@@ -35,10 +44,14 @@ from airnub_core.conventions import (
     ConventionError,
     Identity,
     check_department,
+    check_preview,
     check_registry,
     check_tag,
     distribution_name,
     image_reference,
+    preview_name,
+    preview_tag,
+    preview_tags,
     work_pool_name,
 )
 from airnub_core.environments import check_name
@@ -115,14 +128,18 @@ class Planned:
     env: str  # AIRNUB_ENV for the runs
     pull: list[dict[str, Any]]
     image: str | None = None  # pinned for Docker and Kubernetes pools
+    preview: str | None = None  # "pr-7": a pull request's preview of this deployment
 
     @property
     def key(self) -> str:
         return f"{self.flow.name}/{self.name}"
 
 
-def planned(department: str, env: str, target: Target | None = None) -> list[Planned]:
+def planned(
+    department: str, env: str, target: Target | None = None, preview: str | None = None
+) -> list[Planned]:
     check_name(env, "environment")  # written into every run's AIRNUB_ENV: never a path
+    check_preview_option(preview)
     image = (target or Target()).image(department)
     path = prefect_yaml.location(department)
     if not path.is_file():
@@ -149,9 +166,20 @@ def planned(department: str, env: str, target: Target | None = None) -> list[Pla
             raise ConfigError(f"{where}.work_pool.name: missing")
         _refuse_anothers_pool(department, str(pool), where)
         _refuse_literal_key(entry, where)
-        item = Planned(identity, flow, identity.deployment_name, pool, entry, env, pull, image)
+        name = preview_name(identity.deployment_name, preview)
+        pool = preview_name(str(pool), preview)
+        item = Planned(identity, flow, name, pool, entry, env, pull, image, preview)
         found.append(item)
     return found
+
+
+def check_preview_option(preview: str | None) -> None:
+    """Refuse an invalid ``--preview`` (ConfigError naming the option)."""
+    if preview is not None:
+        try:
+            check_preview(preview)
+        except ConventionError as error:
+            raise ConfigError(f"--preview: {error}") from None
 
 
 def _refuse_anothers_pool(department: str, pool: str, where: str) -> None:
@@ -191,7 +219,16 @@ def _job_variables(item: Planned) -> dict[str, Any]:
 def _schedules(item: Planned) -> list[dict[str, Any]]:
     # Prefect's own reading of a prefect.yaml schedule, so both commands agree on it.
     schedule_from_config = prefect_patches.SCHEDULE_FROM_CONFIG.get()
-    return [schedule_from_config(s) for s in item.entry.get("schedules") or []]
+    schedules = [schedule_from_config(s) for s in item.entry.get("schedules") or []]
+    if item.preview is not None:
+        # shown as production has them, but a preview never runs on a schedule
+        schedules = [{**schedule, "active": False} for schedule in schedules]
+    return schedules
+
+
+def _tags(item: Planned) -> list[str]:
+    preview = [preview_tag(item.preview)] if item.preview is not None else []
+    return [*item.identity.tags, MANAGED_TAG, *preview]
 
 
 def wanted(item: Planned) -> dict[str, Any]:
@@ -200,7 +237,7 @@ def wanted(item: Planned) -> dict[str, Any]:
 
     fields = {
         "entrypoint": item.entry["entrypoint"],
-        "tags": [*item.identity.tags, MANAGED_TAG],
+        "tags": _tags(item),
         "description": item.entry.get("description") or item.flow.description,
         "work_pool_name": item.work_pool,
         "work_queue_name": (item.entry.get("work_pool") or {}).get("work_queue_name") or "default",
@@ -296,21 +333,28 @@ def _apply(client: SyncPrefectClient, item: Planned, existing: DeploymentRespons
 
 
 def existing_deployments(
-    client: SyncPrefectClient, department: str
+    client: SyncPrefectClient, department: str, preview: str | None = None
 ) -> dict[str, DeploymentResponse]:
     """The department's airnub-managed deployments: 'flow name/deployment name' -> deployment.
+
+    Production ones (no preview tag) when ``preview`` is None, else exactly the preview's
+    own: a deployment is in one of these sets at most, so no deploy, prune or retire of
+    one ever reaches another's.
 
     Every one is read, however many the server holds, and named by its own flow (looked
     up by id), so a deployment just updated is never mistaken for a stale one.
     """
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
 
+    previews = {preview_tag(preview)} if preview is not None else set()
     found = read_all(
         client.read_deployments,
         deployment_filter=DeploymentFilter(
-            tags=DeploymentFilterTags(all_=[department, MANAGED_TAG])
+            tags=DeploymentFilterTags(all_=[department, MANAGED_TAG, *previews])
         ),
     )
+    # The server filters by tags held, not by tags absent: the split is made here.
+    found = [d for d in found if preview_tags(d.tags) == previews]
     names = flow_names(client, {d.flow_id for d in found})
     # Prefect deletes a flow's deployments with it; one whose flow the server does not
     # name is left out, so it is never pruned.
@@ -345,6 +389,7 @@ class PoolPlan:
     type: str = PROCESS
     template: dict[str, Any] | None = None
     own: bool = True  # the department's pool by convention, not one an operator named
+    description: str | None = None  # a preview's own pool is marked, so its removal knows it
 
     @property
     def kept_in_step(self) -> bool:
@@ -354,13 +399,26 @@ class PoolPlan:
         return self.type == KUBERNETES and self.own
 
 
-def pool_plans(department: str, env: str, target: Target, names: set[str]) -> list[PoolPlan]:
+def pool_plans(
+    department: str, env: str, target: Target, names: set[str], preview: str | None = None
+) -> list[PoolPlan]:
     """The pools ``names`` as ``target`` wants them; reads the department's
-    ``work-pool.yaml`` for a Kubernetes pool (WorkPoolError names what is wrong)."""
+    ``work-pool.yaml`` for a Kubernetes pool (WorkPoolError names what is wrong). A
+    preview's pools (``names`` as :func:`planned` derived them) are all its own."""
     settings = work_pools.read(department) if target.pool_type == KUBERNETES else None
     template = work_pools.base_job_template(target.pool_type, department, env, settings)
-    own = work_pool_name(department)
-    return [PoolPlan(name, target.pool_type, template, name == own) for name in sorted(names)]
+    own = preview_name(work_pool_name(department), preview)
+    description = preview_pool_description(preview) if preview is not None else None
+    return [
+        PoolPlan(name, target.pool_type, template, name == own, description)
+        for name in sorted(names)
+    ]
+
+
+def preview_pool_description(preview: str) -> str:
+    """What marks a work pool as made for ``preview``: only such a pool is ever deleted
+    with it."""
+    return f"airnub preview pool of {check_preview(preview)}; deleted when it closes"
 
 
 def _existing_pool(client: SyncPrefectClient, name: str) -> Any:
@@ -402,7 +460,12 @@ def ensure_work_pools(
         if pool is None:
             if not dry_run:
                 template = plan.template or {}  # {}: the server's default for the type
-                create = WorkPoolCreate(name=plan.name, type=plan.type, base_job_template=template)
+                create = WorkPoolCreate(
+                    name=plan.name,
+                    type=plan.type,
+                    base_job_template=template,
+                    description=plan.description,
+                )
                 client.create_work_pool(create)
             results.append(("create pool", plan.name))
         elif plan.kept_in_step and not work_pools.same_template(
@@ -423,18 +486,20 @@ def deploy(
     target: Target | None = None,
     dry_run: bool = False,
     prune: bool = False,
+    preview: str | None = None,
 ) -> list[tuple[str, str]]:
     """(action, 'flow/deployment') for every deployment of the department and every pool.
 
     Actions: create pool, update pool, image, create, update, unchanged, stale, delete.
+    With ``preview``, the preview's deployments and pools only (pruned among its own).
     """
     target = target or Target()
-    items = planned(department, env, target)
-    plans = pool_plans(department, env, target, {i.work_pool for i in items})
+    items = planned(department, env, target, preview)
+    plans = pool_plans(department, env, target, {i.work_pool for i in items}, preview)
     results = ensure_work_pools(client, plans, dry_run)
     if (image := target.image(department)) is not None:
         results.append(("image", image))
-    before = existing_deployments(client, department)
+    before = existing_deployments(client, department, preview)
     wanted_keys = set()
     for item in items:
         wanted_keys.add(item.key)
@@ -464,10 +529,10 @@ def retire(
     """Delete a removed department's managed deployments and managed Variables, then its
     own work pool if nothing else uses it.
 
-    Never imports the department: its package is usually gone. Returns (action, what)
-    with actions delete, delete variable, delete pool and keep pool.
+    Never imports the department: its package is usually gone. Its previews are not
+    its deployments here: they go when their pull request closes (:func:`retire_preview`).
+    Returns (action, what) with actions delete, delete variable, delete pool and keep pool.
     """
-    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
     from prefect.exceptions import ObjectNotFound
 
     from airnub_platform.variable_sync import managed_variables
@@ -494,21 +559,30 @@ def retire(
         client.read_work_pool(own)
     except ObjectNotFound:
         return results
+    results.append(_delete_pool_if_unused(client, own, gone, dry_run))
+    return results
+
+
+def _delete_pool_if_unused(
+    client: SyncPrefectClient, pool: str, gone: set[UUID], dry_run: bool
+) -> tuple[str, str]:
+    """("delete pool", pool) when no deployment but those ``gone`` uses it, else
+    ("keep pool", why)."""
+    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
+
     users = [
         d
         for d in read_all(
             client.read_deployments,
-            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[own])),
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])),
         )
         if d.id not in gone
     ]
     if users:
-        results.append(("keep pool", f"{own}: used by {_described(users)}"))
-        return results
+        return "keep pool", f"{pool}: used by {_described(users)}"
     if not dry_run:
-        client.delete_work_pool(own)
-    results.append(("delete pool", own))
-    return results
+        client.delete_work_pool(pool)
+    return "delete pool", pool
 
 
 def managed_departments(client: SyncPrefectClient) -> set[str]:
@@ -526,16 +600,89 @@ def managed_departments(client: SyncPrefectClient) -> set[str]:
         client.read_deployments,
         deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[MANAGED_TAG])),
     )
-    named = [(d.name, d.tags, distribution_name) for d in deployments]
+    # A pull request's preview outlives nothing: it is removed when the PR closes.
+    named = [(d.name, d.tags, distribution_name) for d in deployments if not preview_tags(d.tags)]
     named += [
         (name, variable.tags, lambda tag: tag)
         for name, variable in managed_variables(client).items()
     ]
     for name, tags, prefix in named:
-        for tag in tags:
-            if _is_department(tag) and name.startswith(f"{prefix(tag)}-"):
-                found.add(tag)
+        found |= {tag for tag in tags if _names_department(name, tag, prefix(tag))}
     return found
+
+
+def _names_department(name: str, tag: str, prefix: str) -> bool:
+    return _is_department(tag) and name.startswith(f"{prefix}-")
+
+
+def _department_of(deployment: Any) -> str | None:
+    """The department a deployment belongs to by the conventions: a tag that is a
+    department id and that its name starts with."""
+    tags = deployment.tags
+    found = [t for t in tags if _names_department(deployment.name, t, distribution_name(t))]
+    return found[0] if found else None
+
+
+def retire_preview(
+    client: SyncPrefectClient,
+    preview: str,
+    *,
+    keep: set[str] | None = None,
+    dry_run: bool = False,
+) -> list[tuple[str, str]]:
+    """Delete every deployment tagged both ``preview:<preview>`` and managed, then each
+    pool marked as the preview's own that no other deployment uses.
+
+    ``keep``: departments whose previews stay (a new push's affected ones, deployed next);
+    then only the pools of the deleted deployments are considered.
+    Imports no department (a closed PR's code may be gone). Repeating it finds nothing
+    more to delete. Returns (action, what): delete, delete pool and keep pool.
+    """
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+
+    check_preview_option(preview)
+    found = read_all(
+        client.read_deployments,
+        deployment_filter=DeploymentFilter(
+            tags=DeploymentFilterTags(all_=[preview_tag(preview), MANAGED_TAG])
+        ),
+    )
+    doomed = [d for d in found if keep is None or _department_of(d) not in keep]
+    names = flow_names(client, {d.flow_id for d in doomed})
+    results = []
+    for deployment in sorted(doomed, key=lambda d: d.name):
+        if not dry_run:
+            client.delete_deployment(deployment.id)
+        results.append(("delete", f"{names.get(deployment.flow_id, '?')}/{deployment.name}"))
+    named = {d.work_pool_name for d in doomed if d.work_pool_name is not None}
+    gone = {d.id for d in doomed}
+    results += _retire_preview_pools(client, preview, named, gone, keep is None, dry_run)
+    return results
+
+
+def _retire_preview_pools(
+    client: SyncPrefectClient,
+    preview: str,
+    named: set[str],
+    gone: set[UUID],
+    every_marked: bool,
+    dry_run: bool,
+) -> list[tuple[str, str]]:
+    """A pool goes only when it is the preview's own (made by a preview deploy, marked so)
+    and unused; pools the deleted deployments named but it did not make stay. With
+    ``every_marked``, marked pools nothing names any more (a run that stopped half-way)
+    are found by their mark too."""
+    mark = preview_pool_description(preview)
+    pools = {pool.name: pool for pool in read_all(client.read_work_pools)}
+    own = {name for name, pool in pools.items() if _is_previews_pool(pool, preview, mark)}
+    if not every_marked:
+        own &= named
+    results = [("keep pool", f"{name}: not {preview}'s own pool") for name in sorted(named - own)]
+    return results + [_delete_pool_if_unused(client, name, gone, dry_run) for name in sorted(own)]
+
+
+def _is_previews_pool(pool: Any, preview: str, mark: str) -> bool:
+    return pool.name.endswith(preview_name("", preview)) and pool.description == mark
 
 
 def _is_department(tag: str) -> bool:
@@ -548,12 +695,14 @@ def _is_department(tag: str) -> bool:
 
 def _described(deployments: list[Any]) -> str:
     unmanaged = sum(MANAGED_TAG not in d.tags for d in deployments)
-    managed = len(deployments) - unmanaged
+    previews = sum(MANAGED_TAG in d.tags and bool(preview_tags(d.tags)) for d in deployments)
+    managed = len(deployments) - unmanaged - previews
     parts = [
         f"{count} {'deployment' if count == 1 else 'deployments'} {what}"
         for count, what in (
             (unmanaged, "not managed by airnub"),
             (managed, "of other departments"),
+            (previews, "of previews"),
         )
         if count
     ]

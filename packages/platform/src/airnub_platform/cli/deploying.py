@@ -48,6 +48,16 @@ def deploy_command(
         typer.Option(help="Registry of the images, host\\[:port]\\[/path], e.g. ghcr.io/acme."),
     ] = None,
     tag: Annotated[str | None, typer.Option(help="Tag of the images, e.g. the commit SHA.")] = None,
+    preview: Annotated[
+        str | None,
+        typer.Option(
+            "--preview",
+            metavar="pr-<N>",
+            help="A pull request's preview: deployments named <name>--pr-<N>, tagged"
+            " preview:pr-<N>, schedules inactive, on the pools <pool>--pr-<N>; --prune deletes"
+            " only this preview's. Removed by `airnub retire --preview pr-<N>`.",
+        ),
+    ] = None,
 ) -> None:
     """Register departments' prefect.yaml deployments, creating missing work pools (and
     keeping a Kubernetes pool's template in step with work-pool.yaml)."""
@@ -64,6 +74,7 @@ def deploy_command(
         raise fail("give departments or --affected, not both")
     try:
         target = deploy.Target(pool_type, registry, tag)
+        deploy.check_preview_option(preview)  # refused before any department is read
         lost_runs.heartbeat_seconds()  # the deployments' heartbeat: refused here if unusable
     except (ConfigError, lost_runs.LostRunSettingError) as error:
         raise fail(str(error)) from None
@@ -78,21 +89,26 @@ def deploy_command(
         )
     else:
         chosen = chosen_departments(department)
-    if not chosen:
+    # A preview pruned after a push: departments it no longer affects lose their previews.
+    prunes_previews = preview is not None and affected and prune
+    if not chosen and not prunes_previews:
         return
     pools = {}
     for name in chosen:
         try:
             # every entrypoint imports, and every work-pool.yaml reads, before anything
             # is written
-            items = deploy.planned(name, env, target)
-            pools[name] = deploy.pool_plans(name, env, target, {i.work_pool for i in items})
-            quotas.check(name, pools[name])  # [tool.airnub.limits]: refused before any write
+            items = deploy.planned(name, env, target, preview)
+            named = {i.work_pool for i in items}
+            pools[name] = deploy.pool_plans(name, env, target, named, preview)
+            if preview is None:  # [tool.airnub.limits]: refused before any write
+                quotas.check(name, pools[name])
         except ConfigError as error:
             raise fail(str(error), 1) from None
     with prefect_session(writes_to="" if dry_run else "deploy") as url:
         # flow, deployment and pool names are the user's: shown as plain text, not markup
-        title = Text(f"Deployments ({env}) at {url}")
+        what = env if preview is None else f"{env}, preview {preview}"
+        title = Text(f"Deployments ({what}) at {url}")
         table = Table(title=title, title_justify="left")
         table.add_column("change")
         table.add_column("deployment", overflow="fold")
@@ -100,13 +116,21 @@ def deploy_command(
             try:
                 for plans in pools.values():  # no department is deployed to a wrong pool
                     deploy.check_pools(client, plans)
+                if preview is not None and prunes_previews:
+                    unaffected = deploy.retire_preview(
+                        client, preview, keep=set(chosen), dry_run=dry_run
+                    )
+                    for action, what in unaffected:
+                        table.add_row(action, Text(what))
                 for name in chosen:
                     results = deploy.deploy(
-                        client, name, env, target=target, dry_run=dry_run, prune=prune
-                    )
+                        client, name, env, target=target, dry_run=dry_run, prune=prune,
+                        preview=preview,
+                    )  # fmt: skip
                     for action, what in results:
                         table.add_row(action, Text(what))
-                for change in quotas.apply(client, chosen, dry_run=dry_run):
+                # a preview runs on its own pool, under the department's tag limit
+                for change in [] if preview else quotas.apply(client, chosen, dry_run=dry_run):
                     table.add_row(f"{change.action} limit", Text(change.described))
                 action, what = deploy.apply_lost_run_automation(client, dry_run=dry_run)
                 table.add_row(action, Text(what))

@@ -35,18 +35,35 @@ def retire_command(
         bool,
         typer.Option("--force", help="Retire a department that is still in the workspace."),
     ] = False,
+    preview: Annotated[
+        str | None,
+        typer.Option(
+            "--preview",
+            metavar="pr-<N>",
+            help="Instead: delete a closed pull request's previews (deployments tagged"
+            " preview:pr-<N> and airnub-managed, in every department) and their unused pools.",
+        ),
+    ] = None,
 ) -> None:
     """Delete removed departments' airnub-managed deployments and Variables, and their own
-    work pools when nothing else uses them."""
+    work pools when nothing else uses them; or, with --preview, a pull request's previews."""
     # here, not above: deploy imports prefect, which --help never needs
     from prefect.client.orchestration import get_client
 
     from airnub_platform import deploy, quotas
 
+    if preview is not None:
+        if department or absent or force:
+            raise fail("--preview: alone; not with DEPARTMENT, --absent or --force")
+        retire_preview(preview, dry_run)
+        return
     if absent and department:
         raise fail("DEPARTMENT: give departments or --absent, not both")
     if not absent and not department:
-        raise fail("DEPARTMENT: missing; name the removed departments, or give --absent")
+        raise fail(
+            "DEPARTMENT: missing; name the removed departments, or give --absent (or"
+            " --preview pr-<N> for a closed pull request's previews)"
+        )
     if absent and force:
         raise fail("--force: not with --absent, which never retires a workspace member")
     members = workspace_members() if absent else set()
@@ -78,12 +95,35 @@ def retire_command(
             for name in dict.fromkeys(department):
                 results = deploy.retire(client, name, dry_run=dry_run)
                 results += quotas.retire(client, name, dry_run=dry_run)
-                for action, what in results:
-                    say(f"{action} {what}")
-                if not any(action.startswith("delete") for action, _ in results):
-                    say(f"{name}: nothing to remove")
+                report(results, name)
     if dry_run:
         console.print("dry run: nothing written")
+
+
+def retire_preview(preview: str, dry_run: bool) -> None:
+    """A closed pull request's previews go: found by tag, none imported (its code may be
+    gone); a second run has nothing to remove."""
+    from prefect.client.orchestration import get_client
+
+    from airnub_platform import deploy
+
+    try:
+        conventions.check_preview(preview)
+    except ConventionError as error:
+        raise fail(f"--preview: {error}") from None
+    with prefect_session(writes_to="" if dry_run else "retire") as url:
+        say(f"Prefect API: {url}")
+        with get_client(sync_client=True) as client:
+            report(deploy.retire_preview(client, preview, dry_run=dry_run), preview)
+    if dry_run:
+        console.print("dry run: nothing written")
+
+
+def report(results: list[tuple[str, str]], subject: str) -> None:
+    for action, what in results:
+        say(f"{action} {what}")
+    if not any(action.startswith("delete") for action, _ in results):
+        say(f"{subject}: nothing to remove")
 
 
 def workspace_members() -> set[str]:
