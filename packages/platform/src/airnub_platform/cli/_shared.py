@@ -90,3 +90,11 @@ def chosen_departments(names: list[str] | None) -> list[str]:
         if name not in conventions.departments():
             raise fail(unknown("department", name, conventions.departments()))
     return list(names or conventions.departments())
+
+
+def say_removed(results: list[tuple[str, str]], subject: str) -> None:
+    """``retire``'s (action, what) rows, or that ``subject`` had nothing to remove."""
+    for action, what in results:
+        say(f"{action} {what}")
+    if not any(action.startswith("delete") for action, _ in results):
+        say(f"{subject}: nothing to remove")

@@ -12,7 +12,7 @@ from airnub_core.storage import repository_root
 
 from airnub_platform.affected import read_workspace
 from airnub_platform.cli._session import prefect_session
-from airnub_platform.cli._shared import DryRun, console, fail, say
+from airnub_platform.cli._shared import DryRun, console, fail, say, say_removed
 
 
 def retire_command(
@@ -95,7 +95,7 @@ def retire_command(
             for name in dict.fromkeys(department):
                 results = deploy.retire(client, name, dry_run=dry_run)
                 results += quotas.retire(client, name, dry_run=dry_run)
-                report(results, name)
+                say_removed(results, name)
     if dry_run:
         console.print("dry run: nothing written")
 
@@ -114,16 +114,9 @@ def retire_preview(preview: str, dry_run: bool) -> None:
     with prefect_session(writes_to="" if dry_run else "retire") as url:
         say(f"Prefect API: {url}")
         with get_client(sync_client=True) as client:
-            report(deploy.retire_preview(client, preview, dry_run=dry_run), preview)
+            say_removed(deploy.retire_preview(client, preview, dry_run=dry_run), preview)
     if dry_run:
         console.print("dry run: nothing written")
-
-
-def report(results: list[tuple[str, str]], subject: str) -> None:
-    for action, what in results:
-        say(f"{action} {what}")
-    if not any(action.startswith("delete") for action, _ in results):
-        say(f"{subject}: nothing to remove")
 
 
 def workspace_members() -> set[str]:
