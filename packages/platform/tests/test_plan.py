@@ -5,13 +5,12 @@ import html
 import itertools
 import json
 import re
-import subprocess
 
 import pytest
 from airnub_core.conventions import MANAGED_TAG
 from airnub_platform import block_sync, deploy, plan, variable_sync
 from airnub_platform.cli import app
-from airnub_platform.testing import server_objects
+from airnub_platform.testing import changed_repository, server_objects
 from hypothesis import given
 from hypothesis import strategies as st
 from prefect.blocks.system import Secret
@@ -162,29 +161,11 @@ def test_markdown_cells_render_as_the_text_itself_and_hold_no_markup(text):
 # --- the command line, in a git repository of the test's own -----------------------------
 
 
-def git(root, *args):
-    command = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
-    return subprocess.run([*command, *args], cwd=root, check=True, capture_output=True,
-                          text=True).stdout.strip()  # fmt: skip
-
-
 @pytest.fixture
 def repository(make_department, monkeypatch):
     """A git repository holding one department; HEAD changes it. Returns (id, base)."""
     department = f"dept_plan_{next(_made)}"
-    root = make_department(department, CATEGORIES).parent.parent
-    package = department.replace("_", "-")
-    (root / "uv.lock").write_text(
-        f'version = 1\n[[package]]\nname = "{package}"\nversion = "0.0.0"\n'
-        f'source = {{ editable = "packages/{department}" }}\n'
-    )
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "base")
-    base = git(root, "rev-parse", "HEAD")
-    (root / "packages" / department / "notes.txt").write_text("a change\n")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "head")
+    root, base = changed_repository(make_department(department, CATEGORIES))
     monkeypatch.chdir(root)
     return department, base
 

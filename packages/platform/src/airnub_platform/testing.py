@@ -477,3 +477,22 @@ def server_objects(client: Any) -> str:
     }
     dumped = {k: [item.model_dump(mode="json") for item in v] for k, v in found.items()}
     return json.dumps(dumped, sort_keys=True)
+
+
+def changed_repository(folder: Path) -> tuple[Path, str]:
+    """A git repository around a department folder from ``make_department``
+    (``ROOT/packages/<id>``), with a ``uv.lock`` naming it: a base commit, then a head
+    commit changing the department. Returns (the root, the base commit)."""
+    root, department = folder.parent.parent, folder.name
+    (root / "uv.lock").write_text(
+        f'version = 1\n[[package]]\nname = "{conventions.distribution_name(department)}"\n'
+        f'version = "0.0.0"\nsource = {{ editable = "packages/{department}" }}\n'
+    )
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "base")
+    base = _git(root, "rev-parse", "HEAD").strip()
+    (folder / "notes.txt").write_text("a change\n")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "head")
+    return root, base

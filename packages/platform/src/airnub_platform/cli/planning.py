@@ -132,7 +132,8 @@ def _built(url: str, make: Callable[[], Report], code: int = 1) -> Report:
     try:
         return make()
     except ConfigError as error:
-        raise fail(f"nothing compared; fix these first:\n{error}", code) from None
+        problems = "; ".join(str(error).splitlines())  # every problem, on one line
+        raise fail(f"nothing compared: {problems}", code) from None
     except (json.JSONDecodeError, ValidationError) as error:
         raise fail(unreadable(url, error), code) from None
 
