@@ -17,13 +17,12 @@ from them, and each owner becomes an ``owner:<handle>`` tag (:func:`conventions.
 from __future__ import annotations
 
 import re
-from importlib.metadata import entry_points
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from airnub_core.conventions import ConventionError
+from airnub_core.conventions import ConventionError, installed_entry_points
 
 OWNERS_GROUP = "airnub.owners"
 ALERTS_GROUP = "airnub.alerts"
@@ -164,9 +163,8 @@ def _why(error: ValidationError) -> str:
 def declared(department: str) -> Ownership | None:
     """What the installed package of ``department`` declares, or None when it declares
     neither owners nor an alert channel; raises ConventionError when it is invalid."""
-    installed = entry_points()  # one scan of the installed metadata for both groups
-    found = {
-        group: [ep.value for ep in installed.select(group=group) if ep.name == department]
+    found = {  # read from the metadata only once it changed (see installed_entry_points)
+        group: [ep.value for ep in installed_entry_points(group) if ep.name == department]
         for group in (OWNERS_GROUP, ALERTS_GROUP)
     }
     if not any(found.values()):
