@@ -21,6 +21,7 @@ Usage: uv run python bench/plan.py [RUNS] [DEPARTMENTS] [--profile]
 import json
 import os
 import pstats
+import resource
 import subprocess
 import sys
 import tempfile
@@ -67,13 +68,19 @@ def workspace(root: Path, departments: list[str]) -> str:
     return base
 
 
-def airnub(root: Path, env: dict[str, str], *args: str, ok: tuple[int, ...] = (0,)) -> float:
+def airnub(
+    root: Path, env: dict[str, str], *args: str, ok: tuple[int, ...] = (0,)
+) -> tuple[float, float]:
+    """Wall time and CPU time (user + system: what the machine's other load adds least to)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([AIRNUB, *args], cwd=root, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if done.returncode not in ok:
         sys.exit(f"airnub {' '.join(args[:2])} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return elapsed
+    return elapsed, used
 
 
 def main() -> None:
@@ -96,7 +103,7 @@ def main() -> None:
     plan = ("plan", "--base", base, "--format", "json")
     drift = ("drift", "--format", "json")
     load_before = os.getloadavg()
-    times: dict[str, list[float]] = {}
+    times: dict[str, list[tuple[float, float]]] = {}
     try:
         airnub(scratch, env, *plan)  # untimed: writes the bytecode caches, as any first run
         times["plan, empty server"] = [airnub(scratch, env, *plan) for _ in range(RUNS)]
@@ -116,9 +123,12 @@ def main() -> None:
     load_after = os.getloadavg()
     print(f"{COUNT} departments (3 deployments, 6 Variables each), medians of {RUNS} runs;")
     print(f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after\n")
-    rows = [[name, f"{median(values):.2f} s", " ".join(f"{v:.2f}" for v in values)]
-            for name, values in times.items()]  # fmt: skip
-    print(table(["command", "median", "runs (s)"], rows))
+    rows = [
+        [name, f"{median([w for w, _ in runs]):.2f} s", f"{median([c for _, c in runs]):.2f} s",
+         " ".join(f"{w:.2f}" for w, _ in runs)]
+        for name, runs in times.items()
+    ]  # fmt: skip
+    print(table(["command", "median wall", "median CPU", "runs, wall (s)"], rows))
 
 
 def profiled(root: Path, env: dict[str, str], plan: tuple[str, ...]) -> None:

@@ -163,9 +163,10 @@ def _why(error: ValidationError) -> str:
 def declared(department: str) -> Ownership | None:
     """What the installed package of ``department`` declares, or None when it declares
     neither owners nor an alert channel; raises ConventionError when it is invalid."""
-    found = {  # read from the metadata only once it changed (see installed_entry_points)
-        group: [ep.value for ep in installed_entry_points(group) if ep.name == department]
-        for group in (OWNERS_GROUP, ALERTS_GROUP)
+    installed = installed_entry_points(OWNERS_GROUP, ALERTS_GROUP)  # read once changed
+    found = {
+        group: [ep.value for ep in entry_points if ep.name == department]
+        for group, entry_points in installed.items()
     }
     if not any(found.values()):
         return None
