@@ -17,6 +17,7 @@ from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.exceptions import ObjectNotFound
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.usefixtures("own_prefect_api")
@@ -113,7 +114,7 @@ def test_secret_blocks_are_compared_when_known_and_never_shown(department, monke
     variable = block_sync.secret_env_var(name)
     monkeypatch.delenv(variable, raising=False)
     assert ("create", name) in rows(report(department), "blocks")  # a PR job has no secrets
-    Secret(value=SECRET_VALUE).save(name)
+    Secret(value=SecretStr(SECRET_VALUE)).save(name)
     assert ("present", name) in rows(report(department), "blocks")
     monkeypatch.setenv(variable, SECRET_VALUE)
     assert ("unchanged", name) in rows(report(department), "blocks")

@@ -90,7 +90,7 @@ def step_script(job, command):
     return step["run"]
 
 
-def run_step(tmp_path, script, uv_exit=0, **env):
+def run_step(tmp_path, script, uv_exit=0, env=None):
     """Run ``script`` as Actions does (bash -e), with a `uv` that records its arguments,
     prints a report and exits ``uv_exit``. Returns (exit code, summary, uv's arguments)."""
     bin_dir = tmp_path / "bin"
@@ -112,7 +112,7 @@ def run_step(tmp_path, script, uv_exit=0, **env):
         "POOL_TYPE": "process",
         "AIRNUB_REGISTRY": "",
         "BASE": SHA,
-        **env,
+        **(env or {}),
     }
     done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=variables,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
@@ -130,13 +130,13 @@ def test_plan_writes_its_markdown_to_the_summary(tmp_path):
 
 def test_plan_pins_the_image_publish_would_push(tmp_path):
     script = step_script(PLAN, "airnub plan")
-    _, _, args = run_step(tmp_path, script, POOL_TYPE="docker")
+    _, _, args = run_step(tmp_path, script, env={"POOL_TYPE": "docker"})
     assert args is not None and args[-4:] == ["--registry", "ghcr.io/acme-data", "--tag", SHA]
 
 
 @pytest.mark.parametrize("missing", ["PREFECT_API_URL", "PREFECT_API_KEY"])
 def test_a_pull_request_without_the_read_token_passes_and_says_so(tmp_path, missing):
-    code, summary, args = run_step(tmp_path, step_script(PLAN, "airnub plan"), **{missing: ""})
+    code, summary, args = run_step(tmp_path, step_script(PLAN, "airnub plan"), env={missing: ""})
     assert (code, args) == (0, None)
     assert "PREFECT_READ_API_KEY" in summary
 
@@ -155,7 +155,9 @@ def test_the_nightly_step_keeps_drifts_exit_code_and_its_report(tmp_path, status
 
 
 def test_the_nightly_step_without_its_token_is_an_error(tmp_path):
-    code, _, args = run_step(tmp_path, step_script(NIGHTLY, "airnub drift"), PREFECT_API_KEY="")
+    code, _, args = run_step(
+        tmp_path, step_script(NIGHTLY, "airnub drift"), env={"PREFECT_API_KEY": ""}
+    )
     assert (code, args) == (2, None)
 
 
