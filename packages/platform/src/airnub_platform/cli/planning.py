@@ -1,5 +1,4 @@
-"""``airnub plan`` and ``airnub drift``: what the repository would change on the Prefect
-API, read-only."""
+"""``airnub plan`` and ``airnub drift``: what the repository would change on Prefect."""
 
 from __future__ import annotations
 
