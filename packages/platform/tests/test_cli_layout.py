@@ -19,8 +19,8 @@ from airnub_platform.testing import clean_env
 from typer.testing import CliRunner
 
 # every command and command group, in the order `airnub --help` lists them
-COMMANDS = ["list", "run", "check", "affected", "deploy", "retire", "dev", "usage", "variables",
-            "blocks", "deployments", "owners"]  # fmt: skip
+COMMANDS = ["list", "run", "check", "affected", "deploy", "plan", "drift", "retire", "dev",
+            "usage", "variables", "blocks", "deployments", "owners"]  # fmt: skip
 SUBCOMMANDS = [
     ["variables", "sync"],
     ["blocks", "sync"],

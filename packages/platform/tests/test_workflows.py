@@ -350,7 +350,7 @@ def test_a_docs_only_change_runs_no_python_test_job(change):
 
 def test_one_departments_change_runs_its_tests_and_not_core(change):
     ran = jobs_for(change({f"{a_department_folder()}/src/new_module.py": "VALUE = 1\n"}))
-    assert ran == {"detect", "test", "ci-ok"}
+    assert ran == {"detect", "test", "plan", "ci-ok"}
 
 
 def test_a_core_change_runs_core_and_every_department(change):
@@ -375,7 +375,7 @@ def test_the_workflows_name_no_department_of_this_repository():
 def test_a_change_to_the_image_build_builds_and_publishes_every_department(change, files):
     workspace = read_workspace((ROOT / "uv.lock").read_text())
     detected = change(files)
-    assert jobs_for(detected) == {"detect", "test", "ci-ok"}
+    assert jobs_for(detected) == {"detect", "test", "plan", "ci-ok"}
     assert all(runs(job, context("push", detected)) for job in IMAGE_BUILDERS)
     include = json.loads(detected["matrix"])["include"]
     assert {entry["path"] for entry in include} == set(workspace.departments.values())

@@ -13,8 +13,8 @@ import keyword
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
-from importlib.metadata import entry_points
+from functools import cache, lru_cache
+from importlib.metadata import EntryPoints, entry_points
 
 STAGES: tuple[str, ...] = ("ingestion", "processing", "analysis")
 # The verb a category flow's file name starts with, unless its author picks another.
@@ -246,6 +246,43 @@ def subflow_suffix(department: str) -> str:
 def humanize(identifier: str) -> str:
     """``ingest_public_api_data`` -> ``Ingest Public API Data``."""
     return " ".join(w.upper() if w in ACRONYMS else w.capitalize() for w in identifier.split("_"))
+
+
+def installed_entry_points(*groups: str) -> dict[str, EntryPoints]:
+    """The installed packages' entry points of each of ``groups``, read again only when
+    an ``entry_points.txt`` on ``sys.path`` was added, removed or rewritten: reading them
+    costs about 20 ms with 50 departments installed, and every owner tag asks."""
+    return _entry_points_of(_entry_point_files(), groups)
+
+
+def _entry_point_files() -> tuple[tuple[str, int, int], ...]:
+    """(path, mtime, size) of each ``entry_points.txt`` importlib.metadata would read."""
+    import os
+    import sys
+
+    found = []
+    for folder in sys.path:
+        try:
+            listed = [e.path for e in os.scandir(folder or ".") if e.name.endswith(_INFO)]
+        except OSError:  # a zip archive or a missing folder: no metadata read here
+            continue
+        for info in sorted(listed):
+            try:
+                stat = os.stat(os.path.join(info, "entry_points.txt"))
+            except OSError:
+                continue
+            found.append((info, stat.st_mtime_ns, stat.st_size))
+    return tuple(found)
+
+
+_INFO = (".dist-info", ".egg-info")
+
+
+@lru_cache(maxsize=16)
+def _entry_points_of(
+    _files: tuple[tuple[str, int, int], ...], groups: tuple[str, ...]
+) -> dict[str, EntryPoints]:
+    return {group: entry_points(group=group) for group in groups}
 
 
 @cache

@@ -17,13 +17,12 @@ from them, and each owner becomes an ``owner:<handle>`` tag (:func:`conventions.
 from __future__ import annotations
 
 import re
-from importlib.metadata import entry_points
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from airnub_core.conventions import ConventionError
+from airnub_core.conventions import ConventionError, installed_entry_points
 
 OWNERS_GROUP = "airnub.owners"
 ALERTS_GROUP = "airnub.alerts"
@@ -164,10 +163,10 @@ def _why(error: ValidationError) -> str:
 def declared(department: str) -> Ownership | None:
     """What the installed package of ``department`` declares, or None when it declares
     neither owners nor an alert channel; raises ConventionError when it is invalid."""
-    installed = entry_points()  # one scan of the installed metadata for both groups
+    installed = installed_entry_points(OWNERS_GROUP, ALERTS_GROUP)  # read once changed
     found = {
-        group: [ep.value for ep in installed.select(group=group) if ep.name == department]
-        for group in (OWNERS_GROUP, ALERTS_GROUP)
+        group: [ep.value for ep in entry_points if ep.name == department]
+        for group, entry_points in installed.items()
     }
     if not any(found.values()):
         return None

@@ -443,3 +443,56 @@ def s3_data_root(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pyt
     from airnub_core import storage
 
     return storage.data_root(use_block=False)
+
+
+# --- a server of a module's own: for tests that compare everything the server holds -----
+
+
+@pytest.fixture(scope="module")
+def own_prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, empty Prefect API for one test module, the process's client pointed at it
+    meanwhile (the session's server holds other modules' objects)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    db = tmp_path_factory.mktemp("own-api") / "prefect.db"
+    with local_api.running(db) as api, temporary_settings(updates={PREFECT_API_URL: api.url}):
+        yield api.url
+
+
+def server_objects(client: Any) -> str:
+    """Everything a Prefect server holds that airnub could write, as one JSON text:
+    deployments, flows, Variables, blocks (secret values included), work pools and
+    automations. Equal before and after a command that writes nothing."""
+    import json
+
+    from airnub_core.variables import read_all
+
+    found = {
+        "deployments": read_all(client.read_deployments),
+        "flows": read_all(client.read_flows),
+        "variables": client.read_variables(),
+        "blocks": client.read_block_documents(include_secrets=True),
+        "work_pools": client.read_work_pools(),
+        "automations": client.read_automations(),
+    }
+    dumped = {k: [item.model_dump(mode="json") for item in v] for k, v in found.items()}
+    return json.dumps(dumped, sort_keys=True)
+
+
+def changed_repository(folder: Path) -> tuple[Path, str]:
+    """A git repository around a department folder from ``make_department``
+    (``ROOT/packages/<id>``), with a ``uv.lock`` naming it: a base commit, then a head
+    commit changing the department. Returns (the root, the base commit)."""
+    root, department = folder.parent.parent, folder.name
+    (root / "uv.lock").write_text(
+        f'version = 1\n[[package]]\nname = "{conventions.distribution_name(department)}"\n'
+        f'version = "0.0.0"\nsource = {{ editable = "packages/{department}" }}\n'
+    )
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "base")
+    base = _git(root, "rev-parse", "HEAD").strip()
+    (folder / "notes.txt").write_text("a change\n")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "head")
+    return root, base

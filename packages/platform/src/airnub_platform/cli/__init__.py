@@ -13,6 +13,7 @@ from airnub_platform.cli.checking import check_command
 from airnub_platform.cli.deploying import deploy_command
 from airnub_platform.cli.dev import dev_command
 from airnub_platform.cli.listing import list_command
+from airnub_platform.cli.planning import drift_command, plan_command
 from airnub_platform.cli.retiring import retire_command
 from airnub_platform.cli.running import run_command
 from airnub_platform.cli.usage import usage_command
@@ -24,6 +25,8 @@ app.command("run")(run_command)
 app.command("check")(check_command)
 app.command("affected")(affected_command)
 app.command("deploy")(deploy_command)
+app.command("plan")(plan_command)
+app.command("drift")(drift_command)
 app.command("retire")(retire_command)
 app.command("dev")(dev_command)
 app.command("usage")(usage_command)

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 _GIVING_UP = threading.Lock()
 
 
-def api_gone(local: LocalAPI | None) -> Callable[[ApiUnreachable], NoReturn]:
+def api_gone(local: LocalAPI | None, code: int = 1) -> Callable[[ApiUnreachable], NoReturn]:
     """What a command does when its Prefect API stops answering (see ``runner.watched``):
-    one line naming the API, exit 1, at once."""
+    one line naming the API, exit ``code``, at once."""
     # here, not above: the runner module is not needed by --help and the cheap commands
     from airnub_platform import runner
 
@@ -44,19 +44,21 @@ def api_gone(local: LocalAPI | None) -> Callable[[ApiUnreachable], NoReturn]:
                 local.process.kill()
             # A hard exit: at interpreter exit Prefect's log and event workers would retry
             # the silent API for minutes, printing as they go.
-            os._exit(1)
+            os._exit(code)
 
     return give_up
 
 
 @contextlib.contextmanager
-def prefect_session(writes_to: str = "") -> Iterator[str]:
+def prefect_session(writes_to: str = "", failure_code: int = 1) -> Iterator[str]:
     """The configured Prefect API, or the embedded local one started for the command,
     with a deadline on every request: a hung API fails like an unreachable one.
 
     ``writes_to`` names a command whose writes must reach a real server (``deploy``,
     ``retire``): with no API configured it is refused, rather than writing to an embedded
-    API that is thrown away when the command ends (a CI job missing its secret)."""
+    API that is thrown away when the command ends (a CI job missing its secret).
+    ``failure_code`` is the exit code when the API fails (``airnub drift`` keeps 1 for
+    drift)."""
     # here, not above: httpx and the runner module are not needed by --help
     import httpx
 
@@ -72,7 +74,7 @@ def prefect_session(writes_to: str = "") -> Iterator[str]:
     url = "the Prefect API"
     timeout = runner.REQUEST_TIMEOUT_SECONDS
     try:
-        on_dead = api_gone(local)
+        on_dead = api_gone(local, failure_code)
         with (
             runner.prefect_api(local) as url,
             runner.bounded_requests() as timeout,
@@ -80,14 +82,14 @@ def prefect_session(writes_to: str = "") -> Iterator[str]:
         ):
             yield url
     except runner.ApiUnreachable as error:  # before anything was sent: see runner.watched
-        raise fail(str(error), 1) from None
+        raise fail(str(error), failure_code) from None
     except httpx.TimeoutException:  # the API answered the probes, not this request
         reason = f"no answer within {timeout:g} s, PREFECT_API_REQUEST_TIMEOUT"
-        raise fail(str(runner.ApiUnreachable(url, reason)), 1) from None
+        raise fail(str(runner.ApiUnreachable(url, reason)), failure_code) from None
     except (OSError, httpx.TransportError) as error:
-        raise fail(str(runner.ApiUnreachable(url, runner.reason_of(error))), 1) from None
+        raise fail(str(runner.ApiUnreachable(url, runner.reason_of(error))), failure_code) from None
     except httpx.HTTPStatusError as error:  # one the command does not handle itself
-        raise fail(refused(url, error), 1) from None
+        raise fail(refused(url, error), failure_code) from None
     finally:
         if local is not None:
             local.stop()
