@@ -141,3 +141,19 @@ def test_a_broken_config_is_one_error_and_exit_2_not_drift(department):
     done = CliRunner().invoke(app, ["drift"], terminal_width=400)
     assert done.exit_code == 2, done.output
     assert str(config) in done.output and "Traceback" not in done.output
+
+
+def test_a_concurrency_limit_set_by_hand_is_drift(department):
+    from airnub_platform import quotas
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    name = quotas.tag_limit_name(department)
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=3))
+    try:
+        code, found = drift()
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_global_concurrency_limit_by_name(name)
+    detail = f"tag limit {name}: task-runs removed (was 3)"
+    assert (code, changes(found)) == (1, {("quotas", "delete", name, detail)})

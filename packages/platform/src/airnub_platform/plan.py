@@ -26,18 +26,19 @@ JSON schema (``--format json``), stable within ``"schema": "airnub-plan/1"``::
         "reason": "<why these>"
       },
       "changes": [                         # every row, unchanged ones included
-        {"section": "deployments" | "variables" | "blocks" | "images" | "retired",
+        {"section": "deployments" | "variables" | "blocks" | "quotas" | "images"
+                   | "retired",
          "department": "dept_x" | "",      # "" for a server-wide object
          "action": "<see ACTIONS>",
-         "name": "<flow/deployment, Variable, block, image or pool>",
+         "name": "<flow/deployment, Variable, block, image, pool or tag limit>",
          "detail": "<why, or ''>"}
       ],
       "counts": {"<section>": {"<action>": int}},
       "pending": bool                      # any row whose action is a change
     }
 
-Actions: create, update, delete, create pool, update pool, delete variable, delete pool
-and blocked (a hand-made Variable holds a managed name) are changes; unchanged, present
+Actions: create, update, delete, create pool, update pool, delete variable, delete pool,
+delete limit and blocked (a hand-made Variable holds a managed name) are changes; unchanged, present
 (a Secret not compared), keep pool and build (CI builds the image) are not.
 """
 
@@ -54,7 +55,7 @@ from airnub_core import storage
 from airnub_core.conventions import MANAGED_TAG, distribution_name
 from airnub_core.variables import names_filter, read_variables
 
-from airnub_platform import block_sync, deploy, variable_sync
+from airnub_platform import block_sync, deploy, quotas, variable_sync
 from airnub_platform.cli._shared import printable
 
 if TYPE_CHECKING:
@@ -187,19 +188,32 @@ def image_rows(scope: Scope) -> list[Row]:
     return [Row("images", d, "build", distribution_name(d)) for d in scope.images]
 
 
+def quota_rows(scope: Scope) -> list[Row]:
+    """The concurrency limits ``airnub deploy`` would set, change or lift."""
+    return [
+        Row("quotas", change.department, change.action, change.name, change.described)
+        for change in quotas.changes(scope.client, scope.departments)
+    ]
+
+
 def retired_rows(scope: Scope) -> list[Row]:
     """What ``airnub retire`` deletes for departments gone from the repository."""
     return [
         Row("retired", department, action, what)
         for department in scope.retired
-        for action, what in deploy.retire(scope.client, department, dry_run=True)
+        for action, what in [
+            *deploy.retire(scope.client, department, dry_run=True),
+            *quotas.retire(scope.client, department, dry_run=True),
+        ]
     ]
 
 
 PLAN_SECTIONS: tuple[Section, ...] = (
-    deployment_rows, variable_rows, block_rows, image_rows, retired_rows,
+    deployment_rows, variable_rows, block_rows, quota_rows, image_rows, retired_rows,
 )  # fmt: skip
-DRIFT_SECTIONS: tuple[Section, ...] = (deployment_rows, variable_rows, block_rows, retired_rows)
+DRIFT_SECTIONS: tuple[Section, ...] = (
+    deployment_rows, variable_rows, block_rows, quota_rows, retired_rows,
+)  # fmt: skip
 
 
 @dataclass
