@@ -95,11 +95,16 @@ def rules_path(department: str) -> Path:
 
 
 def declared_rules(department: str) -> tuple[str, list[LateRule | RunningLongerRule]]:
-    """(where, rules) from a department's ``configs/automations.yaml``; none if absent.
-    Raises ConfigError in one line naming the file and the field."""
+    """(where, rules) from a department's ``configs/automations.yaml``; none if absent."""
     path = rules_path(department)
+    return str(path), rules_in(path)
+
+
+def rules_in(path: Path) -> list[LateRule | RunningLongerRule]:
+    """The rules of one ``automations.yaml`` (none if there is no file); raises ConfigError
+    in one line naming the file and the field."""
     if not path.exists() and not path.is_symlink():
-        return str(path), []
+        return []
     data = config.read_yaml(path)
     try:
         rules = RulesFile.model_validate(data).rules
@@ -110,7 +115,7 @@ def declared_rules(department: str) -> tuple[str, list[LateRule | RunningLongerR
         if rule.name in seen:
             raise config.ConfigError(f"{path}: rules.{index}: {rule.name!r} is declared twice")
         seen.add(rule.name)
-    return str(path), rules
+    return rules
 
 
 def desired(departments: Iterable[str]) -> dict[str, Wanted]:
