@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from uuid import uuid4
 
@@ -321,3 +322,65 @@ def test_the_command_shows_the_diff_and_refuses_invalid_rules_before_the_server(
     assert names(client) == [FAILS, OTHER_FAILS]
     unknown = CliRunner().invoke(app, ["automations", "sync", "dept_nowhere_" + uuid4().hex[:6]])
     assert unknown.exit_code == 2 and "unknown department" in unknown.output
+
+
+def flow_run_tagged(client: SyncPrefectClient, *tags: str):
+    from prefect import flow
+    from prefect.states import Scheduled
+
+    @flow(name=f"Probe ({uuid4().hex[:6]})")
+    def probe() -> None:  # never called: it only names the runs' flow
+        pass
+
+    return client.create_flow_run(flow=probe, tags=list(tags), state=Scheduled())
+
+
+def running_since(api_url: str, run, seconds: int) -> None:
+    """A Running event for ``run`` that occurred ``seconds`` ago, as the server emits it,
+    then an event of now: the server's triggers keep time by the events they last saw."""
+    import httpx
+
+    related = [{"prefect.resource.id": f"prefect.flow.{run.flow_id}",
+                "prefect.resource.role": "flow"}]  # fmt: skip
+    related += [{"prefect.resource.id": f"prefect.tag.{tag}", "prefect.resource.role": "tag"}
+                for tag in run.tags]  # fmt: skip
+    event = {
+        "id": str(uuid4()),
+        "occurred": (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(),
+        "event": "prefect.flow-run.Running",
+        "resource": {"prefect.resource.id": f"prefect.flow-run.{run.id}"},
+        "related": related,
+    }
+    now = {"id": str(uuid4()), "occurred": datetime.now(UTC).isoformat(), "event": "airnub.tick",
+           "resource": {"prefect.resource.id": "airnub.test"}}  # fmt: skip
+    for sent in (event, now):
+        httpx.post(f"{api_url}/events", json=[sent], timeout=30).raise_for_status()
+
+
+def test_late_and_running_longer_rules_notify(client, departments, monkeypatch, prefect_api):
+    from prefect.states import Late
+
+    write_rules(departments[DEPT], "rules: [{rule: late},"
+                " {rule: running-longer, minutes: 1, stage: ingestion}]\n")  # fmt: skip
+    with webhook_receiver() as (url, received):
+        save_alert_blocks(monkeypatch, url, DEPT)
+        automation_sync.sync(client, [DEPT])
+        late = flow_run_tagged(client, DEPT, "processing")
+        client.set_flow_run_state(late.id, Late(), force=True)
+        elsewhere = flow_run_tagged(client, DEPT, "processing")  # another stage: no alert
+        running_since(prefect_api, elsewhere, seconds=30)
+        slow = flow_run_tagged(client, DEPT, "ingestion")
+        # Half its minute is over already. Prefect looks again when the minute ends, or a
+        # minute after the automation was made; it forgets a window 60 s after its end.
+        running_since(prefect_api, slow, seconds=30)
+        bodies = []
+        for _ in range(2):
+            try:
+                bodies.append(received.get(timeout=NOTIFY_DEADLINE)["body"])
+            except queue.Empty:
+                pytest.fail(f"only {len(bodies)} notifications within {NOTIFY_DEADLINE} s")
+    [late_body] = [b for b in bodies if "is Late" in b]
+    [slow_body] = [b for b in bodies if "Running for more than 1 minute." in b]
+    assert f"Flow run {late.name} ({late.id})" in late_body
+    assert f"Flow run {slow.name} ({slow.id})" in slow_body
+    assert elsewhere.name not in "".join(bodies)

@@ -3,12 +3,13 @@ gets (one line per problem, naming the file and the field), the automations they
 and the notification templates, whose fixed text a display name can never turn into code."""
 
 import sys
+from datetime import timedelta
 from uuid import uuid4
 
 import jinja2
 import pytest
 from airnub_core import config, conventions
-from airnub_platform import automation_sync
+from airnub_platform import automation_sync, lost_runs
 from airnub_platform.automation_sync import Wanted
 from hypothesis import given
 from hypothesis import strategies as st
@@ -139,3 +140,12 @@ def test_a_display_name_with_template_braces_stays_text(department):
     made = automation_sync.automation(wanted, uuid4())
     body = made.actions[0].model_dump()["body"]
     assert "Department: Rules {{Team}} (dept_alerts_rules)" in render(body)
+
+
+@given(st.permutations(sorted(lost_runs.ENDINGS)), st.permutations(["b", "a", "c"]))
+def test_the_diff_does_not_see_the_order_of_sets_or_tags(order, tags):
+    made = lost_runs.lost_run_automation(timedelta(seconds=10)).model_copy(update={"tags": tags})
+    dumped = made.model_dump(mode="json", include=automation_sync.CORE_FIELDS)
+    reread = {**dumped, "trigger": {**dumped["trigger"], "id": str(uuid4()),
+                                    "expect": [*order, lost_runs.HEARTBEAT]}}  # fmt: skip
+    assert automation_sync.canonical(reread) == automation_sync.comparable(made)

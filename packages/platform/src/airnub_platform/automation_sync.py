@@ -221,7 +221,8 @@ def automation(wanted: Wanted, block_id: UUID) -> AutomationCore:
         what = "is Late: its scheduled start passed and no worker started it"
         after, expect, posture, within = set(), {f"{FLOW_RUN}.Late"}, Posture.Reactive, timedelta(0)
     else:
-        what = f"has been Running for more than {rule.minutes} minutes"
+        unit = "minute" if rule.minutes == 1 else "minutes"
+        what = f"has been Running for more than {rule.minutes} {unit}"
         after, posture = {f"{FLOW_RUN}.Running"}, Posture.Proactive
         expect = {f"{FLOW_RUN}.{ending}" for ending in ENDINGS}
         within = timedelta(minutes=rule.minutes)
@@ -299,11 +300,23 @@ def core_of(automation: Automation) -> AutomationCore:
     return AutomationCore.model_validate(automation.model_dump(include=CORE_FIELDS))
 
 
+SET_FIELDS = ("after", "expect", "for_each")  # an EventTrigger's sets of names
+
+
 def comparable(automation: AutomationCore) -> dict[str, Any]:
-    data = automation.model_dump(mode="json", include=CORE_FIELDS)
-    data["trigger"].pop("id", None)  # a fresh uuid for every trigger made
-    data["tags"] = sorted(data["tags"])
-    return data
+    """An automation as the diff compares it (see :func:`canonical`)."""
+    return canonical(automation.model_dump(mode="json", include=CORE_FIELDS))
+
+
+def canonical(data: dict[str, Any]) -> dict[str, Any]:
+    """An automation's JSON without its trigger's id (a fresh uuid for every trigger made)
+    and with its tags and the trigger's sets in order: a set's JSON order varies with the
+    process's string hashes, so the same automation read back may list them otherwise."""
+    trigger = {k: v for k, v in data["trigger"].items() if k != "id"}
+    for name in SET_FIELDS:
+        if isinstance(trigger.get(name), list):
+            trigger[name] = sorted(trigger[name])
+    return {**data, "tags": sorted(data["tags"]), "trigger": trigger}
 
 
 def plan(
