@@ -26,6 +26,7 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 DEPT, OTHER = "dept_alerting", "dept_alerting_two"
 NOTIFY_DEADLINE = 120.0  # seconds for the server's triggers and actions to notify
 FOREIGN = "someone's own automation"
+TAGGED = "someone's own, tagged like airnub's"  # managed tags, but not a name airnub makes
 
 
 @contextmanager
@@ -81,7 +82,7 @@ def ours(client: SyncPrefectClient) -> list:
     return [
         a
         for a in automation_sync.all_automations(client)
-        if a.name.startswith(prefixes) or a.name in (FOREIGN, lost_runs.AUTOMATION_NAME)
+        if a.name.startswith(prefixes) or a.name in (FOREIGN, TAGGED, lost_runs.AUTOMATION_NAME)
     ]
 
 
@@ -158,6 +159,11 @@ def test_sync_is_a_diff_and_prune_deletes_only_managed_automations_whose_rule_is
             update={"name": FOREIGN, "tags": [DEPT]}  # the department's tag, not managed
         )
     )
+    tagged = client.create_automation(
+        lost_runs.lost_run_automation(lost_runs.silence_for(30)).model_copy(
+            update={"name": TAGGED, "tags": ["airnub-managed", DEPT]}
+        )
+    )
     write_rules(departments[DEPT], "rules: [{rule: late}]\n")
     assert actions(automation_sync.sync(client, [DEPT, OTHER])) == {
         FAILS: "create", LATE: "create", OTHER_FAILS: "create"
@@ -179,9 +185,9 @@ def test_sync_is_a_diff_and_prune_deletes_only_managed_automations_whose_rule_is
     assert LATE in names(client)  # changes() is read-only
     # OTHER's rule is gone from nothing, and it was not chosen: untouched by DEPT's prune
     automation_sync.sync(client, [DEPT], prune=True)
-    assert names(client) == sorted([FAILS, longer, OTHER_FAILS, FOREIGN,
+    assert names(client) == sorted([FAILS, longer, OTHER_FAILS, FOREIGN, TAGGED,
                                     lost_runs.AUTOMATION_NAME])  # fmt: skip
-    assert {a.id for a in ours(client)} >= {lost, foreign}
+    assert {a.id for a in ours(client)} >= {lost, foreign, tagged}
 
 
 def test_a_hand_edited_managed_automation_is_updated_back(client, departments, monkeypatch):
