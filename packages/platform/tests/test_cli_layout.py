@@ -20,12 +20,13 @@ from typer.testing import CliRunner
 
 # every command and command group, in the order `airnub --help` lists them
 COMMANDS = ["list", "run", "check", "affected", "deploy", "plan", "drift", "retire", "dev",
-            "usage", "variables", "blocks", "deployments", "owners"]  # fmt: skip
+            "usage", "variables", "blocks", "deployments", "owners", "automations"]  # fmt: skip
 SUBCOMMANDS = [
     ["variables", "sync"],
     ["blocks", "sync"],
     ["deployments", "write"],
     ["owners", "write"],
+    ["automations", "sync"],
 ]
 MODULES = sorted(module.name for module in pkgutil.iter_modules(cli.__path__))
 MAX_LINES = 150

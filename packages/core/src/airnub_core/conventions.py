@@ -310,6 +310,27 @@ def owner_tags(department: str) -> list[str]:
     return [f"{OWNER_TAG_PREFIX}{handle}" for handle in found.owners] if found else []
 
 
+# A department's alerts: its notification block, the variable ``airnub blocks sync`` reads
+# its webhook URL from, and the automations ``airnub automations sync`` names after it.
+ALERT_WEBHOOK_ENV_PREFIX = "AIRNUB_ALERT_WEBHOOK_"
+AUTOMATION_PREFIX = "airnub "
+
+
+def alert_block_name(department: str) -> str:
+    """``dept_project_alpha`` -> ``dept-project-alpha-alerts``: its notification block."""
+    return f"{distribution_name(department)}-alerts"
+
+
+def alert_webhook_env(department: str) -> str:
+    """``dept_project_alpha`` -> ``AIRNUB_ALERT_WEBHOOK_DEPT_PROJECT_ALPHA``."""
+    return ALERT_WEBHOOK_ENV_PREFIX + department.upper()
+
+
+def automation_name(department: str, rule: str) -> str:
+    """``airnub dept_project_alpha: failed-or-crashed``: one of its alert automations."""
+    return f"{AUTOMATION_PREFIX}{department}: {rule}"
+
+
 def unknown(what: str, value: str, valid: Iterable[str]) -> str:
     choices = ", ".join(valid) or "none"
     return f"unknown {what} {value!r}; valid: {choices}"

@@ -10,6 +10,13 @@
   ``AWS_SECRET_ACCESS_KEY`` set, also an ``aws-credentials`` block of the same name,
   holding them with ``AWS_ENDPOINT_URL`` (the only endpoint they are sent to) and
   ``AWS_DEFAULT_REGION``: workers then need no keys in their environment.
+* Alert webhooks: for each department whose ``AIRNUB_ALERT_WEBHOOK_<DEPT_ID>`` is set, a
+  custom-webhook notification block named ``<dept-id>-alerts``, the one its automations
+  notify (``airnub automations sync``). The URL is kept among the block's secrets, never in
+  its plain fields. It may not reach private, loopback or link-local addresses unless
+  ``AIRNUB_ALERT_ALLOW_PRIVATE_URLS`` is true (Prefect's own default allows them). A
+  notification block of another type (Slack, email) made by hand under that name is used
+  as it is: with the variable unset it is left alone, with it set the sync refuses.
 
 Everything is resolved before anything is written: ``airnub blocks sync`` stops with
 nothing changed when an environment variable is missing (``airnub dev`` warns instead).
@@ -22,12 +29,17 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
-from airnub_core import config, object_storage, storage
+from airnub_core import config, conventions, object_storage, owners, storage
 
 BLOCKS_FILE = ("configs", "blocks.yaml")
 SECRET_ENV_PREFIX = "AIRNUB_SECRET_"
 BLOCK_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+ALLOW_PRIVATE_ENV = "AIRNUB_ALERT_ALLOW_PRIVATE_URLS"
+WEBHOOK_SLUG = "custom-webhook"  # Prefect's CustomWebhookNotificationBlock
+# What the receiver gets, as JSON; Prefect fills in the notification's subject and body.
+WEBHOOK_JSON = {"subject": "{{subject}}", "body": "{{body}}", "block": "{{name}}"}
 
 
 def secret_env_var(block_name: str) -> str:
@@ -38,8 +50,10 @@ def secret_env_var(block_name: str) -> str:
 @dataclass(frozen=True)
 class Wanted:
     name: str
-    kind: str  # "secret", "storage" or "aws-credentials"
-    value: Any  # the secret's value, the storage block's basepath, or the AWS settings
+    kind: str  # "secret", "storage", "aws-credentials" or "alert-webhook"
+    # the secret's value, the storage block's basepath, the AWS settings, or a webhook's
+    # (url, allow private urls)
+    value: Any
     origin: str
 
 
@@ -80,6 +94,9 @@ def wanted_blocks(
                 )
                 continue
             wanted.append(Wanted(name, "secret", value, origin))
+    alerts, problems = alert_webhooks(departments)
+    wanted += alerts
+    missing += problems
     # AIRNUB_DATA_ROOT as written: an s3:// one makes a remote block, as --data-root does
     configured = os.environ.get(storage.DATA_ROOT_ENV)
     root = data_root_url or configured or str(storage.data_root())
@@ -90,6 +107,40 @@ def wanted_blocks(
     if (keys := _aws_keys()) and object_storage.uses_aws(root):
         wanted.append(Wanted(storage.DATA_ROOT_BLOCK, "aws-credentials", keys, AWS_ORIGIN))
     return wanted, missing
+
+
+def allow_private_urls() -> bool:
+    """``AIRNUB_ALERT_ALLOW_PRIVATE_URLS``: false unless set to true, 1 or yes."""
+    raw = os.environ.get(ALLOW_PRIVATE_ENV, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise config.ConfigError(f"${ALLOW_PRIVATE_ENV}: {raw[:20]!r} is not true or false")
+
+
+def alert_webhooks(departments: Iterable[str]) -> tuple[list[Wanted], list[str]]:
+    """A webhook block for each department whose alert variable is set, and a message for
+    each variable that holds no usable URL (the URL itself is never shown)."""
+    wanted: list[Wanted] = []
+    problems: list[str] = []
+    allow = None
+    for department in departments:
+        variable = conventions.alert_webhook_env(department)
+        url = os.environ.get(variable, "").strip()
+        if not url:
+            continue
+        try:
+            if url.startswith("#"):
+                raise ValueError("a #channel is not a URL; a webhook needs an http(s) URL")
+            owners.check_channel(url)
+        except ValueError as error:
+            problems.append(f"${variable}: {error}")
+            continue
+        allow = allow_private_urls() if allow is None else allow
+        name = conventions.alert_block_name(department)
+        wanted.append(Wanted(name, "alert-webhook", (url, allow), f"${variable}"))
+    return wanted, problems
 
 
 AWS_ENV = {
@@ -119,6 +170,15 @@ def _block(item: Wanted) -> Any:
 
     if item.kind == "secret":
         return Secret(value=item.value)
+    if item.kind == "alert-webhook":
+        from prefect.blocks.notifications import CustomWebhookNotificationBlock
+        from prefect.types import SecretDict
+
+        url, allow = item.value
+        return CustomWebhookNotificationBlock(
+            name=item.name, url="{{webhook_url}}", json_data=WEBHOOK_JSON, headers=None,
+            cookies=None, secrets=SecretDict({"webhook_url": url}), allow_private_urls=allow,
+        )  # fmt: skip
     if item.kind == "aws-credentials":
         from prefect_aws import AwsClientParameters, AwsCredentials
 
@@ -144,6 +204,11 @@ def _current(name: str, block: Any) -> Any:
 def _same(existing: Any, block: Any) -> bool:
     if existing is None or type(existing) is not type(block):
         return False
+    if hasattr(block, "secrets"):  # a webhook: the URL is among its secrets
+        fields = ("url", "json_data", "allow_private_urls")
+        return existing.secrets.get_secret_value() == block.secrets.get_secret_value() and all(
+            getattr(existing, name) == getattr(block, name) for name in fields
+        )
     if hasattr(block, "get"):  # a Secret: compare values without ever showing them
         return existing.get() == block.get()
     if hasattr(block, "aws_access_key_id"):  # credentials: compare, never show
@@ -151,17 +216,62 @@ def _same(existing: Any, block: Any) -> bool:
     return existing.basepath == block.basepath
 
 
+class ForeignAlertBlock(RuntimeError):
+    """A notification block made by hand holds an alert block's name."""
+
+
+def notification_blocks(client: Any, name: str) -> list[tuple[UUID, str]]:
+    """(id, type slug) of every saved notification block named ``name``, of any type."""
+    body = {
+        "block_documents": {"name": {"any_": [name]}, "is_anonymous": {"eq_": False}},
+        "include_secrets": False,
+    }
+    response = client.request("POST", "/block_documents/filter", json=body)
+    response.raise_for_status()
+    return [
+        (UUID(item["id"]), (item.get("block_type") or {}).get("slug", ""))
+        for item in response.json()
+        if item.get("name") == name
+        and "notify" in ((item.get("block_schema") or {}).get("capabilities") or [])
+    ]
+
+
+def refuse_foreign_alert_blocks(wanted: list[Wanted]) -> None:
+    """Raise if a hand-made notification block of another type holds a webhook's name:
+    two blocks of one name would leave the automations not knowing which to use."""
+    from prefect.client.orchestration import get_client
+
+    names = [item for item in wanted if item.kind == "alert-webhook"]
+    if not names:
+        return
+    with get_client(sync_client=True) as client:
+        for item in names:
+            foreign = sorted(
+                {s for _, s in notification_blocks(client, item.name)} - {WEBHOOK_SLUG}
+            )
+            if foreign:
+                raise ForeignAlertBlock(
+                    f"{item.origin}: a {foreign[0]} notification block named {item.name!r}"
+                    f" already exists, made by hand; unset {item.origin} to keep it, or delete"
+                    " it to use the webhook; nothing written"
+                )
+
+
 def sync(wanted: list[Wanted], *, dry_run: bool = False) -> list[tuple[str, Wanted]]:
-    """Create or update each block; returns (action, item) with action create/update/unchanged."""
-    done = []
+    """Create or update each block; returns (action, item) with action create/update/unchanged.
+    Everything is compared (and refused) before the first write."""
+    refuse_foreign_alert_blocks(wanted)
+    planned = []
     for item in wanted:
         block = _block(item)
         existing = _current(item.name, block)
         action = "unchanged" if _same(existing, block) else "update" if existing else "create"
-        if action != "unchanged" and not dry_run:
-            block.save(item.name, overwrite=True)
-        done.append((action, item))
-    return done
+        planned.append((action, item, block))
+    if not dry_run:
+        for action, item, block in planned:
+            if action != "unchanged":
+                block.save(item.name, overwrite=True)
+    return [(action, item) for action, item, _ in planned]
 
 
 def _aws_fields(block: Any) -> tuple[Any, ...]:

@@ -136,6 +136,7 @@ class _Department:
         for stage in STAGES:
             self._stage(stage)
         self._orphan_configs()
+        self._alert_rules()
         self._contracts()
         self._deployments()
         self._work_pool()
@@ -352,6 +353,16 @@ class _Department:
         for path, node in tree.config_files():
             if node is None:
                 self.flag(self.src / path.relative_to(tree.src), ORPHAN)
+
+    def _alert_rules(self) -> None:
+        """``configs/automations.yaml``, as ``airnub automations sync`` validates it."""
+        from airnub_platform.automation_sync import AUTOMATIONS_FILE, rules_in
+
+        path = self.src.joinpath(*AUTOMATIONS_FILE)
+        try:
+            rules_in(path)
+        except config.ConfigError as error:
+            self.flag(path, str(error).removeprefix(str(path)).lstrip(": "))
 
     def _contracts(self) -> None:
         """Every declared input names a category of an earlier stage that declares that

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from airnub_platform.cli import blocks, deployments, owners, variables
+from airnub_platform.cli import automations, blocks, deployments, owners, variables
 from airnub_platform.cli._shared import fail
 from airnub_platform.cli.affected import affected_command
 from airnub_platform.cli.checking import check_command
@@ -34,6 +34,7 @@ app.add_typer(variables.app, name="variables")
 app.add_typer(blocks.app, name="blocks")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(owners.app, name="owners")
+app.add_typer(automations.app, name="automations")
 
 
 def main() -> None:

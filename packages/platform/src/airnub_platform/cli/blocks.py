@@ -22,7 +22,8 @@ def blocks_sync(
     ] = None,
     dry_run: DryRun = False,
 ) -> None:
-    """Create or update the Secret blocks departments declare, and the data-root block."""
+    """Create or update the Secret blocks departments declare, the data-root block, and the
+    alert webhook block of each department whose AIRNUB_ALERT_WEBHOOK_<DEPT_ID> is set."""
     # here, not above: both import yaml and httpx, which --help never needs
     from airnub_core.config import ConfigError
     from airnub_core.object_storage import is_remote_url
@@ -41,7 +42,10 @@ def blocks_sync(
             raise fail(f"nothing written: {error}") from None
         if missing:
             raise fail("nothing written; fix these first:\n" + "\n".join(missing), 1)
-        results = block_sync.sync(wanted, dry_run=dry_run)
+        try:
+            results = block_sync.sync(wanted, dry_run=dry_run)
+        except block_sync.ForeignAlertBlock as error:
+            raise fail(str(error), 1) from None
     table = Table(title=f"Blocks at {url}", title_justify="left")
     for column in ("change", "block", "kind", "from"):
         table.add_column(column, overflow="fold")
