@@ -390,3 +390,19 @@ def test_late_and_running_longer_rules_notify(client, departments, monkeypatch, 
     assert f"Flow run {late.name} ({late.id})" in late_body
     assert f"Flow run {slow.name} ({slow.id})" in slow_body
     assert elsewhere.name not in "".join(bodies)
+
+
+def test_retiring_a_department_deletes_only_its_managed_automations(client, departments,
+                                                                    monkeypatch):  # fmt: skip
+    from prefect.events.schemas.automations import AutomationCore
+
+    save_alert_blocks(monkeypatch, "https://hooks.example.com/T/x", DEPT, OTHER)
+    automation_sync.sync(client, [DEPT, OTHER])
+    [made] = client.read_automations_by_name(FAILS)
+    by_hand = automation_sync.core_of(made).model_copy(update={"name": FOREIGN, "tags": [DEPT]})
+    client.create_automation(AutomationCore.model_validate(by_hand.model_dump()))
+    assert automation_sync.retire(client, DEPT, dry_run=True) == [("delete automation", FAILS)]
+    assert FAILS in names(client)
+    assert automation_sync.retire(client, DEPT) == [("delete automation", FAILS)]
+    assert names(client) == sorted([FOREIGN, OTHER_FAILS])
+    assert automation_sync.retire(client, DEPT) == []

@@ -7,7 +7,7 @@ import json
 import pytest
 from airnub_core import conventions
 from airnub_core.conventions import MANAGED_TAG
-from airnub_platform import block_sync, deploy, variable_sync
+from airnub_platform import automation_sync, block_sync, deploy, variable_sync
 from airnub_platform.cli import app
 from airnub_platform.testing import server_objects
 from prefect.client.orchestration import get_client
@@ -25,14 +25,18 @@ def department(make_department):
     (the server is this module's, so earlier tests' departments read as gone)."""
     name = f"dept_drift_{next(_made)}"
     make_department(name, CATEGORIES)
-    with get_client(sync_client=True) as client:
-        for gone in deploy.managed_departments(client):  # a clean server for each test
-            deploy.retire(client, gone)
-        deploy.deploy(client, name, "local")
-        variable_sync.sync(client, variable_sync.desired_values([name], "local"), [name])
-    block_sync.sync(block_sync.wanted_blocks([name], None)[0])
     with pytest.MonkeyPatch.context() as patch:
+        # its alerts go to a webhook that is never called: no run fails here
+        patch.setenv(conventions.alert_webhook_env(name), "https://alerts.example.com/hook")
         patch.setattr(conventions, "departments", lambda: {name: "Drift"})
+        with get_client(sync_client=True) as client:
+            for gone in deploy.managed_departments(client):  # a clean server for each test
+                deploy.retire(client, gone)
+                automation_sync.retire(client, gone)
+            deploy.deploy(client, name, "local")
+            variable_sync.sync(client, variable_sync.desired_values([name], "local"), [name])
+            block_sync.sync(block_sync.wanted_blocks([name], None)[0])
+            automation_sync.sync(client, [name])
         yield name
 
 
@@ -157,3 +161,30 @@ def test_a_concurrency_limit_set_by_hand_is_drift(department):
             client.delete_global_concurrency_limit_by_name(name)
     detail = f"tag limit {name}: task-runs removed (was 3)"
     assert (code, changes(found)) == (1, {("quotas", "delete", name, detail)})
+
+
+def test_an_alert_automation_switched_off_or_deleted_by_hand_is_drift(department):
+    name = conventions.automation_name(department, automation_sync.FAILURES_RULE)
+    with get_client(sync_client=True) as client:
+        [found] = client.read_automations_by_name(name)
+        edited = automation_sync.core_of(found).model_copy(update={"enabled": False})
+        client.update_automation(found.id, edited)
+    code, found_now = drift()
+    assert (code, changes(found_now)) == (1, {("automations", "update", name, "")})
+    with get_client(sync_client=True) as client:
+        client.delete_automation(found.id)
+    code, found_now = drift()
+    assert (code, changes(found_now)) == (1, {("automations", "create", name, "")})
+
+
+def test_a_department_without_its_notification_block_is_blocked_drift(department):
+    block = conventions.alert_block_name(department)
+    with get_client(sync_client=True) as client:
+        client.delete_block_document(client.read_block_document_by_name(block, "custom-webhook").id)
+    code, found = drift()
+    ((action, name, detail),) = [
+        (c["action"], c["name"], c["detail"]) for c in found["changes"]
+        if c["section"] == "automations"
+    ]  # fmt: skip
+    assert (code, action, name) == (1, "blocked", department)
+    assert f"no notification block named {block!r}" in detail

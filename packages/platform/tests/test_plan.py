@@ -7,8 +7,9 @@ import json
 import re
 
 import pytest
+from airnub_core import conventions
 from airnub_core.conventions import MANAGED_TAG
-from airnub_platform import block_sync, deploy, plan, variable_sync
+from airnub_platform import automation_sync, block_sync, deploy, plan, variable_sync
 from airnub_platform.cli import app
 from airnub_platform.testing import changed_repository, server_objects
 from hypothesis import given
@@ -43,12 +44,15 @@ def report(*departments, images=(), retired=()):
 
 
 def applied(department):
-    """What `airnub deploy`, `variables sync` and `blocks sync` write for ``department``."""
-    with get_client(sync_client=True) as client:
+    """What `airnub deploy`, `variables sync`, `blocks sync` (with the department's alert
+    webhook set) and `automations sync` write for ``department``."""
+    with pytest.MonkeyPatch.context() as patch, get_client(sync_client=True) as client:
+        patch.setenv(conventions.alert_webhook_env(department), "https://alerts.example.com/x")
         deploy.deploy(client, department, "local")
         wanted = variable_sync.desired_values([department], "local")
         variable_sync.sync(client, wanted, [department])
-    block_sync.sync(block_sync.wanted_blocks([department], None)[0])
+        block_sync.sync(block_sync.wanted_blocks([department], None)[0])
+        automation_sync.sync(client, [department])
 
 
 def rows(found, section, department=None):
@@ -78,6 +82,7 @@ def test_a_new_department_is_all_creates_and_writing_nothing_creates_no_pool(dep
     variables = rows(found, "variables")
     assert {action for action, _ in variables} == {"create"} and len(variables) == 2
     assert ("build", pool) in rows(found, "images")
+    assert rows(found, "automations") == {("blocked", department)}  # no notification block
     assert found.pending
 
 
@@ -182,7 +187,7 @@ def test_the_command_reports_the_affected_department_as_json(repository):
     assert found["affected"]["departments"] == [department]
     assert found["affected"]["base"] == base and found["pending"] is True
     sections = {change["section"] for change in found["changes"]}
-    assert sections == {"deployments", "variables", "blocks", "images"}
+    assert sections == {"deployments", "variables", "blocks", "automations", "images"}
     assert set(found["changes"][0]) == {"section", "department", "action", "name", "detail"}
 
 

@@ -31,7 +31,7 @@ from uuid import UUID
 
 from airnub_core import config, conventions, owners
 from airnub_core.conventions import MANAGED_TAG
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from airnub_platform.block_sync import notification_blocks
 
@@ -66,7 +66,7 @@ class RunningLongerRule(_Rule):
 
     rule: Literal["running-longer"]
     minutes: int = Field(ge=1, le=MAX_MINUTES)
-    stage: Literal["ingestion", "processing", "analysis"] | None = None
+    stage: Annotated[str, AfterValidator(conventions.check_stage)] | None = None
 
     @property
     def name(self) -> str:
@@ -364,6 +364,22 @@ def wanted_automations(
             blocks[item.department] = alert_block_id(client, item.department)
         built[name] = (item, automation(item, blocks[item.department]))
     return built
+
+
+def retire(
+    client: SyncPrefectClient, department: str, *, dry_run: bool = False
+) -> list[tuple[str, str]]:
+    """A removed department's managed automations leave with it: ("delete automation",
+    name) each. Never reads its files (its package is usually gone)."""
+    doomed = [
+        automation
+        for automation in all_automations(client)
+        if managed(automation) and _department_of(automation, [department])
+    ]
+    for automation in doomed:
+        if not dry_run:
+            client.delete_automation(automation.id)
+    return [("delete automation", automation.name) for automation in doomed]
 
 
 def changes(

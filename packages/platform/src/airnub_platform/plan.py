@@ -26,8 +26,8 @@ JSON schema (``--format json``), stable within ``"schema": "airnub-plan/1"``::
         "reason": "<why these>"
       },
       "changes": [                         # every row, unchanged ones included
-        {"section": "deployments" | "variables" | "blocks" | "quotas" | "images"
-                   | "retired",
+        {"section": "deployments" | "variables" | "blocks" | "automations" | "quotas"
+                   | "images" | "retired",
          "department": "dept_x" | "",      # "" for a server-wide object
          "action": "<see ACTIONS>",
          "name": "<flow/deployment, Variable, block, image, pool or tag limit>",
@@ -38,8 +38,9 @@ JSON schema (``--format json``), stable within ``"schema": "airnub-plan/1"``::
     }
 
 Actions: create, update, delete, create pool, update pool, delete variable, delete pool,
-delete limit and blocked (a hand-made Variable holds a managed name) are changes; unchanged, present
-(a Secret not compared), keep pool and build (CI builds the image) are not.
+delete limit, delete automation and blocked (a hand-made Variable or automation holds a
+managed name, or a department's notification block is missing) are changes; unchanged,
+present (a Secret not compared), keep pool and build (CI builds the image) are not.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from airnub_core import storage
 from airnub_core.conventions import MANAGED_TAG, distribution_name
 from airnub_core.variables import names_filter, read_variables
 
-from airnub_platform import block_sync, deploy, quotas, variable_sync
+from airnub_platform import automation_sync, block_sync, deploy, quotas, variable_sync
 from airnub_platform.cli._shared import printable
 
 if TYPE_CHECKING:
@@ -188,6 +189,25 @@ def image_rows(scope: Scope) -> list[Row]:
     return [Row("images", d, "build", distribution_name(d)) for d in scope.images]
 
 
+def automation_rows(scope: Scope) -> list[Row]:
+    """The alert automations ``airnub automations sync --prune`` would write. What the sync
+    would refuse (a missing notification block, a hand-made automation under a managed
+    name) is a ``blocked`` row of its department, found one department at a time."""
+    try:
+        found = automation_sync.changes(scope.client, scope.departments)
+    except automation_sync.SyncRefused:
+        return [row for d in scope.departments for row in _automation_rows(scope, d)]
+    return [Row("automations", c.department, c.action, c.name) for c in found]
+
+
+def _automation_rows(scope: Scope, department: str) -> list[Row]:
+    try:
+        found = automation_sync.changes(scope.client, [department])
+    except automation_sync.SyncRefused as error:
+        return [Row("automations", department, "blocked", department, str(error))]
+    return [Row("automations", c.department, c.action, c.name) for c in found]
+
+
 def quota_rows(scope: Scope) -> list[Row]:
     """The concurrency limits ``airnub deploy`` would set, change or lift."""
     return [
@@ -204,15 +224,17 @@ def retired_rows(scope: Scope) -> list[Row]:
         for action, what in [
             *deploy.retire(scope.client, department, dry_run=True),
             *quotas.retire(scope.client, department, dry_run=True),
+            *automation_sync.retire(scope.client, department, dry_run=True),
         ]
     ]
 
 
 PLAN_SECTIONS: tuple[Section, ...] = (
-    deployment_rows, variable_rows, block_rows, quota_rows, image_rows, retired_rows,
+    deployment_rows, variable_rows, block_rows, automation_rows, quota_rows, image_rows,
+    retired_rows,
 )  # fmt: skip
 DRIFT_SECTIONS: tuple[Section, ...] = (
-    deployment_rows, variable_rows, block_rows, quota_rows, retired_rows,
+    deployment_rows, variable_rows, block_rows, automation_rows, quota_rows, retired_rows,
 )  # fmt: skip
 
 

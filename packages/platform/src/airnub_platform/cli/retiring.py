@@ -50,7 +50,7 @@ def retire_command(
     # here, not above: deploy imports prefect, which --help never needs
     from prefect.client.orchestration import get_client
 
-    from airnub_platform import deploy, quotas
+    from airnub_platform import automation_sync, deploy, quotas
 
     if preview is not None:
         if department or absent or force:
@@ -95,6 +95,7 @@ def retire_command(
             for name in dict.fromkeys(department):
                 results = deploy.retire(client, name, dry_run=dry_run)
                 results += quotas.retire(client, name, dry_run=dry_run)
+                results += automation_sync.retire(client, name, dry_run=dry_run)
                 say_removed(results, name)
     if dry_run:
         console.print("dry run: nothing written")
