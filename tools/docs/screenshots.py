@@ -70,12 +70,13 @@ tr:nth-child(2n) { background: #f6f8fa; }
 
 
 def run(command: list[str], env: dict[str, str], cwd: Path, ok: tuple[int, ...] = (0,)) -> str:
-    """Run an airnub or git command; raise with its output if it exits otherwise."""
+    """Run an airnub or git command; raise naming it and its last line if it exits otherwise."""
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True,
                           timeout=COMMAND_DEADLINE, stdin=subprocess.DEVNULL)  # fmt: skip
     if done.returncode not in ok:
-        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n"
-                           f"{done.stdout[-2000:]}{done.stderr[-2000:]}")  # fmt: skip
+        said = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+        shown = " ".join([Path(command[0]).name, *command[1:]])
+        raise RuntimeError(f"`{shown}` exited {done.returncode}: {said}")
     return done.stdout
 
 
@@ -289,6 +290,11 @@ def main() -> int:
     if not Path(CHROMIUM).exists():
         print(f"screenshots: {CHROMIUM} is missing (Debian package chromium)", file=sys.stderr)
         return 1
+    try:  # an unusable --out fails first, not after minutes of work
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"screenshots: --out {out}: cannot be made: {error.strerror}", file=sys.stderr)
+        return 1
     scratch = Path(tempfile.mkdtemp(prefix="airnub-screenshots-"))
     staged = scratch / "images"
     try:
@@ -299,7 +305,8 @@ def main() -> int:
         print(f"screenshots: no notification within {NOTIFY_DEADLINE:.0f} s", file=sys.stderr)
         return 1
     except Exception as error:  # a command, the server or the browser: what failed, in short
-        print(f"screenshots: failed: {error}", file=sys.stderr)
+        said = str(error).strip().splitlines() or [type(error).__name__]
+        print(f"screenshots: failed: {said[0]}", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
