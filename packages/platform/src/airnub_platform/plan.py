@@ -332,6 +332,7 @@ def without_credentials(url: str) -> str:
 
 SECTION_TITLES = {
     "deployments": "Deployments", "variables": "Variables", "blocks": "Blocks",
+    "automations": "Automations", "quotas": "Quotas",
     "images": "Images CI builds", "retired": "Departments gone from the repository",
 }  # fmt: skip
 # Characters that can never start markup or HTML; every other one becomes an entity.
