@@ -370,6 +370,8 @@ class Server:
             DeploymentFilterTags,
         )
 
+        if not items:  # a report of no department reads nothing
+            return cls({}, {}, {})
         tags = DeploymentFilterTags(all_=[MANAGED_TAG], any_=sorted(items))
         managed = _keyed(client, DeploymentFilter(tags=tags))
         wanted = {item.key: item.name for found in items.values() for item in found}

@@ -1,0 +1,164 @@
+"""`airnub plan` reads the server once per report, not once per department: its rows are
+still exactly what each department's `airnub deploy --dry-run --prune` reports, and the
+number of reads does not grow with the departments (counted by a real forwarding proxy on
+loopback in front of this module's own Prefect server)."""
+
+import http.client
+import itertools
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import pytest
+from airnub_core.conventions import work_pool_name
+from airnub_platform import deploy, plan
+from airnub_platform.testing import server_objects
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import DeploymentUpdate
+from prefect.deployments.runner import EntrypointType
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+pytestmark = pytest.mark.usefixtures("own_prefect_api")
+CATEGORIES = {"ingestion": ["feed"]}
+ENV = "local"
+_made = itertools.count(1)
+# Reads that once were made per department (or per deployment, or per pool)
+BATCHED = ("/deployments/filter", "/flows/filter", "/work_pools/filter",
+           "/v2/concurrency_limits/filter", "/automations/filter")  # fmt: skip
+
+
+@pytest.fixture
+def departments(make_department):
+    def made(count: int) -> list[str]:
+        names = [f"dept_batched_{next(_made)}" for _ in range(count)]
+        for name in names:
+            make_department(name, CATEGORIES)
+        return names
+
+    return made
+
+
+def scope(client, names):
+    return plan.Scope(client, ENV, names)
+
+
+def one_by_one(client, names):
+    """What `airnub deploy --dry-run --prune` reports, department by department."""
+    return [
+        plan.Row("deployments", name, action, what)
+        for name in names
+        for action, what in deploy.deploy(client, name, ENV, dry_run=True, prune=True)
+    ]
+
+
+def test_one_read_reports_what_each_departments_deploy_dry_run_reports(departments):
+    applied, edited, adopted, pruned, previewed = departments(5)
+    with get_client(sync_client=True) as client:
+        for name in (applied, edited, pruned, previewed):
+            deploy.deploy(client, name, ENV)
+        deploy.deploy(client, previewed, ENV, preview="pr-9")  # never a production row
+        key, target = sorted(deploy.existing_deployments(client, edited).items())[0]
+        client.update_deployment(target.id, DeploymentUpdate(description="made in the UI"))
+        item = deploy.planned(adopted, ENV)[0]  # a hand-made one holding a wanted name
+        deploy.ensure_work_pools(client, [deploy.PoolPlan(work_pool_name(adopted))], False)
+        item.flow.to_deployment(
+            name=item.name, tags=[adopted], work_pool_name=work_pool_name(adopted),
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        ).apply()  # fmt: skip
+        yaml_file = deploy.prefect_yaml.location(pruned)
+        kept = yaml_file.read_text().split(f"  - name: {work_pool_name(pruned)}-analysis")[0]
+        yaml_file.write_text(kept)
+        names = [applied, edited, adopted, pruned, previewed]
+        before = server_objects(client)
+        batched = plan.deployment_rows(scope(client, names))
+        assert server_objects(client) == before  # read-only
+        assert batched == one_by_one(client, names)
+    actions = {(row.department, row.action, row.name) for row in batched}
+    assert (edited, "update", key) in actions
+    assert (adopted, "update", item.key) in actions
+    assert any(d == pruned and a == "delete" for d, a, _ in actions)
+    assert {a for d, a, _ in actions if d in (applied, previewed)} == {"unchanged"}
+    assert not any("--pr-9" in name for _, _, name in actions)
+
+
+class _Forward(BaseHTTPRequestHandler):
+    """Sends each request on to the real API and counts it by method and path."""
+
+    upstream: tuple[str, int]
+    seen: Counter[str]
+
+    def log_message(self, *_: object) -> None:
+        return None
+
+    def _forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.seen[f"{self.command} {self.path}"] += 1
+        upstream = http.client.HTTPConnection(*self.upstream, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
+        upstream.request(self.command, self.path, body=body or None, headers=headers)
+        answer = upstream.getresponse()
+        data = answer.read()
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("transfer-encoding", "content-length", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        upstream.close()
+
+    do_GET = do_POST = do_PATCH = do_DELETE = _forward
+
+
+@contextmanager
+def counted(api_url: str) -> Iterator[Counter[str]]:
+    """A client session whose every request passes a counting proxy on loopback."""
+    real = urlsplit(api_url)
+    seen: Counter[str] = Counter()
+    handler = type("Handler", (_Forward,), {"upstream": (real.hostname, real.port),
+                                            "seen": seen})  # fmt: skip
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{proxy.server_address[1]}{real.path}"
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield seen
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(timeout=10)
+
+
+def reads(own_prefect_api: str, names: list[str]) -> tuple[Counter[str], list[plan.Row]]:
+    """The requests the deployments, quotas and automations sections send for ``names``."""
+    with counted(own_prefect_api) as seen, get_client(sync_client=True) as client:
+        seen.clear()  # the client's own start-up requests are not the report's
+        found = scope(client, names)
+        rows = [
+            row
+            for section in (plan.deployment_rows, plan.quota_rows, plan.automation_rows)
+            for row in section(found)
+        ]
+        return Counter(seen), rows
+
+
+def test_the_reads_do_not_grow_with_the_departments(departments, own_prefect_api):
+    names = departments(5)
+    with get_client(sync_client=True) as client:
+        for name in names:
+            deploy.deploy(client, name, ENV)
+    few, few_rows = reads(own_prefect_api, names[:2])
+    many, many_rows = reads(own_prefect_api, names)
+    assert {r.department for r in many_rows} >= set(names)
+    assert {r.department for r in few_rows} >= set(names[:2])
+    for path in BATCHED:
+        assert many[f"POST /api{path}"] == few[f"POST /api{path}"], path
+    assert many["POST /api/automations/filter"] == 1  # once, though every one is blocked
+    # nothing is read one deployment, pool or tag limit at a time
+    one_at_a_time = ("GET /api/deployments/name/", "GET /api/work_pools/",
+                     "GET /api/v2/concurrency_limits/")  # fmt: skip
+    assert not [seen for seen in many if seen.startswith(one_at_a_time)]
