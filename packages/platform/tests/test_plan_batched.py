@@ -18,8 +18,8 @@ from airnub_platform import deploy, plan
 from airnub_platform.testing import server_objects
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import DeploymentUpdate
-from prefect.deployments.runner import EntrypointType
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.types.entrypoint import EntrypointType
 
 pytestmark = pytest.mark.usefixtures("own_prefect_api")
 CATEGORIES = {"ingestion": ["feed"]}
