@@ -2,20 +2,25 @@
 under 5 s), and `airnub drift` over the same departments.
 
 Setup, untimed: DEPARTMENTS generated departments (``write_department_project``: three
-stage deployments and six categories, so six Variables, each) in a scratch git
-repository whose ``uv.lock`` lists them and whose head changes the root
+stage deployments, six categories, so six Variables, and alert rules, each) in a scratch
+git repository whose ``uv.lock`` lists them and whose head changes the root
 ``pyproject.toml`` (so every department is affected); a local Prefect server on its own
 database. Timed: the ``airnub`` console script as a user runs it, in a process of its
 own, ``--format json`` to a pipe, RUNS times each:
 
-* ``plan, empty server``: everything is to create;
-* ``plan, applied``: after ``airnub deploy``, ``variables sync`` and ``blocks sync`` of
-  every department, so everything is unchanged (a pull request's usual case);
+* ``plan, empty server``: everything is to create (automations ``blocked``: no
+  notification block yet);
+* ``plan, applied``: after ``airnub deploy``, ``variables sync``, ``blocks sync`` (with
+  each department's alert webhook) and ``automations sync`` of every department, so
+  everything is unchanged (a pull request's usual case; checked before timing);
 * ``drift, applied``: the same comparison for every department the process knows.
 
-``--profile`` also writes a cProfile of one ``plan, applied`` run and prints its top
-functions. Prints medians, every run, and the load average before and after.
-Usage: uv run python bench/plan.py [RUNS] [DEPARTMENTS] [--profile]
+``--baseline=DIR`` also times the code in ``DIR/packages/platform/src`` (e.g.
+``git archive main packages/platform/src | tar -x -C DIR``), first on the path, in
+interleaved rounds: each round runs every version once, so both see the same load.
+``--profile`` also writes a cProfile of one ``plan, applied`` run of each version and
+prints its top functions. Prints medians, every run, and the load average before and after.
+Usage: uv run python bench/plan.py [RUNS] [DEPARTMENTS] [--profile] [--baseline=DIR]
 """
 
 import json
