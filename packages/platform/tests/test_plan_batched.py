@@ -162,3 +162,25 @@ def test_the_reads_do_not_grow_with_the_departments(departments, own_prefect_api
     one_at_a_time = ("GET /api/deployments/name/", "GET /api/work_pools/",
                      "GET /api/v2/concurrency_limits/")  # fmt: skip
     assert not [seen for seen in many if seen.startswith(one_at_a_time)]
+
+
+def test_an_answer_ignoring_the_tag_filter_never_makes_a_hand_made_deployment_managed(
+    departments,
+):
+    """Were a server (or a proxy) to answer the managed read with every deployment, one
+    made by hand under the department's tag would still be nobody's to prune."""
+    [name] = departments(1)
+    with get_client(sync_client=True) as client:
+        item = deploy.planned(name, ENV)[0]
+        deploy.ensure_work_pools(client, [deploy.PoolPlan(work_pool_name(name))], False)
+        item.flow.to_deployment(
+            name="by-hand", tags=[name], work_pool_name=work_pool_name(name),
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        ).apply()  # fmt: skip
+        everything = client.read_deployments()  # what a filter-ignoring answer holds
+        names = deploy.flow_names(client, {d.flow_id for d in everything})
+        keyed = {f"{names[d.flow_id]}/{d.name}": d for d in everything}
+        server = deploy.Server(managed=keyed, named={}, pools={})
+        assert server.existing(name) == {}
+        results = deploy.deploy(client, name, ENV, prune=True, dry_run=True, server=server)
+    assert not [what for action, what in results if action == "delete"]

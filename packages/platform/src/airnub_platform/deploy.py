@@ -382,14 +382,18 @@ class Server:
         named_pools = {item.work_pool for found in items.values() for item in found}
         return cls(managed, named, read_pools(client, named_pools) if pools else {})
 
-    def existing(self, department: str, preview: str | None = None) -> dict[str, Any]:
+    def existing(
+        self, department: str, preview: str | None = None
+    ) -> dict[str, DeploymentResponse]:
         """:func:`existing_deployments` of ``department``, from what was read."""
-        # The server filters by tags held, not by tags absent: the split is made here.
+        # The server filters by tags held, not by tags absent: the split is made here, and
+        # both tags are checked again, so no answer can put another's deployment in it.
         previews = {preview_tag(preview)} if preview is not None else set()
         return {
             key: deployment
             for key, deployment in self.managed.items()
-            if department in deployment.tags and preview_tags(deployment.tags) == previews
+            if {department, MANAGED_TAG} <= set(deployment.tags)
+            and preview_tags(deployment.tags) == previews
         }
 
     def holding(self, key: str) -> DeploymentResponse | None:
