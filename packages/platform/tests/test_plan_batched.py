@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from airnub_core.conventions import work_pool_name
-from airnub_platform import deploy, plan
+from airnub_platform import deploy, plan, quotas
 from airnub_platform.testing import server_objects
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import DeploymentUpdate
@@ -184,3 +184,35 @@ def test_an_answer_ignoring_the_tag_filter_never_makes_a_hand_made_deployment_ma
         assert server.existing(name) == {}
         results = deploy.deploy(client, name, ENV, prune=True, dry_run=True, server=server)
     assert not [what for action, what in results if action == "delete"]
+
+
+def test_tag_limits_are_found_among_more_than_a_page_of_others(departments, own_prefect_api):
+    """Prefect's client reads global concurrency limits 10 at a time; the quotas section
+    reads pages of the server's own size and still finds each department's limit, whether
+    in force, switched off by hand, or missing."""
+    from prefect.client.schemas.actions import (
+        GlobalConcurrencyLimitCreate,
+        GlobalConcurrencyLimitUpdate,
+    )
+
+    held, off, unset = departments(3)
+    for name in (held, off, unset):
+        quotas.pyproject_of(name).write_text(f"{quotas.TABLE}\ntask-runs = 3\n")
+    with get_client(sync_client=True) as client:
+        for number in range(25):  # sorted before every "tag:" limit
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=f"filler-{number:02d}", limit=1)
+            )
+        for name in (held, off):
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=f"tag:{name}", limit=3)
+            )
+        client.update_global_concurrency_limit(
+            f"tag:{off}", GlobalConcurrencyLimitUpdate(active=False)
+        )
+    with counted(own_prefect_api) as seen, get_client(sync_client=True) as client:
+        seen.clear()
+        found = plan.quota_rows(scope(client, [held, off, unset]))
+    tags = {row.department: row.action for row in found if row.name.startswith("tag:")}
+    assert tags == {held: "unchanged", off: "create", unset: "create"}
+    assert seen["POST /api/v2/concurrency_limits/filter"] == 2  # a page, then an empty one
