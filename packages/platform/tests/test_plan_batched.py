@@ -216,3 +216,25 @@ def test_tag_limits_are_found_among_more_than_a_page_of_others(departments, own_
     tags = {row.department: row.action for row in found if row.name.startswith("tag:")}
     assert tags == {held: "unchanged", off: "create", unset: "create"}
     assert seen["POST /api/v2/concurrency_limits/filter"] == 2  # a page, then an empty one
+
+
+def test_a_deployment_listed_twice_is_refused_before_anything_is_read(departments):
+    """Compared with the server as read once, a second listing would be created over the
+    first: `airnub deploy` and `airnub plan` refuse it in one line naming the entry."""
+    from airnub_platform.cli import app
+    from typer.testing import CliRunner
+
+    [name] = departments(1)
+    yaml_file = deploy.prefect_yaml.location(name)
+    text = yaml_file.read_text()
+    first = text.index("  - name: ")
+    second = text.index("  - name: ", first + 1)
+    yaml_file.write_text(text + text[first:second])  # the first entry again, at the end
+    with get_client(sync_client=True) as client:
+        before = server_objects(client)
+        done = CliRunner().invoke(app, ["deploy", name], terminal_width=400)
+        assert server_objects(client) == before
+    lines = done.output.splitlines()
+    assert done.exit_code == 1 and len(lines) == 1, done.output
+    assert str(yaml_file) in lines[0] and "deploys" in lines[0] and "deployments[0]" in lines[0]
+    assert "Traceback" not in done.output

@@ -169,8 +169,20 @@ def planned(
         name = preview_name(identity.deployment_name, preview)
         pool = preview_name(str(pool), preview)
         item = Planned(identity, flow, name, pool, entry, env, pull, image, preview)
+        _refuse_listed_twice(item, found, where)
         found.append(item)
     return found
+
+
+def _refuse_listed_twice(item: Planned, found: list[Planned], where: str) -> None:
+    """Each deployment is compared with the server as read once, before any write: one
+    listed twice would be created twice, the second time over the first."""
+    first = next((index for index, other in enumerate(found) if other.key == item.key), None)
+    if first is not None:
+        raise ConfigError(
+            f"{where}.entrypoint: deploys {item.key!r} again, as deployments[{first}] does;"
+            " list each deployment once"
+        )
 
 
 def check_preview_option(preview: str | None) -> None:
