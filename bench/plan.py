@@ -2,20 +2,25 @@
 under 5 s), and `airnub drift` over the same departments.
 
 Setup, untimed: DEPARTMENTS generated departments (``write_department_project``: three
-stage deployments and six categories, so six Variables, each) in a scratch git
-repository whose ``uv.lock`` lists them and whose head changes the root
+stage deployments, six categories, so six Variables, and alert rules, each) in a scratch
+git repository whose ``uv.lock`` lists them and whose head changes the root
 ``pyproject.toml`` (so every department is affected); a local Prefect server on its own
 database. Timed: the ``airnub`` console script as a user runs it, in a process of its
 own, ``--format json`` to a pipe, RUNS times each:
 
-* ``plan, empty server``: everything is to create;
-* ``plan, applied``: after ``airnub deploy``, ``variables sync`` and ``blocks sync`` of
-  every department, so everything is unchanged (a pull request's usual case);
+* ``plan, empty server``: everything is to create (automations ``blocked``: no
+  notification block yet);
+* ``plan, applied``: after ``airnub deploy``, ``variables sync``, ``blocks sync`` (with
+  each department's alert webhook) and ``automations sync`` of every department, so
+  everything is unchanged (a pull request's usual case; checked before timing);
 * ``drift, applied``: the same comparison for every department the process knows.
 
-``--profile`` also writes a cProfile of one ``plan, applied`` run and prints its top
-functions. Prints medians, every run, and the load average before and after.
-Usage: uv run python bench/plan.py [RUNS] [DEPARTMENTS] [--profile]
+``--baseline=DIR`` also times the code in ``DIR/packages/platform/src`` (e.g.
+``git archive main packages/platform/src | tar -x -C DIR``), first on the path, in
+interleaved rounds: each round runs every version once, so both see the same load.
+``--profile`` also writes a cProfile of one ``plan, applied`` run of each version and
+prints its top functions. Prints medians, every run, and the load average before and after.
+Usage: uv run python bench/plan.py [RUNS] [DEPARTMENTS] [--profile] [--baseline=DIR]
 """
 
 import json
@@ -29,7 +34,9 @@ import time
 from pathlib import Path
 
 from airnub_core import conventions
+from airnub_core.conventions import alert_webhook_env
 from airnub_platform import local_api
+from airnub_platform.plan import QUIET
 from airnub_platform.testing import write_department_project
 from common import median, table
 
@@ -37,6 +44,8 @@ ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 RUNS = int(ARGS[0]) if ARGS else 5
 COUNT = int(ARGS[1]) if len(ARGS) > 1 else 50
 PROFILE = "--profile" in sys.argv
+# --baseline=DIR: a checkout of the code to compare with (e.g. `git archive main | tar -x`)
+BASELINE = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--baseline=")), None)
 CATEGORIES = {stage: ["first", "second"] for stage in conventions.STAGES}
 AIRNUB = str(Path(sys.executable).with_name("airnub"))
 DROPPED = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
@@ -102,22 +111,35 @@ def main() -> None:
     }
     plan = ("plan", "--base", base, "--format", "json")
     drift = ("drift", "--format", "json")
+    versions = {"": env}
+    if BASELINE:  # the same commands with the baseline's airnub_platform first on the path
+        old = Path(BASELINE).resolve() / "packages" / "platform" / "src"
+        versions[" (baseline)"] = {**env, "PYTHONPATH": os.pathsep.join([str(old), *sources])}
     load_before = os.getloadavg()
     times: dict[str, list[tuple[float, float]]] = {}
+
+    def rounds(name: str, *args: str, ok: tuple[int, ...] = (0,)) -> None:
+        """RUNS rounds, each running every version once (interleaved: same load)."""
+        for _ in range(RUNS):
+            for suffix, environment in versions.items():
+                run = airnub(scratch, environment, *args, ok=ok)
+                times.setdefault(name + suffix, []).append(run)
+
     try:
-        airnub(scratch, env, *plan)  # untimed: writes the bytecode caches, as any first run
-        times["plan, empty server"] = [airnub(scratch, env, *plan) for _ in range(RUNS)]
-        airnub(scratch, env, "deploy", *departments)
-        airnub(scratch, env, "variables", "sync", *departments)
-        airnub(scratch, env, "blocks", "sync", *departments)
+        for environment in versions.values():  # untimed: writes the bytecode caches
+            airnub(scratch, environment, *plan)
+        rounds("plan, empty server", *plan)
+        apply_everything(scratch, env, departments)
         report = subprocess.run([AIRNUB, *plan], cwd=scratch, env=env, capture_output=True,
                                 text=True, check=True).stdout  # fmt: skip
-        assert not json.loads(report)["pending"], "applied, yet the plan has changes"
-        times["plan, applied"] = [airnub(scratch, env, *plan) for _ in range(RUNS)]
+        pending = [row for row in json.loads(report)["changes"] if row["action"] not in QUIET]
+        assert not pending, f"applied, yet the plan has changes: {pending[:5]}"
+        rounds("plan, applied", *plan)
         # drift also sees the departments installed in this environment: exit 1 is fine
-        times["drift, applied"] = [airnub(scratch, env, *drift, ok=(0, 1)) for _ in range(RUNS)]
+        rounds("drift, applied", *drift, ok=(0, 1))
         if PROFILE:
-            profiled(scratch, env, plan)
+            for suffix, environment in versions.items():
+                profiled(scratch, environment, plan, suffix)
     finally:
         api.stop()
     load_after = os.getloadavg()
@@ -131,15 +153,28 @@ def main() -> None:
     print(table(["command", "median wall", "median CPU", "runs, wall (s)"], rows))
 
 
-def profiled(root: Path, env: dict[str, str], plan: tuple[str, ...]) -> None:
+def apply_everything(root: Path, env: dict[str, str], departments: list[str]) -> None:
+    """What a merge applies: deployments, Variables, blocks (with each department's alert
+    webhook, so its automations have their notification block) and automations."""
+    hooks = {alert_webhook_env(d): f"https://hooks.example.com/{d}" for d in departments}
+    airnub(root, env, "deploy", *departments)
+    airnub(root, env, "variables", "sync", *departments)
+    airnub(root, {**env, **hooks}, "blocks", "sync", *departments)
+    airnub(root, env, "automations", "sync", *departments)
+
+
+def profiled(root: Path, env: dict[str, str], plan: tuple[str, ...], suffix: str) -> None:
     """One run under cProfile, in a process of its own as above; prints the top functions."""
-    out, script = root / "plan.prof", root / "run_plan.py"
+    out, script = root / f"plan{suffix.strip(' ()')}.prof", root / "run_plan.py"
+    print(f"\n=== cProfile of one `plan, applied` run{suffix} ===")
     script.write_text(f"import sys\nsys.argv = ['airnub', *{list(plan)!r}]\n"
                       "from airnub_platform.cli import main\nmain()\n")  # fmt: skip
     command = [sys.executable, "-m", "cProfile", "-o", str(out), str(script)]
     subprocess.run(command, cwd=root, env=env, capture_output=True, check=False)
     stats = pstats.Stats(str(out))
-    stats.sort_stats("cumulative").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(15)
+    print(f"profile kept in {out}")
 
 
 if __name__ == "__main__":

@@ -383,11 +383,16 @@ def retire(
 
 
 def changes(
-    client: SyncPrefectClient, departments: Sequence[str], *, prune: bool = True
+    client: SyncPrefectClient,
+    departments: Sequence[str],
+    *,
+    prune: bool = True,
+    current: list[Automation] | None = None,
 ) -> list[Change]:
-    """Read-only: what ``airnub automations sync`` would change for ``departments``.
+    """Read-only: what ``airnub automations sync`` would change for ``departments``
+    (``current``: every automation on the server, when read already).
     Raises ConfigError for invalid rules, SyncRefused for what the sync would refuse."""
-    return sync(client, departments, dry_run=True, prune=prune)
+    return sync(client, departments, dry_run=True, prune=prune, current=current)
 
 
 def sync(
@@ -397,11 +402,13 @@ def sync(
     dry_run: bool = False,
     prune: bool = False,
     wanted: dict[str, Wanted] | None = None,
+    current: list[Automation] | None = None,
 ) -> list[Change]:
-    """Diff the departments' rules (``wanted``, from :func:`desired`) against the API;
-    write unless ``dry_run``."""
+    """Diff the departments' rules (``wanted``, from :func:`desired`) against the API
+    (``current``: its automations, when read already); write unless ``dry_run``."""
     wanted = desired(departments) if wanted is None else wanted
-    found = plan(all_automations(client), wanted_automations(client, wanted), departments, prune)
+    current = all_automations(client) if current is None else current
+    found = plan(current, wanted_automations(client, wanted), departments, prune)
     if not dry_run:
         apply(client, found)
     return found

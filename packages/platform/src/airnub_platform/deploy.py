@@ -169,8 +169,20 @@ def planned(
         name = preview_name(identity.deployment_name, preview)
         pool = preview_name(str(pool), preview)
         item = Planned(identity, flow, name, pool, entry, env, pull, image, preview)
+        _refuse_listed_twice(item, found, where)
         found.append(item)
     return found
+
+
+def _refuse_listed_twice(item: Planned, found: list[Planned], where: str) -> None:
+    """Each deployment is compared with the server as read once, before any write: one
+    listed twice would be created twice, the second time over the first."""
+    first = next((index for index, other in enumerate(found) if other.key == item.key), None)
+    if first is not None:
+        raise ConfigError(
+            f"{where}.entrypoint: deploys {item.key!r} again, as deployments[{first}] does;"
+            " list each deployment once"
+        )
 
 
 def check_preview_option(preview: str | None) -> None:
@@ -233,8 +245,6 @@ def _tags(item: Planned) -> list[str]:
 
 def wanted(item: Planned) -> dict[str, Any]:
     """The compared fields of the deployment ``item`` should be on the server."""
-    from prefect.utilities.callables import parameter_schema
-
     fields = {
         "entrypoint": item.entry["entrypoint"],
         "tags": _tags(item),
@@ -246,7 +256,8 @@ def wanted(item: Planned) -> dict[str, Any]:
         "pull_steps": item.pull,
         "path": None,
         "enforce_parameter_schema": True,
-        "parameter_openapi_schema": parameter_schema(item.flow).model_dump(exclude_unset=True),
+        # what Prefect's parameter_schema(flow) gives, computed once when the flow was made
+        "parameter_openapi_schema": item.flow.parameters.model_dump(exclude_unset=True),
     }
     # An empty or missing list leaves a deployment's schedules as they are, in both commands.
     if schedules := _schedules(item):
@@ -344,17 +355,67 @@ def existing_deployments(
     Every one is read, however many the server holds, and named by its own flow (looked
     up by id), so a deployment just updated is never mistaken for a stale one.
     """
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+    return Server.read(client, {department: []}).existing(department, preview)
 
-    previews = {preview_tag(preview)} if preview is not None else set()
-    found = read_all(
-        client.read_deployments,
-        deployment_filter=DeploymentFilter(
-            tags=DeploymentFilterTags(all_=[department, MANAGED_TAG, *previews])
-        ),
-    )
-    # The server filters by tags held, not by tags absent: the split is made here.
-    found = [d for d in found if preview_tags(d.tags) == previews]
+
+@dataclass(frozen=True)
+class Server:
+    """What :func:`deploy` compares with, read in a few paged requests however many
+    departments it covers (``airnub plan`` and ``drift`` read it once per report, a deploy
+    once per department before writing): the departments' managed deployments, previews
+    included; the deployments holding a name one of them wants (a hand-made one is
+    adopted); the work pools they name. Each deployment is keyed by its own flow's name."""
+
+    managed: dict[str, DeploymentResponse]  # "flow/deployment" -> a department's managed one
+    named: dict[str, DeploymentResponse]  # "flow/deployment" -> one holding a wanted name
+    pools: dict[str, Any]  # pool name -> the pool, None when missing
+
+    @classmethod
+    def read(
+        cls, client: SyncPrefectClient, items: dict[str, list[Planned]], *, pools: bool = True
+    ) -> Server:
+        """The server as ``items`` (department -> its planned deployments) need it; the
+        pools too unless ``pools`` is False (a deploy reads them before writing them)."""
+        from prefect.client.schemas.filters import (
+            DeploymentFilter,
+            DeploymentFilterName,
+            DeploymentFilterTags,
+        )
+
+        if not items:  # a report of no department reads nothing
+            return cls({}, {}, {})
+        tags = DeploymentFilterTags(all_=[MANAGED_TAG], any_=sorted(items))
+        managed = _keyed(client, DeploymentFilter(tags=tags))
+        wanted = {item.key: item.name for found in items.values() for item in found}
+        missing = sorted({name for key, name in wanted.items() if key not in managed})
+        named = {}
+        if missing:  # the applied case, every name managed already, needs no read
+            named = _keyed(client, DeploymentFilter(name=DeploymentFilterName(any_=missing)))
+        named_pools = {item.work_pool for found in items.values() for item in found}
+        return cls(managed, named, read_pools(client, named_pools) if pools else {})
+
+    def existing(
+        self, department: str, preview: str | None = None
+    ) -> dict[str, DeploymentResponse]:
+        """:func:`existing_deployments` of ``department``, from what was read."""
+        # The server filters by tags held, not by tags absent: the split is made here, and
+        # both tags are checked again, so no answer can put another's deployment in it.
+        previews = {preview_tag(preview)} if preview is not None else set()
+        return {
+            key: deployment
+            for key, deployment in self.managed.items()
+            if {department, MANAGED_TAG} <= set(deployment.tags)
+            and preview_tags(deployment.tags) == previews
+        }
+
+    def holding(self, key: str) -> DeploymentResponse | None:
+        """The deployment named ``key`` ('flow/deployment'), managed or not."""
+        return self.managed.get(key) or self.named.get(key)
+
+
+def _keyed(client: SyncPrefectClient, selection: Any) -> dict[str, DeploymentResponse]:
+    """Every deployment ``selection`` (a DeploymentFilter) finds, as 'flow/deployment'."""
+    found = read_all(client.read_deployments, deployment_filter=selection)
     names = flow_names(client, {d.flow_id for d in found})
     # Prefect deletes a flow's deployments with it; one whose flow the server does not
     # name is left out, so it is never pruned.
@@ -369,15 +430,6 @@ def flow_names(client: SyncPrefectClient, ids: set[UUID]) -> dict[UUID, str]:
         return {}
     flows = read_all(client.read_flows, flow_filter=FlowFilter(id=FlowFilterId(any_=sorted(ids))))
     return {flow.id: flow.name for flow in flows}
-
-
-def _by_name(client: SyncPrefectClient, key: str) -> DeploymentResponse | None:
-    from prefect.exceptions import ObjectNotFound
-
-    try:
-        return client.read_deployment_by_name(key)
-    except ObjectNotFound:
-        return None
 
 
 @dataclass(frozen=True)
@@ -421,6 +473,19 @@ def preview_pool_description(preview: str) -> str:
     return f"airnub preview pool of {check_preview(preview)}; deleted when it closes"
 
 
+def read_pools(client: SyncPrefectClient, names: set[str]) -> dict[str, Any]:
+    """Each pool of ``names`` as the server holds it (None: missing). Several are one paged
+    read; a single one (a department's deploy) is its own read by name, one request where
+    a paged read takes two."""
+    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
+
+    if len(names) <= 1:
+        return {name: _existing_pool(client, name) for name in names}
+    pool_filter = WorkPoolFilter(name=WorkPoolFilterName(any_=sorted(names)))
+    found = {p.name: p for p in read_all(client.read_work_pools, work_pool_filter=pool_filter)}
+    return {name: found.get(name) for name in names}
+
+
 def _existing_pool(client: SyncPrefectClient, name: str) -> Any:
     from prefect.exceptions import ObjectNotFound
 
@@ -430,11 +495,15 @@ def _existing_pool(client: SyncPrefectClient, name: str) -> Any:
         return None
 
 
-def check_pools(client: SyncPrefectClient, plans: list[PoolPlan]) -> dict[str, Any]:
-    """Each planned pool as the server holds it (None: missing). A pool of another type
-    than wanted is an error: deployments of one type would run on a worker of another,
-    so a pool is never retyped."""
-    existing = {plan.name: _existing_pool(client, plan.name) for plan in plans}
+def check_pools(
+    client: SyncPrefectClient, plans: list[PoolPlan], pools: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Each planned pool as the server holds it (None: missing), from ``pools`` when they
+    were read already. A pool of another type than wanted is an error: deployments of one
+    type would run on a worker of another, so a pool is never retyped."""
+    if pools is None:
+        pools = read_pools(client, {plan.name for plan in plans})
+    existing = {plan.name: pools.get(plan.name) for plan in plans}
     for plan in plans:
         pool = existing[plan.name]
         if pool is not None and pool.type != plan.type:
@@ -447,13 +516,17 @@ def check_pools(client: SyncPrefectClient, plans: list[PoolPlan]) -> dict[str, A
 
 
 def ensure_work_pools(
-    client: SyncPrefectClient, plans: list[PoolPlan], dry_run: bool
+    client: SyncPrefectClient,
+    plans: list[PoolPlan],
+    dry_run: bool,
+    pools: dict[str, Any] | None = None,
 ) -> list[tuple[str, str]]:
     """Create missing pools and update a Kubernetes pool whose template is not the
-    rendered one: ("create pool" or "update pool", name). Checks every type first."""
+    rendered one: ("create pool" or "update pool", name). Checks every type first.
+    ``pools``: the pools as read already (:class:`Server`), else read here."""
     from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 
-    existing = check_pools(client, plans)  # one read of each pool
+    existing = check_pools(client, plans, pools)
     results = []
     for plan in plans:
         pool = existing[plan.name]
@@ -487,24 +560,31 @@ def deploy(
     dry_run: bool = False,
     prune: bool = False,
     preview: str | None = None,
+    items: list[Planned] | None = None,
+    server: Server | None = None,
 ) -> list[tuple[str, str]]:
     """(action, 'flow/deployment') for every deployment of the department and every pool.
 
     Actions: create pool, update pool, image, create, update, unchanged, stale, delete.
     With ``preview``, the preview's deployments and pools only (pruned among its own).
+    ``items`` (:func:`planned`, same env, target and preview) and ``server``
+    (:meth:`Server.read` with them) are what was planned and read already for many
+    departments; a write needs ``server`` read since the last one.
     """
     target = target or Target()
-    items = planned(department, env, target, preview)
+    items = planned(department, env, target, preview) if items is None else items
     plans = pool_plans(department, env, target, {i.work_pool for i in items}, preview)
-    results = ensure_work_pools(client, plans, dry_run)
+    results = ensure_work_pools(client, plans, dry_run, server.pools if server else None)
     if (image := target.image(department)) is not None:
         results.append(("image", image))
-    before = existing_deployments(client, department, preview)
+    if server is None:  # read after the pools are made, as each write comes in order
+        server = Server.read(client, {department: items}, pools=False)
+    before = server.existing(department, preview)
     wanted_keys = set()
     for item in items:
         wanted_keys.add(item.key)
         # one `prefect deploy` made from a file without the managed tag is adopted
-        existing = before.get(item.key) or _by_name(client, item.key)
+        existing = before.get(item.key) or server.holding(item.key)
         if existing is not None and not differences(item, existing):
             results.append(("unchanged", item.key))
             continue

@@ -159,24 +159,29 @@ def _action(wanted: int | None, current: int | None) -> Action | None:
     return "create" if current is None else "update"
 
 
-def _pool_limit(client: SyncPrefectClient, pool: str) -> int | None:
-    from prefect.exceptions import ObjectNotFound
+def _pool_limits(client: SyncPrefectClient, pools: list[str]) -> dict[str, int | None]:
+    """Each pool's concurrency limit, in one read; a missing pool has none (deploy creates
+    it first; a dry run reports the limit as new)."""
+    from airnub_platform.deploy import read_pools
 
-    try:
-        return client.read_work_pool(pool).concurrency_limit
-    except ObjectNotFound:  # deploy creates it first; a dry run reports the limit as new
-        return None
+    found = read_pools(client, set(pools))
+    return {name: pool.concurrency_limit for name, pool in found.items() if pool is not None}
 
 
-def _tag_limit(client: SyncPrefectClient, department: str) -> int | None:
-    """The tag limit in force; one switched off by hand counts as none."""
-    from prefect.exceptions import ObjectNotFound
+def _tag_limits(client: SyncPrefectClient) -> dict[str, int | None]:
+    """Every global concurrency limit in force, by name, page by page; one switched off by
+    hand counts as none. Prefect filters them by nothing, so all are read: a few pages,
+    where a read by name would be one request a department."""
+    from airnub_core.variables import read_all
+    from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
 
-    try:
-        found = client.read_global_concurrency_limit_by_name(tag_limit_name(department))
-    except ObjectNotFound:
-        return None
-    return found.limit if found.active else None
+    def page(offset: int) -> list[GlobalConcurrencyLimitResponse]:
+        # no page size: the server's own, not the client method's fixed 10
+        response = client.request("POST", "/v2/concurrency_limits/filter", json={"offset": offset})
+        response.raise_for_status()
+        return GlobalConcurrencyLimitResponse.model_validate_list(response.json())
+
+    return {found.name: found.limit if found.active else None for found in read_all(page)}
 
 
 def _tag_limit_exists(client: SyncPrefectClient, department: str) -> bool:
@@ -195,14 +200,15 @@ def changes(
     """Read-only: what applying the departments' limits would change on ``client``'s
     server. ``declared`` (department -> Limits) skips reading their pyproject.toml again."""
     found = []
+    pools = _pool_limits(client, [work_pool_name(d) for d in departments]) if departments else {}
+    tags = _tag_limits(client) if departments else {}
     for department in departments:
         limits = declared[department] if declared and department in declared else read(department)
-        pool = work_pool_name(department)
+        pool, tag = work_pool_name(department), tag_limit_name(department)
         pairs: list[tuple[Kind, str, int | None, int | None]] = [
-            ("flow-runs", pool, limits.flow_runs, _pool_limit(client, pool)),
-            ("task-runs", tag_limit_name(department), limits.task_runs,
-             _tag_limit(client, department)),
-        ]  # fmt: skip
+            ("flow-runs", pool, limits.flow_runs, pools.get(pool)),
+            ("task-runs", tag, limits.task_runs, tags.get(tag)),
+        ]
         for kind, name, wanted, current in pairs:
             action = _action(wanted, current)
             if action is not None:
