@@ -234,3 +234,34 @@ def test_sigterm_during_the_writes_undoes_them(tmp_path):
     assert code == 128 + signal.SIGTERM, output
     assert "stopped by SIGTERM" in one_error_line(output)
     assert stored == {}, "the automation written before the signal is still there"
+
+
+@pytest.mark.parametrize("junk", [b"{}", b'{"id": "not a uuid"}', b"[]", b"ok"])
+def test_junk_answer_to_a_create_is_one_line_and_undone(tmp_path, junk):
+    """The second create is answered with junk: one line, and the first one made is
+    deleted again (Prefect's own create_automation raised a KeyError traceback)."""
+    if len(conventions.departments()) < 2:
+        pytest.skip("needs two installed departments: two automations to create")
+    stored: dict[str, dict] = {}
+
+    def route(method: str, path: str, body: dict) -> Answer:
+        if path.endswith("/automations/filter"):
+            return 200, json.dumps(list(stored.values())).encode()
+        if path.endswith("/block_documents/filter"):
+            return 200, notification_block(body)
+        if method == "POST" and path.endswith("/automations/"):
+            if stored:
+                return 201, junk
+            made = {**body, "id": str(uuid4())}
+            stored[made["id"]] = made
+            return 201, json.dumps(made).encode()
+        if method == "DELETE" and (found := re.search(r"/automations/([0-9a-f-]+)$", path)):
+            stored.pop(found[1], None)
+            return 204, b""
+        return 404, b'{"detail": "no"}'
+
+    with fake_api(route) as (url, _):
+        code, output = finish(cli(url, tmp_path, "automations", "sync"))
+    assert code == 1, output
+    assert "sent an answer Prefect does not send" in one_error_line(output)
+    assert stored == {}, "the automation written before the junk answer is still there"

@@ -416,7 +416,7 @@ def apply(client: SyncPrefectClient, changes: list[Change]) -> None:
     try:
         for change in changes:
             if change.action == "create" and change.wanted is not None:
-                done.append((change, client.create_automation(change.wanted)))
+                done.append((change, create(client, change.wanted)))
             elif change.action == "update" and change.wanted and change.previous:
                 client.update_automation(change.previous.id, change.wanted)
                 done.append((change, change.previous.id))
@@ -429,6 +429,18 @@ def apply(client: SyncPrefectClient, changes: list[Change]) -> None:
         raise
 
 
+class _Created(BaseModel):
+    id: UUID
+
+
+def create(client: SyncPrefectClient, automation: AutomationCore) -> UUID:
+    """Prefect's ``create_automation`` with its answer read as the id it must hold: any
+    other answer is a ValidationError (one line from the CLI), not a KeyError traceback."""
+    response = client.request("POST", "/automations/", json=automation.model_dump(mode="json"))
+    response.raise_for_status()
+    return _Created.model_validate_json(response.content).id
+
+
 def undo(client: SyncPrefectClient, done: list[tuple[Change, UUID]]) -> None:
     """Put back what :func:`apply` wrote, newest first."""
     for change, made in reversed(done):
@@ -437,7 +449,7 @@ def undo(client: SyncPrefectClient, done: list[tuple[Change, UUID]]) -> None:
         elif change.previous is not None and change.action == "update":
             client.update_automation(made, core_of(change.previous))
         elif change.previous is not None:
-            client.create_automation(core_of(change.previous))
+            create(client, core_of(change.previous))
 
 
 class Stopped(BaseException):
