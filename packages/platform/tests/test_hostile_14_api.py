@@ -2,7 +2,8 @@
 hostile Prefect API on loopback, each in a process of its own: an answer Prefect never
 sends is one line, never a traceback; a server repeating a page of automations cannot keep
 the read going, and the read never asks for a page larger than the server's own; a real
-SIGTERM in the middle of the writes leaves the server as it was."""
+SIGTERM in the middle of the writes leaves the server as it was; a PREFECT_API_URL holding a
+user, password or query token never shows them in a report or an error line."""
 
 import http.server
 import json
@@ -20,7 +21,10 @@ import pytest
 from airnub_core import conventions
 from airnub_platform import block_sync
 from airnub_platform.block_sync import declared_secrets as declared
+from airnub_platform.runner import shown_url
 from airnub_platform.testing import clean_env
+from hypothesis import given
+from hypothesis import strategies as st
 
 DEADLINE = 120.0  # seconds: every wait here has one
 # An answer: (status, body), or None to hold the request until the test ends.
@@ -265,3 +269,71 @@ def test_junk_answer_to_a_create_is_one_line_and_undone(tmp_path, junk):
     assert code == 1, output
     assert "sent an answer Prefect does not send" in one_error_line(output)
     assert stored == {}, "the automation written before the junk answer is still there"
+
+
+# --- a PREFECT_API_URL carrying a credential (https://user:token@host/api) --------------
+
+PASSWORD = "s3cretpw"
+# what a user name, password or query may hold in a URL (percent-escapes included)
+URL_TEXT = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;="
+
+
+def with_credentials(url: str) -> str:
+    return url.replace("http://", f"http://admin:{PASSWORD}@") + f"?token={PASSWORD}"
+
+
+def empty_server(method: str, path: str, body: dict) -> Answer:
+    if path.endswith("/block_documents/filter"):
+        return 200, notification_block(body)
+    if path.endswith(("/automations/filter", "/flow_runs/filter")):
+        return 200, b"[]"
+    return 404, b'{"detail": "no"}'
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("usage", "--since", "1d"), ("automations", "sync", "--dry-run")],
+    ids=["usage", "automations"],
+)
+def test_a_report_never_shows_the_url_credentials(tmp_path, args):
+    with fake_api(empty_server) as (url, asked):
+        code, output = finish(cli(with_credentials(url), tmp_path, *args))
+    assert code == 0, output
+    assert asked, "the command never reached the server"
+    assert PASSWORD not in output
+    assert url in output  # the server is still named
+
+
+def test_an_error_status_never_shows_the_url_credentials(tmp_path):
+    def failing(method: str, path: str, body: dict) -> Answer:
+        return 500, b'{"detail": "down"}'
+
+    with fake_api(failing) as (url, _):
+        code, output = finish(cli(with_credentials(url), tmp_path, "usage"))
+    assert code == 1, output
+    line = one_error_line(output)
+    assert "answered 500" in line
+    assert PASSWORD not in output
+    assert url in line
+
+
+def test_a_dead_api_never_shows_the_url_credentials(tmp_path):
+    with fake_api(empty_server) as (url, _):
+        pass  # its port is closed now: nothing answers there
+    code, output = finish(cli(with_credentials(url), tmp_path, "automations", "sync"))
+    assert code == 1, output
+    line = one_error_line(output)
+    assert "did not answer" in line
+    assert PASSWORD not in output
+    assert url in line
+
+
+@given(
+    user=st.text(alphabet=URL_TEXT, min_size=6),
+    password=st.text(alphabet=URL_TEXT, min_size=6),
+    query=st.text(alphabet=URL_TEXT, min_size=6),
+    host=st.sampled_from(["127.0.0.1:4200", "[::1]:4200", "prefect.example.com"]),
+)
+def test_shown_url_keeps_the_server_and_drops_the_credentials(user, password, query, host):
+    shown = shown_url(f"https://{user}:{password}@{host}/api?key={query}")
+    assert shown == f"https://{host}/api"
