@@ -19,7 +19,8 @@ from uuid import uuid4
 
 import pytest
 from airnub_core import conventions
-from airnub_platform import block_sync
+from airnub_core.config import ConfigError
+from airnub_platform import automation_sync, block_sync
 from airnub_platform.block_sync import declared_secrets as declared
 from airnub_platform.runner import shown_url
 from airnub_platform.testing import clean_env
@@ -337,3 +338,31 @@ def test_a_dead_api_never_shows_the_url_credentials(tmp_path):
 def test_shown_url_keeps_the_server_and_drops_the_credentials(user, password, query, host):
     shown = shown_url(f"https://{user}:{password}@{host}/api?key={query}")
     assert shown == f"https://{host}/api"
+
+
+# --- a pull request's configs/automations.yaml -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"rules:\n  - rule: late # caf\xe9\n", b"\xff\xfe\x00r\x00u\x00l\x00e\x00s"],
+    ids=["latin-1", "utf-16"],
+)
+def test_a_rules_file_that_is_not_utf8_is_one_line(tmp_path, content):
+    path = tmp_path / "automations.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as raised:
+        automation_sync.rules_in(path)
+    assert str(raised.value).startswith(f"{path}: not UTF-8 text")
+    assert "\n" not in str(raised.value)
+
+
+def test_a_rules_path_that_is_a_folder_or_a_fifo_is_one_line(tmp_path):
+    folder = tmp_path / "automations.yaml"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match="not a regular file"):
+        automation_sync.rules_in(folder)
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # reading it would wait for ever
+    with pytest.raises(ConfigError, match="not a regular file"):
+        automation_sync.rules_in(fifo)
