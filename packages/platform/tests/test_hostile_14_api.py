@@ -366,3 +366,21 @@ def test_a_rules_path_that_is_a_folder_or_a_fifo_is_one_line(tmp_path):
     os.mkfifo(fifo)  # reading it would wait for ever
     with pytest.raises(ConfigError, match="not a regular file"):
         automation_sync.rules_in(fifo)
+
+
+# --- airnub retire against junk --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args", [("--preview", "pr-7"), ("dept_long_gone",)], ids=["preview", "department"]
+)
+@pytest.mark.parametrize("junk", [b"<html>proxy</html>", b'[{"id": 5}]'], ids=["html", "no-ids"])
+def test_retire_against_junk_is_one_line(tmp_path, args, junk):
+    def route(method: str, path: str, body: dict) -> Answer:
+        return (200, junk) if method == "POST" else (404, b'{"detail": "no"}')
+
+    with fake_api(route) as (url, asked):
+        code, output = finish(cli(url, tmp_path, "retire", "--dry-run", *args))
+    assert asked, output
+    assert code == 1, output
+    assert "sent an answer Prefect does not send" in one_error_line(output)

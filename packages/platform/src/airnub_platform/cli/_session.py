@@ -107,6 +107,20 @@ def refused(url: str, error: httpx.HTTPStatusError) -> str:
     return f"the Prefect API at {where} answered {status} to {request.method} {request.url.path}"
 
 
+@contextlib.contextmanager
+def answers_read(url: str, code: int = 1) -> Iterator[None]:
+    """An answer Prefect never sends (not JSON, or not the shape its client reads) met in
+    the block is one line naming the API (see :func:`unreadable`), exit ``code``."""
+    import json
+
+    from pydantic import ValidationError
+
+    try:
+        yield
+    except (json.JSONDecodeError, ValidationError) as error:
+        raise fail(unreadable(url, error), code) from None
+
+
 def unreadable(url: str, error: ValueError) -> str:
     """One line for an answer that is not what Prefect sends: the first problem, never the
     answer itself."""

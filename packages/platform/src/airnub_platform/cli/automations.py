@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from airnub_platform.cli._session import prefect_session, unreadable
+from airnub_platform.cli._session import answers_read, prefect_session
 from airnub_platform.cli._shared import (
     Departments,
     DryRun,
@@ -30,10 +30,7 @@ def automations_sync(
 ) -> None:
     """Validate every department's alert rules, then create or update their automations."""
     # here, not above: pydantic, yaml and httpx, which --help never needs
-    import json
-
     from airnub_core.config import ConfigError
-    from pydantic import ValidationError
 
     from airnub_platform import automation_sync
 
@@ -46,15 +43,17 @@ def automations_sync(
         # here: prefect is imported only once the embedded API is starting
         from prefect.client.orchestration import get_client
 
-        with get_client(sync_client=True) as client, automation_sync.sigterm_unwinds():
+        with (
+            get_client(sync_client=True) as client,
+            answers_read(url),
+            automation_sync.sigterm_unwinds(),
+        ):
             try:
                 changes = automation_sync.sync(
                     client, chosen, dry_run=dry_run, prune=prune, wanted=wanted
                 )
             except automation_sync.SyncRefused as error:
                 raise fail(str(error), 1) from None
-            except (json.JSONDecodeError, ValidationError) as error:
-                raise fail(unreadable(url, error), 1) from None
             except automation_sync.Stopped as error:  # its writes were undone on the way
                 raise fail(f"stopped by {error}: nothing written", error.code) from None
     table = Table(title=f"Automations at {url}", title_justify="left")

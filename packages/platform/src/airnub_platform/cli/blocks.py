@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from airnub_platform.cli._session import prefect_session, unreadable
+from airnub_platform.cli._session import answers_read, prefect_session
 from airnub_platform.cli._shared import Departments, DryRun, chosen_departments, console, fail
 
 app = typer.Typer(no_args_is_help=True, help="Prefect Blocks the departments declare.")
@@ -28,13 +28,12 @@ def blocks_sync(
     from airnub_core.config import ConfigError
     from airnub_core.object_storage import is_remote_url
     from airnub_core.storage import UnsupportedDataRoot
-    from pydantic import ValidationError
 
     from airnub_platform import block_sync, runner
 
     chosen = chosen_departments(department)
     embedded = not runner.configured_api_url()
-    with prefect_session() as url:
+    with prefect_session() as url, answers_read(url):
         try:
             wanted, missing = block_sync.wanted_blocks(chosen, data_root)
         except ConfigError as error:
@@ -47,8 +46,6 @@ def blocks_sync(
             results = block_sync.sync(wanted, dry_run=dry_run)
         except block_sync.ForeignAlertBlock as error:
             raise fail(str(error), 1) from None
-        except ValidationError as error:  # a notification block lookup answered with junk
-            raise fail(unreadable(url, error), 1) from None
     table = Table(title=f"Blocks at {url}", title_justify="left")
     for column in ("change", "block", "kind", "from"):
         table.add_column(column, overflow="fold")
