@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -384,3 +385,37 @@ def test_retire_against_junk_is_one_line(tmp_path, args, junk):
     assert asked, output
     assert code == 1, output
     assert "sent an answer Prefect does not send" in one_error_line(output)
+
+
+# --- airnub usage against a server that ignores the filter -----------------------------
+
+
+def flow_run(department: str, expected: datetime, parent: bool = False) -> dict:
+    from prefect.client.schemas.objects import FlowRun
+
+    # validated from a dict: the field is typed with Prefect's own datetime subclass
+    run = FlowRun.model_validate({"flow_id": uuid4(), "tags": [department],
+                                  "expected_start_time": expected,
+                                  "parent_task_run_id": uuid4() if parent else None})  # fmt: skip
+    return run.model_dump(mode="json")
+
+
+def test_usage_counts_only_the_runs_it_asked_for(tmp_path):
+    """The server answers every read with the same runs, whatever the filter: a top-level
+    run in the window counts; a subflow and a run of last year do not."""
+    department = sorted(conventions.departments())[0]
+    now = datetime.now(UTC)
+    runs = [flow_run(department, now - timedelta(hours=1)),
+            flow_run(department, now - timedelta(hours=1), parent=True),
+            flow_run(department, now - timedelta(days=400))]  # fmt: skip
+
+    def route(method: str, path: str, body: dict) -> Answer:
+        if path.endswith("/flow_runs/filter"):
+            return 200, json.dumps(runs if not body.get("offset") else []).encode()
+        return 404, b'{"detail": "no"}'
+
+    with fake_api(route) as (url, _):
+        code, output = finish(cli(url, tmp_path, "usage", "--since", "1d", "--format", "json"))
+    assert code == 0, output
+    counted = {row["department"]: row["runs"] for row in json.loads(output)}
+    assert counted[department] == 1, output
