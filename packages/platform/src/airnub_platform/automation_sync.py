@@ -22,7 +22,10 @@ tag (the lost-run automation among them) are never touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import signal
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +34,7 @@ from uuid import UUID
 
 from airnub_core import config, conventions, owners
 from airnub_core.conventions import MANAGED_TAG
+from airnub_core.variables import read_all
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from airnub_platform.block_sync import notification_blocks
@@ -42,7 +46,6 @@ if TYPE_CHECKING:
 AUTOMATIONS_FILE = ("configs", "automations.yaml")
 FAILURES_RULE = "failed-or-crashed"
 MAX_MINUTES = 7 * 24 * 60  # a week: Prefect's proactive triggers wait in memory that long
-PAGE = 200  # automations read per request (Prefect's default page)
 FLOW_RUN = "prefect.flow-run"
 ENDINGS = ("Completed", "Failed", "Crashed", "Cancelled", "Cancelling", "Paused", "Suspended")
 
@@ -268,12 +271,12 @@ class Change:
 
 
 def all_automations(client: SyncPrefectClient) -> list[Automation]:
-    found: list[Automation] = []
-    while page := client.read_automations(limit=PAGE, offset=len(found)):
-        found += page
-        if len(page) < PAGE:
-            break
-    return found
+    """Every automation on the server, page by page in a stable order, at the server's own
+    page size (it refuses a larger one). A server that ignores the offset and repeats a
+    page ends the read instead of looping (see :func:`variables.read_all`)."""
+    from prefect.client.schemas.sorting import AutomationSort
+
+    return read_all(client.read_automations, sort=AutomationSort.NAME_ASC)
 
 
 def managed(automation: Automation) -> bool:
@@ -420,7 +423,7 @@ def apply(client: SyncPrefectClient, changes: list[Change]) -> None:
     try:
         for change in changes:
             if change.action == "create" and change.wanted is not None:
-                done.append((change, client.create_automation(change.wanted)))
+                done.append((change, create(client, change.wanted)))
             elif change.action == "update" and change.wanted and change.previous:
                 client.update_automation(change.previous.id, change.wanted)
                 done.append((change, change.previous.id))
@@ -428,11 +431,74 @@ def apply(client: SyncPrefectClient, changes: list[Change]) -> None:
                 client.delete_automation(change.previous.id)
                 done.append((change, change.previous.id))
     except BaseException:
-        for change, made in reversed(done):
-            if change.action == "create":
-                client.delete_automation(made)
-            elif change.previous is not None and change.action == "update":
-                client.update_automation(made, core_of(change.previous))
-            elif change.previous is not None:
-                client.create_automation(core_of(change.previous))
+        with stop_signals_wait():
+            undo(client, done)
         raise
+
+
+class _Created(BaseModel):
+    id: UUID
+
+
+def create(client: SyncPrefectClient, automation: AutomationCore) -> UUID:
+    """Prefect's ``create_automation`` with its answer read as the id it must hold: any
+    other answer is a ValidationError (one line from the CLI), not a KeyError traceback."""
+    response = client.request("POST", "/automations/", json=automation.model_dump(mode="json"))
+    response.raise_for_status()
+    return _Created.model_validate_json(response.content).id
+
+
+def undo(client: SyncPrefectClient, done: list[tuple[Change, UUID]]) -> None:
+    """Put back what :func:`apply` wrote, newest first."""
+    for change, made in reversed(done):
+        if change.action == "create":
+            client.delete_automation(made)
+        elif change.previous is not None and change.action == "update":
+            client.update_automation(made, core_of(change.previous))
+        elif change.previous is not None:
+            create(client, core_of(change.previous))
+
+
+class Stopped(BaseException):
+    """SIGTERM (a cancelled CI job, a stopped container) ending a sync: a BaseException,
+    like Ctrl-C's KeyboardInterrupt, so no ``except Exception`` on the way swallows it
+    and :func:`apply` undoes its writes."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.code = 128 + signum
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
+
+
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """While the block runs (in the main thread), SIGTERM raises :class:`Stopped` instead
+    of ending the process on the spot, half-written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def stop_signals_wait() -> Iterator[None]:
+    """While the block runs (in the main thread), Ctrl-C and SIGTERM are ignored: a second
+    one must not cut short the undo of the first, which would leave the half-written state
+    the undo is there to prevent. Each request of the undo has its own deadline."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in stops}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -32,6 +32,7 @@ from typing import Any
 from uuid import UUID
 
 from airnub_core import config, conventions, object_storage, owners, storage
+from pydantic import BaseModel, TypeAdapter
 
 BLOCKS_FILE = ("configs", "blocks.yaml")
 SECRET_ENV_PREFIX = "AIRNUB_SECRET_"
@@ -220,6 +221,31 @@ class ForeignAlertBlock(RuntimeError):
     """A notification block made by hand holds an alert block's name."""
 
 
+class _BlockType(BaseModel):
+    slug: str = ""
+
+
+class _BlockSchema(BaseModel):
+    capabilities: list[str] | None = None
+
+
+class BlockDocument(BaseModel):
+    """A saved block as ``/block_documents/filter`` answers it, as far as read here: an
+    answer of another shape is a ValidationError (one line from the CLI), not a traceback."""
+
+    id: UUID
+    name: str | None = None
+    block_type: _BlockType | None = None
+    block_schema: _BlockSchema | None = None
+
+    @property
+    def notifies(self) -> bool:
+        return "notify" in ((self.block_schema and self.block_schema.capabilities) or [])
+
+
+_BLOCK_DOCUMENTS = TypeAdapter(list[BlockDocument])
+
+
 def notification_blocks(client: Any, name: str) -> list[tuple[UUID, str]]:
     """(id, type slug) of every saved notification block named ``name``, of any type."""
     body = {
@@ -229,10 +255,9 @@ def notification_blocks(client: Any, name: str) -> list[tuple[UUID, str]]:
     response = client.request("POST", "/block_documents/filter", json=body)
     response.raise_for_status()
     return [
-        (UUID(item["id"]), (item.get("block_type") or {}).get("slug", ""))
-        for item in response.json()
-        if item.get("name") == name
-        and "notify" in ((item.get("block_schema") or {}).get("capabilities") or [])
+        (found.id, found.block_type.slug if found.block_type else "")
+        for found in _BLOCK_DOCUMENTS.validate_json(response.content)
+        if found.name == name and found.notifies
     ]
 
 

@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from airnub_core import inventory, storage
 from airnub_core.conventions import STAGES, display_name, unknown
@@ -39,13 +40,22 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 CLIENT_MAX_RETRIES = 2
 
 
+def shown_url(url: str) -> str:
+    """``url`` as a message or report may show it: without a user, password or query,
+    where a PREFECT_API_URL may carry a credential (``https://user:token@host/api``)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host, query="", fragment=""))
+
+
 class ApiUnreachable(RuntimeError):
-    """The Prefect API did not answer; the message names its URL and why."""
+    """The Prefect API did not answer; the message names its URL (never its credentials)
+    and why."""
 
     def __init__(self, url: str, reason: str, silent_for: float | None = None) -> None:
         self.url = url
         span = f" for {silent_for:g} s" if silent_for else ""
-        super().__init__(f"the Prefect API at {url} did not answer{span} ({reason})")
+        super().__init__(f"the Prefect API at {shown_url(url)} did not answer{span} ({reason})")
 
 
 @dataclass

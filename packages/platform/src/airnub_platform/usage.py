@@ -119,10 +119,20 @@ def read_usage(
     if not found:
         return []
     for run in _flow_runs(client, list(found), now - since, now):
+        if not asked_for(run, now - since, now):
+            continue
         for tag in dict.fromkeys(run.tags):  # a tag given twice counts once
             if tag in found:
                 found[tag].count(run, now)
     return list(found.values())
+
+
+def asked_for(run: FlowRun, start: datetime, now: datetime) -> bool:
+    """Whether ``run`` is one the filter asked for: a server that ignores it (a proxy, an
+    old or a hostile one) cannot add subflows or runs from outside the window to the count."""
+    expected = run.expected_start_time
+    top_level = run.parent_task_run_id is None
+    return top_level and expected is not None and start <= expected <= now
 
 
 def safe_cell(value: Any) -> Any:

@@ -80,6 +80,7 @@ def prefect_session(writes_to: str = "", failure_code: int = 1) -> Iterator[str]
             runner.bounded_requests() as timeout,
             runner.watched(url, on_dead),
         ):
+            url = runner.shown_url(url)  # what the command prints: never a credential
             yield url
     except runner.ApiUnreachable as error:  # before anything was sent: see runner.watched
         raise fail(str(error), failure_code) from None
@@ -100,7 +101,24 @@ def refused(url: str, error: httpx.HTTPStatusError) -> str:
     repeat what was sent (Prefect's 422 answers hold the request body)."""
     response, request = error.response, error.request
     status = f"{response.status_code} {response.reason_phrase}".strip()
-    return f"the Prefect API at {url} answered {status} to {request.method} {request.url.path}"
+    from airnub_platform.runner import shown_url
+
+    where = shown_url(url)
+    return f"the Prefect API at {where} answered {status} to {request.method} {request.url.path}"
+
+
+@contextlib.contextmanager
+def answers_read(url: str, code: int = 1) -> Iterator[None]:
+    """An answer Prefect never sends (not JSON, or not the shape its client reads) met in
+    the block is one line naming the API (see :func:`unreadable`), exit ``code``."""
+    import json
+
+    from pydantic import ValidationError
+
+    try:
+        yield
+    except (json.JSONDecodeError, ValidationError) as error:
+        raise fail(unreadable(url, error), code) from None
 
 
 def unreadable(url: str, error: ValueError) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from airnub_platform.cli._session import prefect_session
+from airnub_platform.cli._session import answers_read, prefect_session
 from airnub_platform.cli._shared import (
     Departments,
     DryRun,
@@ -43,13 +43,19 @@ def automations_sync(
         # here: prefect is imported only once the embedded API is starting
         from prefect.client.orchestration import get_client
 
-        with get_client(sync_client=True) as client:
+        with (
+            get_client(sync_client=True) as client,
+            answers_read(url),
+            automation_sync.sigterm_unwinds(),
+        ):
             try:
                 changes = automation_sync.sync(
                     client, chosen, dry_run=dry_run, prune=prune, wanted=wanted
                 )
             except automation_sync.SyncRefused as error:
                 raise fail(str(error), 1) from None
+            except automation_sync.Stopped as error:  # its writes were undone on the way
+                raise fail(f"stopped by {error}: nothing written", error.code) from None
     table = Table(title=f"Automations at {url}", title_justify="left")
     for column in ("change", "automation", "from"):
         table.add_column(column, overflow="fold")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from airnub_platform.cli._session import prefect_session
+from airnub_platform.cli._session import answers_read, prefect_session
 from airnub_platform.cli._shared import Departments, DryRun, chosen_departments, console, fail
 
 app = typer.Typer(no_args_is_help=True, help="Prefect Blocks the departments declare.")
@@ -33,7 +33,7 @@ def blocks_sync(
 
     chosen = chosen_departments(department)
     embedded = not runner.configured_api_url()
-    with prefect_session() as url:
+    with prefect_session() as url, answers_read(url):
         try:
             wanted, missing = block_sync.wanted_blocks(chosen, data_root)
         except ConfigError as error:

@@ -11,7 +11,7 @@ from airnub_core.conventions import ConventionError
 from airnub_core.storage import repository_root
 
 from airnub_platform.affected import read_workspace
-from airnub_platform.cli._session import prefect_session
+from airnub_platform.cli._session import answers_read, prefect_session
 from airnub_platform.cli._shared import DryRun, console, fail, say, say_removed
 
 
@@ -80,7 +80,7 @@ def retire_command(
                 " removed departments (--force retires it anyway)"
             )
     # Works with the department's package gone: nothing here imports it.
-    with prefect_session(writes_to="" if dry_run else "retire") as url:
+    with prefect_session(writes_to="" if dry_run else "retire") as url, answers_read(url):
         say(f"Prefect API: {url}")
         with get_client(sync_client=True) as client:
             if absent:
@@ -112,7 +112,7 @@ def retire_preview(preview: str, dry_run: bool) -> None:
         conventions.check_preview(preview)
     except ConventionError as error:
         raise fail(f"--preview: {error}") from None
-    with prefect_session(writes_to="" if dry_run else "retire") as url:
+    with prefect_session(writes_to="" if dry_run else "retire") as url, answers_read(url):
         say(f"Prefect API: {url}")
         with get_client(sync_client=True) as client:
             say_removed(deploy.retire_preview(client, preview, dry_run=dry_run), preview)
