@@ -55,6 +55,9 @@ def test_rules_become_named_automations_of_the_department(department):
     assert trigger["posture"] == "Proactive" and trigger["within"] == 1800
     tags = {spec["prefect.resource.id"] for spec in trigger["match_related"]}
     assert tags == {f"prefect.tag.{DEPT}", "prefect.tag.ingestion"}
+    # the same from any checkout: a plan run elsewhere must not see an update
+    assert f"({DEPT}/configs/automations.yaml)" in (made.description or "")
+    assert str(department) not in (made.description or "")
 
 
 @pytest.mark.parametrize(

@@ -121,6 +121,12 @@ def rules_in(path: Path) -> list[LateRule | RunningLongerRule]:
     return rules
 
 
+def _origin(wanted: Wanted) -> str:
+    if wanted.rule is None:
+        return wanted.source  # "convention"
+    return "/".join((wanted.department, *AUTOMATIONS_FILE))
+
+
 def desired(departments: Iterable[str]) -> dict[str, Wanted]:
     """Automation name -> what it is for, validating every department's rules and owners
     first; raises ConfigError listing every problem, one line each."""
@@ -241,7 +247,8 @@ def automation(wanted: Wanted, block_id: UUID) -> AutomationCore:
     ]
     return AutomationCore(
         name=wanted.name,
-        description=f"airnub alert for {department} ({wanted.source}): a flow run {what}.",
+        # the rule's file as the package holds it: the same from every checkout's path
+        description=f"airnub alert for {department} ({_origin(wanted)}): a flow run {what}.",
         enabled=True,
         tags=[MANAGED_TAG, department],
         trigger=EventTrigger(

@@ -50,7 +50,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from airnub_core import storage
 from airnub_core.conventions import MANAGED_TAG, distribution_name
@@ -58,6 +57,7 @@ from airnub_core.variables import names_filter, read_variables
 
 from airnub_platform import automation_sync, block_sync, deploy, quotas, variable_sync
 from airnub_platform.cli._shared import printable
+from airnub_platform.runner import shown_url
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -285,7 +285,7 @@ class Report:
         return {
             "schema": SCHEMA,
             "command": self.command,
-            "api": without_credentials(self.api),
+            "api": shown_url(self.api),
             "env": self.env,
             "affected": affected,
             "changes": [asdict(row) for row in self.rows],
@@ -329,16 +329,6 @@ def drift_scope(
     return Scope(client, env, sorted(departments), target, retired=gone)
 
 
-def without_credentials(url: str) -> str:
-    """``url`` without a user or password, for a report anyone may read."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 # --- markdown, for a GitHub job summary -------------------------------------------------
 
 SECTION_TITLES = {
@@ -369,7 +359,7 @@ def _inside_word(text: str, index: int) -> bool:
 def markdown(report: Report) -> str:
     """The report as GitHub-flavoured markdown; unchanged rows are counted, not listed."""
     lines = [
-        f"## airnub {report.command}: {md(report.env)} at {md(without_credentials(report.api))}",
+        f"## airnub {report.command}: {md(report.env)} at {md(shown_url(report.api))}",
         "",
     ]
     if report.affected is not None:
@@ -412,7 +402,7 @@ def tables(report: Report) -> list[RenderableType]:
     if report.affected is not None:
         affected = ", ".join(departments_of(report.affected)) or "none"
         shown.append(Text(f"affected: {affected} ({report.affected.reason})"))
-    title = f"airnub {report.command} ({report.env}) at {without_credentials(report.api)}"
+    title = f"airnub {report.command} ({report.env}) at {shown_url(report.api)}"
     found = Table(title=Text(title), title_justify="left")
     for column in ("section", "department", "change", "name", "detail"):
         found.add_column(column, overflow="fold")

@@ -48,7 +48,7 @@ def usage_command(
     targets = {option: path for option, path in (("--csv", csv_path), ("--png", png_path)) if path}
     for option, path in targets.items():
         check_target(option, path)
-    if len(set(targets.values())) < len(targets):
+    if len({Path(path).resolve() for path in targets.values()}) < len(targets):
         raise fail("--csv and --png name the same file")
     if not runner.configured_api_url():
         raise fail("no Prefect API configured: set PREFECT_API_URL (or start `airnub dev`);"
