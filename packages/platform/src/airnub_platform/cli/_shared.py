@@ -3,14 +3,17 @@ choices that mean the same in every command."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 from airnub_core import conventions
 from airnub_core.conventions import unknown
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 console = Console()
 errors = Console(stderr=True)
@@ -98,3 +101,32 @@ def say_removed(results: list[tuple[str, str]], subject: str) -> None:
         say(f"{action} {what}")
     if not any(action.startswith("delete") for action, _ in results):
         say(f"{subject}: nothing to remove")
+
+
+class SyncedChange(Protocol):
+    action: str  # create, update, delete, stale or unchanged
+    name: str
+    source: str
+
+
+SYNC_COLOURS = {"create": "green", "update": "yellow", "delete": "red", "stale": "magenta"}
+
+
+def print_sync(
+    title: str, what: str, changes: Sequence[SyncedChange], dry_run: bool, stale_hint: str
+) -> None:
+    """A sync's table of changes (names shown as text) and its one-line summary."""
+    table = Table(title=Text(title), title_justify="left")
+    for column in ("change", what, "from"):
+        table.add_column(column, overflow="fold")
+    for change in changes:
+        if change.action != "unchanged":
+            colour = SYNC_COLOURS[change.action]
+            action = Text(change.action, style=colour)
+            table.add_row(action, Text(change.name), Text(shown(change.source)))
+    counts = {a: sum(c.action == a for c in changes) for a in (*SYNC_COLOURS, "unchanged")}
+    console.print(table)
+    summary = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
+    console.print(f"{'would apply' if dry_run else 'applied'}: {summary or 'nothing to do'}")
+    if counts["stale"]:
+        console.print(stale_hint)

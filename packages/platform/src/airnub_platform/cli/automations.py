@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from airnub_platform.cli._session import answers_read, prefect_session
 from airnub_platform.cli._shared import (
     Departments,
     DryRun,
     chosen_departments,
-    console,
     fail,
-    shown,
+    print_sync,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Alerts as code: Prefect automations per department.")
@@ -56,19 +54,5 @@ def automations_sync(
                 raise fail(str(error), 1) from None
             except automation_sync.Stopped as error:  # its writes were undone on the way
                 raise fail(f"stopped by {error}: nothing written", error.code) from None
-    table = Table(title=f"Automations at {url}", title_justify="left")
-    for column in ("change", "automation", "from"):
-        table.add_column(column, overflow="fold")
-    colours = {"create": "green", "update": "yellow", "delete": "red", "stale": "magenta"}
-    for change in changes:
-        if change.action != "unchanged":
-            colour = colours[change.action]
-            table.add_row(
-                f"[{colour}]{change.action}[/{colour}]", change.name, shown(change.source)
-            )
-    counts = {a: sum(c.action == a for c in changes) for a in (*colours, "unchanged")}
-    console.print(table)
-    summary = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
-    console.print(f"{'would apply' if dry_run else 'applied'}: {summary or 'nothing to do'}")
-    if counts["stale"]:
-        console.print("stale automations have no rule any more; --prune deletes them")
+    print_sync(f"Automations at {url}", "automation", changes, dry_run,
+               "stale automations have no rule any more; --prune deletes them")  # fmt: skip

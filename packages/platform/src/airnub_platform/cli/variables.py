@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from airnub_platform.cli._session import prefect_session
 from airnub_platform.cli._shared import (
@@ -14,9 +13,8 @@ from airnub_platform.cli._shared import (
     Env,
     chosen_departments,
     chosen_env,
-    console,
     fail,
-    shown,
+    print_sync,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Prefect Variables from the YAML configs.")
@@ -52,19 +50,5 @@ def variables_sync(
                 changes = variable_sync.sync(client, wanted, chosen, dry_run=dry_run, prune=prune)
             except variable_sync.UnmanagedVariable as error:
                 raise fail(str(error), 1) from None
-    table = Table(title=f"Variables ({env}) at {url}", title_justify="left")
-    for column in ("change", "variable", "from"):
-        table.add_column(column, overflow="fold")
-    colours = {"create": "green", "update": "yellow", "delete": "red", "stale": "magenta"}
-    for change in changes:
-        if change.action != "unchanged":
-            colour = colours[change.action]
-            table.add_row(
-                f"[{colour}]{change.action}[/{colour}]", change.name, shown(change.source)
-            )
-    counts = {a: sum(c.action == a for c in changes) for a in (*colours, "unchanged")}
-    console.print(table)
-    summary = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
-    console.print(f"{'would apply' if dry_run else 'applied'}: {summary or 'nothing to do'}")
-    if counts["stale"]:
-        console.print("stale Variables have no file any more; --prune deletes them")
+    print_sync(f"Variables ({env}) at {url}", "variable", changes, dry_run,
+               "stale Variables have no file any more; --prune deletes them")  # fmt: skip
