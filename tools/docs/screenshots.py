@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import queue
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from airnub_platform.testing import webhook_receiver
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"  # Debian's; browser downloads do not work on these machines
@@ -78,32 +77,6 @@ def run(command: list[str], env: dict[str, str], cwd: Path, ok: tuple[int, ...] 
         shown = " ".join([Path(command[0]).name, *command[1:]])
         raise RuntimeError(f"`{shown}` exited {done.returncode}: {said}")
     return done.stdout
-
-
-@contextmanager
-def webhook_receiver() -> Iterator[tuple[str, queue.Queue[dict]]]:
-    """An HTTP server on 127.0.0.1 that queues every JSON body POSTed to it."""
-    received: queue.Queue[dict] = queue.Queue()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            received.put(json.loads(self.rfile.read(length) or b"{}"))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass  # the notifications are shown, not logged
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @contextmanager
@@ -247,7 +220,7 @@ def make_all(scratch: Path, staged: Path) -> None:
     print("making a scratch workspace with two generated departments ...", flush=True)
     workspace = scratch_workspace(scratch / "workspace")
     airnub = str(workspace / ".venv" / "bin" / "airnub")
-    with webhook_receiver() as (hook, received):
+    with webhook_receiver("/alerts") as (hook, received):
         env = scratch_env(scratch, hook)
         with prefect_server(workspace, env, scratch / "server.log") as api:
             env["PREFECT_API_URL"] = api

@@ -6,17 +6,15 @@ webhook block ``airnub blocks sync`` saves."""
 import json
 import queue
 import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from uuid import uuid4
 
 import pytest
 from airnub_core import conventions
 from airnub_platform import automation_sync, block_sync, lost_runs
 from airnub_platform.cli import app
+from airnub_platform.testing import webhook_receiver
 from prefect.blocks.notifications import CustomWebhookNotificationBlock, SlackWebhook
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from pydantic import SecretStr
@@ -27,32 +25,6 @@ DEPT, OTHER = "dept_alerting", "dept_alerting_two"
 NOTIFY_DEADLINE = 120.0  # seconds for the server's triggers and actions to notify
 FOREIGN = "someone's own automation"
 TAGGED = "someone's own, tagged like airnub's"  # managed tags, but not a name airnub makes
-
-
-@contextmanager
-def webhook_receiver() -> Iterator[tuple[str, "queue.Queue[dict]"]]:
-    """An HTTP server on 127.0.0.1 that queues every JSON body POSTed to it."""
-    received: queue.Queue[dict] = queue.Queue()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            received.put(json.loads(self.rfile.read(length) or b"{}"))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook/T0KEN", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -125,7 +97,7 @@ LATE = conventions.automation_name(DEPT, "late")
 
 
 def test_a_failing_category_notifies_the_departments_webhook(client, departments, monkeypatch):
-    with webhook_receiver() as (url, received):
+    with webhook_receiver("/hook/T0KEN") as (url, received):
         save_alert_blocks(monkeypatch, url, DEPT, OTHER)
         assert actions(automation_sync.sync(client, [DEPT, OTHER])) == {
             FAILS: "create",
@@ -253,7 +225,7 @@ def test_a_write_failing_part_way_undoes_the_writes_already_made(client, departm
 def test_the_webhook_url_is_a_secret_and_private_addresses_are_refused_by_default(
     client, departments, monkeypatch
 ):
-    with webhook_receiver() as (url, received):
+    with webhook_receiver("/hook/T0KEN") as (url, received):
         save_alert_blocks(monkeypatch, url, DEPT, private="")
         name = conventions.alert_block_name(DEPT)
         document = client.read_block_document_by_name(name, "custom-webhook", include_secrets=False)
@@ -368,7 +340,7 @@ def test_late_and_running_longer_rules_notify(client, departments, monkeypatch, 
 
     write_rules(departments[DEPT], "rules: [{rule: late},"
                 " {rule: running-longer, minutes: 1, stage: ingestion}]\n")  # fmt: skip
-    with webhook_receiver() as (url, received):
+    with webhook_receiver("/hook/T0KEN") as (url, received):
         save_alert_blocks(monkeypatch, url, DEPT)
         automation_sync.sync(client, [DEPT])
         late = flow_run_tagged(client, DEPT, "processing")

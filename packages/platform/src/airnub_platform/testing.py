@@ -11,7 +11,9 @@ heartbeat. Nothing here imports prefect before ``PREFECT_API_URL`` is set.
 from __future__ import annotations
 
 import atexit
+import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -496,3 +498,32 @@ def changed_repository(folder: Path) -> tuple[Path, str]:
     _git(root, "add", "-A")
     _git(root, "commit", "-qm", "head")
     return root, base
+
+
+@contextmanager
+def webhook_receiver(path: str = "/hook") -> Iterator[tuple[str, queue.Queue[dict]]]:
+    """An HTTP server on 127.0.0.1 that queues every JSON body POSTed to it; yields its
+    URL (ending in ``path``) and the queue, and stops it on the way out."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: queue.Queue[dict] = queue.Queue()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            received.put(json.loads(self.rfile.read(length) or b"{}"))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass  # what arrived is read from the queue, not logged
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
