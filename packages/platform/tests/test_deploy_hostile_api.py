@@ -3,12 +3,12 @@ or JSON of the wrong shape. One line naming the API and the request, exit 1, not
 the answer's body shown, and nothing written. A real loopback HTTP server."""
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from airnub_platform.cli import app
+from airnub_platform.testing import loopback_http
 from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from typer.testing import CliRunner
 
@@ -59,19 +59,12 @@ class _Hostile(BaseHTTPRequestHandler):
 def hostile_api(monkeypatch, make_department) -> Iterator[type[_Hostile]]:
     make_department(DEPARTMENT, {"ingestion": ["feed"]})
     handler = type("Handler", (_Hostile,), {"writes": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/api"
-    monkeypatch.setenv("PREFECT_API_URL", url)
-    monkeypatch.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
-    try:
+    with loopback_http(handler) as root:
+        url = f"{root}/api"
+        monkeypatch.setenv("PREFECT_API_URL", url)
+        monkeypatch.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
         with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_CLIENT_MAX_RETRIES: 0}):
             yield handler
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def deploy(*options: str) -> tuple[int, list[str]]:

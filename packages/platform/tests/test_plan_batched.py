@@ -5,17 +5,16 @@ loopback in front of this module's own Prefect server)."""
 
 import http.client
 import itertools
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 import pytest
 from airnub_core.conventions import work_pool_name
 from airnub_platform import deploy, plan, quotas
-from airnub_platform.testing import server_objects
+from airnub_platform.testing import loopback_http, server_objects
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -120,17 +119,11 @@ def counted(api_url: str) -> Iterator[Counter[str]]:
     seen: Counter[str] = Counter()
     handler = type("Handler", (_Forward,), {"upstream": (real.hostname, real.port),
                                             "seen": seen})  # fmt: skip
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{proxy.server_address[1]}{real.path}"
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield seen
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join(timeout=10)
+    with (
+        loopback_http(handler) as proxy,
+        temporary_settings(updates={PREFECT_API_URL: f"{proxy}{real.path}"}),
+    ):
+        yield seen
 
 
 def reads(own_prefect_api: str, names: list[str]) -> tuple[Counter[str], list[plan.Row]]:

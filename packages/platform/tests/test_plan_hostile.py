@@ -4,14 +4,13 @@ answer shown and nothing written. Real loopback HTTP servers."""
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from airnub_core import conventions
 from airnub_platform.cli import app
-from airnub_platform.testing import changed_repository
+from airnub_platform.testing import changed_repository, loopback_http
 from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from typer.testing import CliRunner
 
@@ -76,16 +75,8 @@ def pointed_at(url, monkeypatch):
 @pytest.fixture
 def hostile_api(monkeypatch) -> Iterator[type[_Hostile]]:
     handler = type("Handler", (_Hostile,), {"writes": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with pointed_at(f"http://127.0.0.1:{server.server_address[1]}/api", monkeypatch):
-            yield handler
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with loopback_http(handler) as url, pointed_at(f"{url}/api", monkeypatch):
+        yield handler
 
 
 COMMANDS = {"plan": (["plan"], 1), "drift": (["drift"], 2)}

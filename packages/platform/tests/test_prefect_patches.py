@@ -15,9 +15,8 @@ import os
 import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
@@ -32,6 +31,7 @@ from airnub_platform.prefect_patches import (
     SINGLE_CONNECTION_SQLITE,
     PrefectPatchError,
 )
+from airnub_platform.testing import loopback_http
 from sqlalchemy.pool import QueuePool
 
 INSTALLED = prefect_patches.prefect_version()
@@ -152,19 +152,10 @@ class _Version(BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def _https_api(cert_file: Path, key_file: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Version)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    server.timeout = 5  # a client that stalls the handshake cannot hold a handler forever
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/api"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with loopback_http(_Version, tls=context) as url:
+        yield f"{url}/api"
 
 
 def _version_through_prefects_client(api: str, cafile: Path) -> str:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from airnub_core import conventions
@@ -32,6 +32,10 @@ from airnub_core import conventions
 from airnub_platform import local_api
 from airnub_platform.client_speedups import local_run_settings, preload_engine
 from airnub_platform.scaffolding import render
+
+if TYPE_CHECKING:  # imported where used: this plugin loads with every pytest session
+    import ssl
+    from http.server import BaseHTTPRequestHandler
 
 _session: local_api.LocalAPI | None = None
 
@@ -500,11 +504,44 @@ def changed_repository(folder: Path) -> tuple[Path, str]:
     return root, base
 
 
+HANDLER_TIMEOUT = 10.0  # seconds a client may stall a handler's socket read or write
+
+
+@contextmanager
+def loopback_http(
+    handler: type[BaseHTTPRequestHandler], *, tls: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """Serve ``handler`` on 127.0.0.1 in a thread; yield the base URL (``http://`` or,
+    with ``tls``, ``https://127.0.0.1:<port>``) and stop the server on the way out.
+
+    Each handler thread is a daemon whose socket times out, and closing the server joins
+    none of them: a client that connects and never finishes its request (a pooled
+    connection left open by a failed command) cannot hang the test's teardown. One did,
+    and held CI for 75 minutes."""
+    from http.server import ThreadingHTTPServer
+
+    timed = type(handler.__name__, (handler,), {"timeout": HANDLER_TIMEOUT})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), timed)
+    server.daemon_threads = True
+    server.block_on_close = False
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    # A short poll: shutdown() waits for it, once per test
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=HANDLER_TIMEOUT)
+
+
 @contextmanager
 def webhook_receiver(path: str = "/hook") -> Iterator[tuple[str, queue.Queue[dict]]]:
     """An HTTP server on 127.0.0.1 that queues every JSON body POSTed to it; yields its
     URL (ending in ``path``) and the queue, and stops it on the way out."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     received: queue.Queue[dict] = queue.Queue()
 
@@ -518,12 +555,5 @@ def webhook_receiver(path: str = "/hook") -> Iterator[tuple[str, queue.Queue[dic
         def log_message(self, *args: object) -> None:
             pass  # what arrived is read from the queue, not logged
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}{path}", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with loopback_http(Handler) as url:
+        yield f"{url}{path}", received
