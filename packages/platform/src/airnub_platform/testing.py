@@ -77,7 +77,12 @@ def prefect_api() -> Iterator[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Property tests are bounded and repeatable: the same examples on every run, no
-    example database in the working tree. ``HYPOTHESIS_PROFILE=explore`` searches wider."""
+    example database in the working tree. ``HYPOTHESIS_PROFILE=explore`` searches wider.
+
+    And Ctrl-C means Ctrl-C: a session started as a background job inherits SIGINT
+    ignored, and so would every process its tests start and then interrupt."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         from hypothesis import settings
     except ImportError:  # a worker's install has no dev tools
