@@ -98,8 +98,10 @@ def measure(name: str, heartbeat: bool, api) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {"stage": [], "alone": [], "spread": []}
     with api(name) as local, prefect_api(local if local is not None else None):
         # prefect_api switches the heartbeat off; switch it back on for the baseline.
-        beat = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 30} if heartbeat else {}
-        with temporary_settings(updates=beat):
+        beat = temporary_settings(
+            updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 30} if heartbeat else {}
+        )
+        with beat:
             stage(overrides={"source_1": {"sleep_seconds": 0}})  # warm-up, not timed
             for _ in range(REPEATS):
                 start = time.perf_counter()
