@@ -10,8 +10,10 @@ it started. A state file in the Prefect home tells a second ``airnub dev``,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +28,15 @@ from airnub_core.storage import repository_root
 from airnub_platform import local_api
 
 DATABASE_URL_ENV = "AIRNUB_DEV_DATABASE_URL"
+COMPILE_BYTECODE_ENV = "UV_COMPILE_BYTECODE"
+TRUE_WORDS = ("1", "true", "yes", "on")  # the spellings uv accepts for a boolean setting
+FALSE_WORDS = ("0", "false", "no", "off")
+BYTECODE_STAMP = ".airnub-bytecode"  # in a department environment: the lock it was compiled for
+# How often each worker asks for runs. Prefect's default is 10 s; a triggered run waits
+# half of it on average (measured in bench/dev_platform.py).
+WORKER_QUERY_SECONDS = "1"
+QUERY_SECONDS_ENV = "PREFECT_WORKER_QUERY_SECONDS"
+DECIMAL = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6})?", re.ASCII)
 
 
 def state_file() -> Path:
@@ -129,21 +140,48 @@ def stop_running(state: DevState, timeout: float = 60) -> None:
 
 
 def department_env(department: str) -> Path:
-    """The department's own environment for its worker: only its dependencies."""
+    """The department's own environment for its worker: only its dependencies, with
+    bytecode compiled, so no run recompiles Prefect (see :func:`bytecode_wanted`)."""
     root = repository_root()
     if root is None:
         raise RuntimeError("airnub dev runs from the workspace: no uv.lock here or above")
     target = local_api.prefect_home() / "airnub-envs" / department
+    command = ["uv", "sync", "--locked", "--no-dev", "--package", distribution_name(department)]
+    stamp, lock = target / BYTECODE_STAMP, lock_digest(root)
+    # uv compiles the whole environment on every sync that asks (astral-sh/uv#12202):
+    # asked only while the lock differs from the one the environment was compiled for.
+    compile_now = bytecode_wanted() and not (stamp.is_file() and stamp.read_text() == lock)
     done = subprocess.run(
-        ["uv", "sync", "--locked", "--no-dev", "--package", distribution_name(department)],
+        [*command, "--compile-bytecode"] if compile_now else command,
         cwd=root,
         env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(target)},
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
+        stamp.unlink(missing_ok=True)
         raise RuntimeError(f"uv sync for {department} failed: {done.stderr.strip()[-500:]}")
+    if compile_now:
+        stamp.write_text(lock)
     return target
+
+
+def lock_digest(root: Path) -> str:
+    """What a department environment's contents follow: the workspace's ``uv.lock``."""
+    return hashlib.sha256((root / "uv.lock").read_bytes()).hexdigest()
+
+
+def bytecode_wanted(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether department environments get bytecode: yes, unless ``UV_COMPILE_BYTECODE``
+    says no. Without ``.pyc`` files and with ``PYTHONDONTWRITEBYTECODE`` set (as in many
+    shells and images), every flow run recompiles Prefect before it starts."""
+    raw = (os.environ if environ is None else environ).get(COMPILE_BYTECODE_ENV, "")
+    value = raw.strip().lower()
+    if value in ("", *TRUE_WORDS):
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise RuntimeError(f"{COMPILE_BYTECODE_ENV}: {raw[:40]!r} is neither true nor false")
 
 
 def database_url(db: str) -> str:
@@ -170,12 +208,27 @@ def platform_env(
         **base,
         **local_api.QUIET_ENV,
         "PREFECT_API_URL": api_url,
-        "PREFECT_WORKER_QUERY_SECONDS": base.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
+        QUERY_SECONDS_ENV: query_seconds(base),
         "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": base.get(
             "PREFECT_SERVER_LOG_RETRYABLE_ERRORS", "true"
         ),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url,
     }
+
+
+def query_seconds(base: Mapping[str, str]) -> str:
+    """The workers' poll interval: ``PREFECT_WORKER_QUERY_SECONDS`` if given, else 1 s.
+
+    Refused in one line if it is not a number of seconds from 0.1 to 3600: the worker
+    would otherwise die with a validation traceback in its log, or poll in a busy loop."""
+    raw = base.get(QUERY_SECONDS_ENV, "").strip()
+    if not raw:
+        return WORKER_QUERY_SECONDS
+    # plain ASCII decimals only: float() would also take "1_0", "1e3" or Arabic digits
+    if not DECIMAL.fullmatch(raw) or not 0.1 <= float(raw) <= 3600:
+        raise RuntimeError(f"{QUERY_SECONDS_ENV}: {raw[:40]!r} is not a number of seconds"
+                           " from 0.1 to 3600")  # fmt: skip
+    return raw
 
 
 def server_command(port: int) -> list[str]:
@@ -228,6 +281,7 @@ class Platform:
     def __init__(self, port: int, db: str, say: Callable[[str], None]) -> None:
         self.say = say
         url = database_url(db)
+        bytecode_wanted()  # an unusable UV_COMPILE_BYTECODE is refused before anything starts
         self.state = DevState(os.getpid(), port, url.split(":", 1)[0].split("+", 1)[0])
         self.env = platform_env(self.state.api_url, url)
         self.processes: dict[str, subprocess.Popen] = {}
@@ -293,7 +347,8 @@ def serve(port: int, db: str, tell: Narration) -> int:
     deployments and Blocks on it, a worker per department; then watched until a signal
     or a child's death, and everything started stopped again. Returns the exit code.
 
-    Raises RuntimeError, having started nothing, when ``db`` has no database to use.
+    Raises RuntimeError, having started nothing, when ``db`` has no database to use or
+    a worker setting (poll interval, ``UV_COMPILE_BYTECODE``) is unusable.
     """
     # here, not above: runner imports this module before it starts the embedded API
     from airnub_core.config import ConfigError
