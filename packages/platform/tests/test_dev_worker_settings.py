@@ -1,9 +1,12 @@
 """`airnub dev`'s workers: the poll interval they get, and department environments that
 hold compiled bytecode, so a flow run does not recompile Prefect before it starts."""
 
+import asyncio
 import os
+import shlex
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -62,11 +65,17 @@ def test_bytecode_follows_uv_compile_bytecode(raw, wanted):
     assert dev.bytecode_wanted({"UV_COMPILE_BYTECODE": raw}) is wanted
 
 
-def test_an_unusable_uv_compile_bytecode_is_refused_before_anything_starts(monkeypatch):
-    monkeypatch.setenv("UV_COMPILE_BYTECODE", "maybe\nsecret")
-    with pytest.raises(RuntimeError, match=r"^UV_COMPILE_BYTECODE: 'maybe\\nsecret' is") as no:
+@pytest.mark.parametrize("name", ["UV_COMPILE_BYTECODE", "AIRNUB_DEV_ENGINE_DIRECT"])
+def test_an_unusable_flag_is_refused_before_anything_starts(monkeypatch, name):
+    monkeypatch.setenv(name, "maybe\nsecret")
+    with pytest.raises(RuntimeError, match=rf"^{name}: 'maybe\\nsecret' is neither") as no:
         dev.Platform(0, "sqlite", lambda _: None)
     assert "\n" not in str(no.value)
+
+
+def test_the_direct_engine_can_be_turned_off():
+    assert dev.engine_direct({}) is True
+    assert dev.engine_direct({"AIRNUB_DEV_ENGINE_DIRECT": "0"}) is False
 
 
 def tiny_workspace(root: Path) -> Path:
@@ -157,3 +166,62 @@ def test_a_failed_sync_leaves_no_stamp_claiming_bytecode(quick_env):
     with pytest.raises(RuntimeError, match=r"^uv sync for dept_quick failed"):
         dev.department_env("dept_quick")
     assert not (env / dev.BYTECODE_STAMP).exists()
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def make_pool(name: str, pool_type: str, template: dict | None = None) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(
+            WorkPoolCreate(name=name, type=pool_type, base_job_template=template or {})
+        )
+
+
+def pool_template(name: str) -> dict:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_work_pool(name).base_job_template
+
+
+def test_a_process_pools_runs_start_the_engine_of_its_department_environment(prefect_api, tmp_path):
+    from prefect.workers.process import ProcessJobConfiguration
+
+    python = tmp_path / "env with space" / "bin" / "python"
+    pool = unique("dept-engine-direct")
+    make_pool(pool, "process")  # an empty template, as `airnub deploy` makes a process pool
+    dev.run_engine_directly(prefect_api, pool, python)
+    # what the worker renders for a run: the engine in that environment, no supervisor
+    render = ProcessJobConfiguration.from_template_and_values(pool_template(pool), {})
+    command = asyncio.run(render).command
+    assert command is not None and shlex.split(command) == [str(python), "-m", "prefect.engine"]
+
+
+def test_a_pools_own_command_and_the_rest_of_its_template_are_kept(prefect_api, tmp_path):
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    properties = template["variables"]["properties"]
+    properties["command"]["default"] = "python -m my.own.launcher"
+    properties["stream_output"]["default"] = False
+    make_pool(own_command := unique("dept-own-command"), "process", template)
+    dev.run_engine_directly(prefect_api, own_command, tmp_path / "python")
+    assert pool_template(own_command) == template
+    properties["command"]["default"] = None
+    make_pool(own_template := unique("dept-own-template"), "process", template)
+    dev.run_engine_directly(prefect_api, own_template, tmp_path / "python")
+    kept = pool_template(own_template)["variables"]["properties"]
+    assert kept["stream_output"]["default"] is False
+    assert kept["command"]["default"] == f"{tmp_path / 'python'} -m prefect.engine"
+
+
+def test_a_pool_of_another_type_is_left_alone(prefect_api, tmp_path):
+    make_pool(not_process := unique("dept-not-process"), "docker")
+    before = pool_template(not_process)
+    dev.run_engine_directly(prefect_api, not_process, tmp_path / "python")
+    assert pool_template(not_process) == before

@@ -10,10 +10,12 @@ it started. A state file in the Prefect home tells a second ``airnub dev``,
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from airnub_platform import local_api
 
 DATABASE_URL_ENV = "AIRNUB_DEV_DATABASE_URL"
 COMPILE_BYTECODE_ENV = "UV_COMPILE_BYTECODE"
+ENGINE_DIRECT_ENV = "AIRNUB_DEV_ENGINE_DIRECT"
 TRUE_WORDS = ("1", "true", "yes", "on")  # the spellings uv accepts for a boolean setting
 FALSE_WORDS = ("0", "false", "no", "off")
 BYTECODE_STAMP = ".airnub-bytecode"  # in a department environment: the lock it was compiled for
@@ -175,13 +178,25 @@ def bytecode_wanted(environ: Mapping[str, str] | None = None) -> bool:
     """Whether department environments get bytecode: yes, unless ``UV_COMPILE_BYTECODE``
     says no. Without ``.pyc`` files and with ``PYTHONDONTWRITEBYTECODE`` set (as in many
     shells and images), every flow run recompiles Prefect before it starts."""
-    raw = (os.environ if environ is None else environ).get(COMPILE_BYTECODE_ENV, "")
+    return env_flag(COMPILE_BYTECODE_ENV, environ)
+
+
+def engine_direct(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether workers start each run as one engine process (:func:`run_engine_directly`):
+    yes, unless ``AIRNUB_DEV_ENGINE_DIRECT`` says no."""
+    return env_flag(ENGINE_DIRECT_ENV, environ)
+
+
+def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """A true/false setting that is on unless set otherwise; refused in one line if it
+    is neither."""
+    raw = (os.environ if environ is None else environ).get(name, "")
     value = raw.strip().lower()
     if value in ("", *TRUE_WORDS):
         return True
     if value in FALSE_WORDS:
         return False
-    raise RuntimeError(f"{COMPILE_BYTECODE_ENV}: {raw[:40]!r} is neither true nor false")
+    raise RuntimeError(f"{name}: {raw[:40]!r} is neither true nor false")
 
 
 def database_url(db: str) -> str:
@@ -281,7 +296,9 @@ class Platform:
     def __init__(self, port: int, db: str, say: Callable[[str], None]) -> None:
         self.say = say
         url = database_url(db)
-        bytecode_wanted()  # an unusable UV_COMPILE_BYTECODE is refused before anything starts
+        # unusable worker settings are refused here, before anything starts
+        self.engine_direct = engine_direct()
+        bytecode_wanted()
         self.state = DevState(os.getpid(), port, url.split(":", 1)[0].split("+", 1)[0])
         self.env = platform_env(self.state.api_url, url)
         self.processes: dict[str, subprocess.Popen] = {}
@@ -304,6 +321,8 @@ class Platform:
         for department in departments():
             env = department_env(department)
             pool = work_pool_name(department)
+            if self.engine_direct:
+                run_engine_directly(self.state.api_url, pool, env / "bin" / "python")
             command = [str(env / "bin" / "prefect"), "worker", "start", "--pool", pool,
                        "--type", "process", "--name", f"{pool}-dev"]  # fmt: skip
             self.spawn(f"worker-{department}", command)
@@ -332,6 +351,35 @@ class Platform:
         return 0
 
 
+def run_engine_directly(api_url: str, pool: str, python: Path) -> None:
+    """Make the process pool ``pool`` start each run as one ``python -m prefect.engine``
+    of ``python`` (its department's environment), unless its template names a command.
+
+    Without a command, Prefect 3.9's process worker starts a workspace supervisor that
+    imports Prefect, reads the run and its deployment, then execs the engine, which
+    imports Prefect again: a second interpreter before every run. A department's
+    entrypoints are module paths in its own environment, so there is no workspace to
+    prepare; pull steps, if a deployment has any, still run in the engine. The rest of
+    the pool's template is kept as it is.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolUpdate
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.workers.process import ProcessWorker
+
+    default_template = ProcessWorker.get_default_base_job_template
+    settings = temporary_settings(updates={PREFECT_API_URL: api_url})
+    with settings, get_client(sync_client=True) as client:
+        found = client.read_work_pool(pool)
+        # an empty template is the worker's default, which it fills in only in memory
+        template = copy.deepcopy(found.base_job_template) or default_template()
+        command = template.get("variables", {}).get("properties", {}).get("command")
+        if found.type != "process" or not isinstance(command, dict) or command.get("default"):
+            return  # not a process pool, or the pool's own choice of command
+        command["default"] = shlex.join([str(python), "-m", "prefect.engine"])
+        client.update_work_pool(pool, WorkPoolUpdate(base_job_template=template))
+
+
 @dataclass
 class Narration:
     """What :func:`serve` tells as it goes; the CLI prints it."""
@@ -348,7 +396,8 @@ def serve(port: int, db: str, tell: Narration) -> int:
     or a child's death, and everything started stopped again. Returns the exit code.
 
     Raises RuntimeError, having started nothing, when ``db`` has no database to use or
-    a worker setting (poll interval, ``UV_COMPILE_BYTECODE``) is unusable.
+    a worker setting (poll interval, ``UV_COMPILE_BYTECODE``, ``AIRNUB_DEV_ENGINE_DIRECT``)
+    is unusable.
     """
     # here, not above: runner imports this module before it starts the embedded API
     from airnub_core.config import ConfigError
