@@ -225,3 +225,18 @@ def test_a_pool_of_another_type_is_left_alone(prefect_api, tmp_path):
     before = pool_template(not_process)
     dev.run_engine_directly(prefect_api, not_process, tmp_path / "python")
     assert pool_template(not_process) == before
+
+
+@pytest.mark.parametrize("planted", ["a folder", "not utf-8"])
+def test_a_stamp_that_cannot_be_read_means_compile_again(quick_env, planted):
+    env = dev.department_env("dept_quick")
+    for pyc in compiled(env):
+        pyc.unlink()
+    stamp = env / dev.BYTECODE_STAMP
+    stamp.unlink()
+    if planted == "a folder":
+        stamp.mkdir()
+    else:
+        stamp.write_bytes(b"\xff\xfe")
+    dev.department_env("dept_quick")
+    assert compiled(env)

@@ -10,6 +10,7 @@ it started. A state file in the Prefect home tells a second ``airnub dev``,
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -153,7 +154,7 @@ def department_env(department: str) -> Path:
     stamp, lock = target / BYTECODE_STAMP, lock_digest(root)
     # uv compiles the whole environment on every sync that asks (astral-sh/uv#12202):
     # asked only while the lock differs from the one the environment was compiled for.
-    compile_now = bytecode_wanted() and not (stamp.is_file() and stamp.read_text() == lock)
+    compile_now = bytecode_wanted() and read_stamp(stamp) != lock
     done = subprocess.run(
         [*command, "--compile-bytecode"] if compile_now else command,
         cwd=root,
@@ -162,11 +163,21 @@ def department_env(department: str) -> Path:
         text=True,
     )
     if done.returncode != 0:
-        stamp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            stamp.unlink(missing_ok=True)
         raise RuntimeError(f"uv sync for {department} failed: {done.stderr.strip()[-500:]}")
     if compile_now:
-        stamp.write_text(lock)
+        with contextlib.suppress(OSError):  # unwritable: the next start compiles again
+            stamp.write_text(lock)
     return target
+
+
+def read_stamp(stamp: Path) -> str | None:
+    """The lock digest a department environment was compiled for, if it says."""
+    try:
+        return stamp.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def lock_digest(root: Path) -> str:
