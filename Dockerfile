@@ -30,6 +30,9 @@ ARG DEPARTMENT
 # applies SHELL only with `--format docker`).
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY --from=uv /uv /usr/local/bin/uv
+# Bytecode compiled at build time: the image runs as uid 10001, which cannot write
+# __pycache__ under /opt/venv, so without it every flow run would compile Prefect again
+# (tools/integration/tests/test_bytecode_image.py holds every uv install to it).
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \

@@ -10,8 +10,13 @@ it started. A state file in the Prefect home tells a second ``airnub dev``,
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import hashlib
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -26,6 +31,16 @@ from airnub_core.storage import repository_root
 from airnub_platform import local_api
 
 DATABASE_URL_ENV = "AIRNUB_DEV_DATABASE_URL"
+COMPILE_BYTECODE_ENV = "UV_COMPILE_BYTECODE"
+ENGINE_DIRECT_ENV = "AIRNUB_DEV_ENGINE_DIRECT"
+TRUE_WORDS = ("1", "true", "yes", "on")  # the spellings uv accepts for a boolean setting
+FALSE_WORDS = ("0", "false", "no", "off")
+BYTECODE_STAMP = ".airnub-bytecode"  # in a department environment: the lock it was compiled for
+# How often each worker asks for runs. Prefect's default is 10 s; a triggered run waits
+# half of it on average (measured in bench/dev_platform.py).
+WORKER_QUERY_SECONDS = "1"
+QUERY_SECONDS_ENV = "PREFECT_WORKER_QUERY_SECONDS"
+DECIMAL = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6})?", re.ASCII)
 
 
 def state_file() -> Path:
@@ -129,21 +144,70 @@ def stop_running(state: DevState, timeout: float = 60) -> None:
 
 
 def department_env(department: str) -> Path:
-    """The department's own environment for its worker: only its dependencies."""
+    """The department's own environment for its worker: only its dependencies, with
+    bytecode compiled, so no run recompiles Prefect (see :func:`bytecode_wanted`)."""
     root = repository_root()
     if root is None:
         raise RuntimeError("airnub dev runs from the workspace: no uv.lock here or above")
     target = local_api.prefect_home() / "airnub-envs" / department
+    command = ["uv", "sync", "--locked", "--no-dev", "--package", distribution_name(department)]
+    stamp, lock = target / BYTECODE_STAMP, lock_digest(root)
+    # uv compiles the whole environment on every sync that asks (astral-sh/uv#12202):
+    # asked only while the lock differs from the one the environment was compiled for.
+    compile_now = bytecode_wanted() and read_stamp(stamp) != lock
     done = subprocess.run(
-        ["uv", "sync", "--locked", "--no-dev", "--package", distribution_name(department)],
+        [*command, "--compile-bytecode"] if compile_now else command,
         cwd=root,
         env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(target)},
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
+        with contextlib.suppress(OSError):
+            stamp.unlink(missing_ok=True)
         raise RuntimeError(f"uv sync for {department} failed: {done.stderr.strip()[-500:]}")
+    if compile_now:
+        with contextlib.suppress(OSError):  # unwritable: the next start compiles again
+            stamp.write_text(lock)
     return target
+
+
+def read_stamp(stamp: Path) -> str | None:
+    """The lock digest a department environment was compiled for, if it says."""
+    try:
+        return stamp.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def lock_digest(root: Path) -> str:
+    """What a department environment's contents follow: the workspace's ``uv.lock``."""
+    return hashlib.sha256((root / "uv.lock").read_bytes()).hexdigest()
+
+
+def bytecode_wanted(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether department environments get bytecode: yes, unless ``UV_COMPILE_BYTECODE``
+    says no. Without ``.pyc`` files and with ``PYTHONDONTWRITEBYTECODE`` set (as in many
+    shells and images), every flow run recompiles Prefect before it starts."""
+    return env_flag(COMPILE_BYTECODE_ENV, environ)
+
+
+def engine_direct(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether workers start each run as one engine process (:func:`run_engine_directly`):
+    yes, unless ``AIRNUB_DEV_ENGINE_DIRECT`` says no."""
+    return env_flag(ENGINE_DIRECT_ENV, environ)
+
+
+def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """A true/false setting that is on unless set otherwise; refused in one line if it
+    is neither."""
+    raw = (os.environ if environ is None else environ).get(name, "")
+    value = raw.strip().lower()
+    if value in ("", *TRUE_WORDS):
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise RuntimeError(f"{name}: {raw[:40]!r} is neither true nor false")
 
 
 def database_url(db: str) -> str:
@@ -170,12 +234,27 @@ def platform_env(
         **base,
         **local_api.QUIET_ENV,
         "PREFECT_API_URL": api_url,
-        "PREFECT_WORKER_QUERY_SECONDS": base.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
+        QUERY_SECONDS_ENV: query_seconds(base),
         "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": base.get(
             "PREFECT_SERVER_LOG_RETRYABLE_ERRORS", "true"
         ),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url,
     }
+
+
+def query_seconds(base: Mapping[str, str]) -> str:
+    """The workers' poll interval: ``PREFECT_WORKER_QUERY_SECONDS`` if given, else 1 s.
+
+    Refused in one line if it is not a number of seconds from 0.1 to 3600: the worker
+    would otherwise die with a validation traceback in its log, or poll in a busy loop."""
+    raw = base.get(QUERY_SECONDS_ENV, "").strip()
+    if not raw:
+        return WORKER_QUERY_SECONDS
+    # plain ASCII decimals only: float() would also take "1_0", "1e3" or Arabic digits
+    if not DECIMAL.fullmatch(raw) or not 0.1 <= float(raw) <= 3600:
+        raise RuntimeError(f"{QUERY_SECONDS_ENV}: {raw[:40]!r} is not a number of seconds"
+                           " from 0.1 to 3600")  # fmt: skip
+    return raw
 
 
 def server_command(port: int) -> list[str]:
@@ -228,6 +307,9 @@ class Platform:
     def __init__(self, port: int, db: str, say: Callable[[str], None]) -> None:
         self.say = say
         url = database_url(db)
+        # unusable worker settings are refused here, before anything starts
+        self.engine_direct = engine_direct()
+        bytecode_wanted()
         self.state = DevState(os.getpid(), port, url.split(":", 1)[0].split("+", 1)[0])
         self.env = platform_env(self.state.api_url, url)
         self.processes: dict[str, subprocess.Popen] = {}
@@ -250,6 +332,8 @@ class Platform:
         for department in departments():
             env = department_env(department)
             pool = work_pool_name(department)
+            if self.engine_direct:
+                run_engine_directly(self.state.api_url, pool, env / "bin" / "python")
             command = [str(env / "bin" / "prefect"), "worker", "start", "--pool", pool,
                        "--type", "process", "--name", f"{pool}-dev"]  # fmt: skip
             self.spawn(f"worker-{department}", command)
@@ -278,6 +362,35 @@ class Platform:
         return 0
 
 
+def run_engine_directly(api_url: str, pool: str, python: Path) -> None:
+    """Make the process pool ``pool`` start each run as one ``python -m prefect.engine``
+    of ``python`` (its department's environment), unless its template names a command.
+
+    Without a command, Prefect 3.9's process worker starts a workspace supervisor that
+    imports Prefect, reads the run and its deployment, then execs the engine, which
+    imports Prefect again: a second interpreter before every run. A department's
+    entrypoints are module paths in its own environment, so there is no workspace to
+    prepare; pull steps, if a deployment has any, still run in the engine. The rest of
+    the pool's template is kept as it is.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolUpdate
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.workers.process import ProcessWorker
+
+    default_template = ProcessWorker.get_default_base_job_template
+    settings = temporary_settings(updates={PREFECT_API_URL: api_url})
+    with settings, get_client(sync_client=True) as client:
+        found = client.read_work_pool(pool)
+        # an empty template is the worker's default, which it fills in only in memory
+        template = copy.deepcopy(found.base_job_template) or default_template()
+        command = template.get("variables", {}).get("properties", {}).get("command")
+        if found.type != "process" or not isinstance(command, dict) or command.get("default"):
+            return  # not a process pool, or the pool's own choice of command
+        command["default"] = shlex.join([str(python), "-m", "prefect.engine"])
+        client.update_work_pool(pool, WorkPoolUpdate(base_job_template=template))
+
+
 @dataclass
 class Narration:
     """What :func:`serve` tells as it goes; the CLI prints it."""
@@ -293,7 +406,9 @@ def serve(port: int, db: str, tell: Narration) -> int:
     deployments and Blocks on it, a worker per department; then watched until a signal
     or a child's death, and everything started stopped again. Returns the exit code.
 
-    Raises RuntimeError, having started nothing, when ``db`` has no database to use.
+    Raises RuntimeError, having started nothing, when ``db`` has no database to use or
+    a worker setting (poll interval, ``UV_COMPILE_BYTECODE``, ``AIRNUB_DEV_ENGINE_DIRECT``)
+    is unusable.
     """
     # here, not above: runner imports this module before it starts the embedded API
     from airnub_core.config import ConfigError
