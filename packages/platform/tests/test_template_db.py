@@ -168,3 +168,34 @@ def test_a_cold_server_becomes_healthy_and_caches_the_template(tmp_path, monkeyp
         with closing(sqlite3.connect(template(tmp_path / "cache"))) as connection:
             assert connection.execute("SELECT count(*) FROM block_type").fetchone()[0] > 0
         assert api.process.poll() is None
+
+
+def test_a_test_sessions_server_is_gone_with_its_folder_when_the_session_ends(tmp_path):
+    # A real pytest session whose conftest starts the session's API, as a department's does.
+    (tmp_path / "conftest.py").write_text(
+        "from airnub_platform.testing import start_session_api\nstart_session_api()\n"
+    )
+    (tmp_path / "test_pid.py").write_text(
+        "import os\nfrom pathlib import Path\nfrom airnub_platform import testing\n\n"
+        "def test_pid(prefect_api):\n"
+        "    pid = testing._session.process.pid\n"
+        "    Path(os.environ['PID_FILE']).write_text(f'{pid} {os.environ[\"PREFECT_HOME\"]}')\n"
+    )
+    env = clean_env(PID_FILE=str(tmp_path / "pid"), AIRNUB_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("PREFECT_API_URL", None)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+           "--rootdir", str(tmp_path), "-c", os.devnull, str(tmp_path)]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=2 * DEADLINE)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    pid, home = (tmp_path / "pid").read_text().split()
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid), 0)  # killed and reaped, not left behind
+    assert not Path(home).parent.exists()  # the session's scratch folder went with it
+
+
+def test_a_server_whose_database_is_thrown_away_is_killed_not_waited_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRNUB_CACHE_DIR", str(tmp_path / "cache"))
+    api = local_api.start(db=tmp_path / "prefect.db")
+    api.wait_healthy()
+    api.stop(settle=False, keep_db=False)
+    assert api.process.returncode == -signal.SIGKILL

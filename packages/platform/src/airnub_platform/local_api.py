@@ -224,11 +224,19 @@ class LocalAPI:
             previous = counts
             time.sleep(0.1)
 
-    def stop(self, settle: bool = True) -> None:
-        """Stop the server; ``settle`` first lets it record what it was told."""
+    def stop(self, settle: bool = True, keep_db: bool = True) -> None:
+        """Stop the server; ``settle`` first lets it record what it was told.
+
+        Without ``keep_db`` (its database is deleted next) the server is killed at once:
+        its graceful shutdown takes seconds that nobody needs to wait for.
+        """
         if self.process.poll() is None:
             if settle:
                 self.settle()
+            if not keep_db:
+                self.process.kill()
+                self.process.wait()
+                return
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
