@@ -199,3 +199,15 @@ def test_a_server_whose_database_is_thrown_away_is_killed_not_waited_for(tmp_pat
     api.wait_healthy()
     api.stop(settle=False, keep_db=False)
     assert api.process.returncode == -signal.SIGKILL
+
+
+def test_a_prefect_home_that_cannot_be_made_is_one_plan_error_naming_it(tmp_path, monkeypatch):
+    from airnub_platform import runner
+
+    (tmp_path / "plain").write_text("not a folder")
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "plain" / "home"))
+    with pytest.raises(runner.PlanError) as raised:
+        runner.start_local_api()
+    message = str(raised.value)
+    assert "\n" not in message and str(tmp_path / "plain" / "home") in message
