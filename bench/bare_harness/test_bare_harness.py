@@ -7,7 +7,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 @pytest.fixture(scope="session", autouse=True)
 def harness():
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=None):  # the setting, not 30 s
         yield
 
 

@@ -5,7 +5,8 @@ start (about 6-12 s here) and gives SQLite a pool of connections that fight over
 its write lock when categories run concurrently. This module starts the same app
 with three changes, measured in ``bench/``:
 
-* a migrated template database is built once per Prefect version and copied;
+* a migrated template database is built once per Prefect version and copied, by the
+  server process itself while the caller goes on importing;
 * migrations run only when the database was not migrated by this Prefect version;
 * the server process writes through a single connection (see :func:`sqlite_engine_options`),
   so concurrent writers queue instead of retrying on ``database is locked``.
@@ -20,6 +21,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -66,41 +68,101 @@ def _server_env(db: Path) -> dict[str, str]:
     }
 
 
-def migrate(db: Path) -> None:
-    """Create or upgrade ``db`` and register block types, in a child process."""
-    db.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "airnub_platform.local_api", "migrate"]
-    done = subprocess.run(cmd, env=_server_env(db), capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"migrating {db} failed:\n{done.stderr[-2000:]}")
-    _marker(db).touch()
-
-
-def template_db() -> Path:
-    """A migrated empty database for this Prefect version, built once and cached."""
-    template = cache_dir() / f"prefect-{PREFECT_VERSION}-template.db"
-    if not _marker(template).exists():
-        partial = template.with_name(f"{template.name}.{os.getpid()}.tmp")
-        partial.unlink(missing_ok=True)
-        migrate(partial)
-        _marker(partial).unlink()
-        os.replace(partial, template)
-        _marker(template).touch()
-    return template
+def template_path() -> Path:
+    """The cached migrated empty database of this Prefect version."""
+    return cache_dir() / f"prefect-{PREFECT_VERSION}-template.db"
 
 
 def prepare_db(db: Path) -> None:
-    """Make ``db`` ready to serve without migrating on start."""
+    """Make ``db`` ready to serve without migrating on start; runs in the server process.
+
+    Migrating here, not in a process of its own, imports ``prefect.server`` once for
+    both (a cold start used to import it twice, back to back, before the server booted).
+    """
     if _marker(db).exists() and db.exists():
         return
-    if db.exists():
-        migrate(db)  # an older or foreign database: upgrade it in place
-        return
     db.parent.mkdir(parents=True, exist_ok=True)
-    partial = db.with_name(f"{db.name}.{os.getpid()}.tmp")
-    shutil.copyfile(template_db(), partial)
-    os.replace(partial, db)
+    if not db.exists() and _copy_template(db):
+        _marker(db).touch()
+        return
+    fresh = not db.exists()
+    _migrate_here()  # an older or foreign database is upgraded in place
     _marker(db).touch()
+    if fresh:
+        _cache_template(db)
+
+
+def _copy_template(db: Path) -> bool:
+    """Copy the cached template to ``db`` if one is there and sound; drop a broken one."""
+    template = template_path()
+    partial = db.with_name(f"{db.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(template, partial)
+    except OSError:  # none cached yet, or the cache cannot be read: migrate instead
+        return False
+    if not _sound(partial):
+        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            template.unlink()  # truncated or corrupt: the next fresh database rebuilds it
+        _say(f"the cached template {template} was broken; migrating and caching it again")
+        return False
+    os.replace(partial, db)
+    return True
+
+
+def _sound(db: Path) -> bool:
+    """True if ``db`` is an intact SQLite file that Prefect's migrations have stamped."""
+    try:
+        with contextlib.closing(sqlite3.connect(db)) as connection:
+            (check,) = connection.execute("PRAGMA quick_check").fetchone()
+            stamped = connection.execute("SELECT count(*) FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        return False
+    return check == "ok" and stamped == (1,)
+
+
+def _cache_template(db: Path) -> None:
+    """Snapshot the just-migrated ``db`` as the template, atomically; best effort.
+
+    Two processes starting cold at once each write their own temporary file and
+    rename it into place, so a reader only ever sees a whole template.
+    """
+    template = template_path()
+    partial = template.with_name(f"{template.name}.{os.getpid()}.tmp")
+    try:
+        template.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            contextlib.closing(sqlite3.connect(db)) as source,
+            contextlib.closing(sqlite3.connect(partial)) as copy,
+        ):
+            source.backup(copy)  # consistent, WAL included, while nothing else writes
+        os.replace(partial, template)
+    except (OSError, sqlite3.Error) as error:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        _say(f"cannot cache the migrated template in {template.parent} ({error}); "
+             "each new Prefect home migrates its own database until it can")  # fmt: skip
+
+
+def _say(line: str) -> None:
+    print(f"airnub local API: {line}", file=sys.stderr, flush=True)  # into the server log
+
+
+def _migrate_here() -> None:
+    """Create or upgrade the configured database and register block types."""
+    import asyncio
+
+    from prefect.server.database import provide_database_interface
+    from prefect.server.models.block_registration import run_block_auto_registration
+
+    async def create() -> None:
+        db = provide_database_interface()
+        await db.create_db()
+        async with await db.session() as session:
+            await run_block_auto_registration(session=session)
+            await session.commit()
+
+    asyncio.run(create())
 
 
 def free_port() -> int:
@@ -162,11 +224,19 @@ class LocalAPI:
             previous = counts
             time.sleep(0.1)
 
-    def stop(self, settle: bool = True) -> None:
-        """Stop the server; ``settle`` first lets it record what it was told."""
+    def stop(self, settle: bool = True, keep_db: bool = True) -> None:
+        """Stop the server; ``settle`` first lets it record what it was told.
+
+        Without ``keep_db`` (its database is deleted next) the server is killed at once:
+        its graceful shutdown takes seconds that nobody needs to wait for.
+        """
         if self.process.poll() is None:
             if settle:
                 self.settle()
+            if not keep_db:
+                self.process.kill()
+                self.process.wait()
+                return
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
@@ -186,9 +256,9 @@ def _post(url: str, body: bytes) -> bytes:
 def start(db: Path | None = None, port: int | None = None) -> LocalAPI:
     """Start the server without waiting for it; call ``wait_healthy`` before use."""
     db = db or prefect_home() / "prefect.db"
-    prepare_db(db)
+    db.parent.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    cmd = [sys.executable, "-m", "airnub_platform.local_api", "serve", str(port)]
+    cmd = [sys.executable, "-m", "airnub_platform.local_api", "serve", str(port), str(db)]
     log = db.with_name(f"{db.name}.server.log").open("ab")
     process = subprocess.Popen(
         cmd, env=_server_env(db), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
@@ -239,25 +309,13 @@ def single_connection_enabled() -> bool:
 
 def _main(argv: list[str]) -> None:
     command = argv[0]
-    if command == "migrate":
-        import asyncio
-
-        from prefect.server.database import provide_database_interface
-        from prefect.server.models.block_registration import run_block_auto_registration
-
-        async def create() -> None:
-            db = provide_database_interface()
-            await db.create_db()
-            async with await db.session() as session:
-                await run_block_auto_registration(session=session)
-                await session.commit()
-
-        asyncio.run(create())
-    elif command == "serve":
+    if command == "serve":
         import uvicorn
 
         if single_connection_enabled():
             single_connection_sqlite()
+        if len(argv) > 2:
+            prepare_db(Path(argv[2]))
         uvicorn.run(
             "prefect.server.api.server:create_app",
             factory=True,
@@ -266,6 +324,10 @@ def _main(argv: list[str]) -> None:
             log_level="error",
             lifespan="on",
         )
+    elif command == "prepare" and len(argv) == 2:
+        # Build (or copy) a ready database ahead of time, e.g. to warm the template cache.
+        os.environ.update(_server_env(Path(argv[1])))
+        prepare_db(Path(argv[1]))
     elif command == "prefect":
         # The prefect CLI (`airnub dev` runs `server start`: UI and services included),
         # with the server's SQLite on one connection as in `serve`.
@@ -277,7 +339,7 @@ def _main(argv: list[str]) -> None:
         app()
     else:
         raise SystemExit(
-            "usage: python -m airnub_platform.local_api migrate|serve PORT|prefect ARGS...;"
+            "usage: python -m airnub_platform.local_api serve PORT [DB]|prepare DB|prefect ARGS...;"
             f" got {argv}"
         )
 
@@ -287,3 +349,5 @@ if __name__ == "__main__":
         _main(sys.argv[1:])
     except prefect_patches.PrefectPatchError as error:
         raise SystemExit(str(error)) from None  # one line, in the server log or dev's output
+    except (OSError, sqlite3.Error) as error:  # e.g. a database folder it cannot write
+        raise SystemExit(f"airnub local API: {error}") from None

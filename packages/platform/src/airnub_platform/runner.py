@@ -240,7 +240,14 @@ def start_local_api() -> local_api.LocalAPI | None:
     on the second core meanwhile; ``run_department`` stops it again if prefect's
     full settings turn out to name an API after all.
     """
-    return None if configured_api_url() else local_api.start()
+    if configured_api_url():
+        return None
+    try:
+        return local_api.start()
+    except OSError as error:  # e.g. a PREFECT_HOME under a file, or one it cannot write
+        where = error.filename or local_api.prefect_home()
+        raise PlanError(f"cannot start the local Prefect API: {where}: "
+                        f"{error.strerror or error} (see PREFECT_HOME)") from None  # fmt: skip
 
 
 def run_department(

@@ -54,7 +54,7 @@ def start_session_api() -> None:
     def stop() -> None:
         local_api.drain_client_workers()
         assert _session is not None
-        _session.stop(settle=False)  # its database is deleted next
+        _session.stop(settle=False, keep_db=False)  # its database is deleted next
         shutil.rmtree(scratch, ignore_errors=True)
 
     atexit.register(stop)
