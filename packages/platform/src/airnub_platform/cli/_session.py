@@ -70,7 +70,10 @@ def prefect_session(writes_to: str = "", failure_code: int = 1) -> Iterator[str]
             f" {writes_to} writes to a server, and the embedded one ends with the command"
             " (--dry-run works without one)"
         )
-    local = runner.start_local_api()
+    try:
+        local = runner.start_local_api()
+    except runner.PlanError as error:  # a PREFECT_HOME it cannot use: one line
+        raise fail(str(error)) from None
     url = "the Prefect API"
     timeout = runner.REQUEST_TIMEOUT_SECONDS
     try:
