@@ -98,9 +98,9 @@ class RunProgress:
         self.by_flow[flow_name] = step
 
     def set(self, step: Step, state: str) -> None:
-        """Move ``step`` to ``state``; a finished step stays finished."""
+        """Move ``step`` to ``state``: forward only, and a finished step stays finished."""
         with self._lock:
-            if step.state == state or step.state not in ("Pending", "Running"):
+            if state in ("Pending", step.state) or step.state not in ("Pending", "Running"):
                 return
             if state == "Running":
                 step.started = time.monotonic()
