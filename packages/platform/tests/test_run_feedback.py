@@ -1,7 +1,8 @@
-"""`airnub run` refuses bad arguments and config files before anything slow starts: one
-line, exit 2, no embedded API started (no database, no server log in the Prefect home)
-and prefect never imported. Each command is a real `airnub` process, with a department
-of the test's own installed for it alone."""
+"""`airnub run` refuses bad arguments (exit 2) and config files (exit 1, as when the
+category's run refused them) before anything slow starts: one line, no embedded API
+started (no database, no server log in the Prefect home) and prefect never imported.
+Each command is a real `airnub` process, with a department of the test's own installed
+for it alone."""
 
 import os
 import subprocess
@@ -90,7 +91,7 @@ def test_a_config_file_a_run_would_refuse_is_named_before_anything_starts(
         code, lines = airnub(installed, tmp_path, "run", DEPT, "ingestion")
     finally:
         path.write_bytes(original) if original is not None else path.unlink()
-    assert code == 2, lines
+    assert code == 1, lines  # as when the category's run refused it
     assert lines[0].startswith("error: ") and error in lines[0] and len(lines) == 2, lines
     assert SECRET not in "\n".join(lines)
     nothing_started(tmp_path, lines)
@@ -106,7 +107,7 @@ def test_a_config_that_is_a_fifo_is_refused_without_reading_it(installed, tmp_pa
     finally:
         path.unlink()
         path.write_bytes(original)
-    assert code == 2 and lines[0].endswith("other.yaml: not a regular file"), lines
+    assert code == 1 and lines[0].endswith("other.yaml: not a regular file"), lines
     nothing_started(tmp_path, lines)
 
 

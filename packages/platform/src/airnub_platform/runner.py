@@ -93,6 +93,11 @@ class PlanError(ValueError):
     written, the message naming what to run first. Raised before anything runs."""
 
 
+class ConfigRefused(PlanError):
+    """A planned category's config file that its run would refuse, named in one line;
+    found before anything starts. A failure of the run's input, not of its arguments."""
+
+
 class UnknownCategory(ValueError):
     """A department has no category of that name (in the stages asked for)."""
 
@@ -163,7 +168,7 @@ def plans(departments: list[str], stage: str | None, category: str | None) -> Pl
 
 def check_configs(planned: Plans) -> None:
     """Read every config file the planned categories and their stages' tasks have, with
-    this environment's overlay: PlanError, naming the file, for one that a run would
+    this environment's overlay: ConfigRefused, naming the file, for one that a run would
     refuse as it reads it (bad YAML, not a mapping, a secret). A missing file is left to
     the run: a Prefect Variable may hold those settings."""
     from airnub_core.config import ConfigError, current_env, load_yaml_config
@@ -180,7 +185,7 @@ def check_configs(planned: Plans) -> None:
                     try:
                         load_yaml_config(path, env)
                     except ConfigError as error:
-                        raise PlanError(str(error)) from None
+                        raise ConfigRefused(str(error)) from None
 
 
 def unmet_inputs(

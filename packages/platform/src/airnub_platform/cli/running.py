@@ -73,6 +73,8 @@ def run_command(
                 on_dead=api_gone,
                 on_plan=live.show,
             )
+    except runner.ConfigRefused as error:  # as when its stage refused it: exit 1
+        raise fail(str(error), 1) from None
     except (runner.PlanError, storage.UnsupportedDataRoot) as error:
         raise fail(str(error)) from None
     except runner.ApiUnreachable as error:  # before anything ran: see runner.watched
