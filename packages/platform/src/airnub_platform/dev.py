@@ -96,7 +96,8 @@ def unanswered(state: DevState, timeout: float = STATUS_TIMEOUT_SECONDS) -> str 
     ``timeout`` seconds, in a few words; None when it answers. Imports no prefect."""
     from airnub_platform.runner import probe  # httpx: for --status only
 
-    return probe(state.api_url, timeout)
+    # dev's own plain-HTTP server on 127.0.0.1: loading the CA bundle would cost 0.1 s
+    return probe(state.api_url, timeout, verify=False)
 
 
 def wait_ready(state_path: Path, process: subprocess.Popen, timeout: float = 180) -> DevState:
