@@ -110,10 +110,12 @@ def main() -> None:
     load_before = os.getloadavg()
     try:
         server.wait_healthy()
-        for _ in range(ROUNDS):
+        for round_ in range(ROUNDS):
+            # new first in even rounds, old first in odd ones: neither always runs second
+            order = list(versions.items())[:: -1 if round_ % 2 else 1]
             for case, (args, prefect_home, marks) in cases.items():
                 for launcher, cmd in launchers().items():
-                    for version, path in versions.items():
+                    for version, path in order:
                         env = base | {"PYTHONPATH": path, "PREFECT_HOME": str(prefect_home)}
                         seen = timed_lines([*cmd, *args], env, marks)
                         for mark in (*marks, "exit", "cpu (user+sys)"):
