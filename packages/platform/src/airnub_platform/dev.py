@@ -102,6 +102,19 @@ def running() -> DevState | None:
     return None
 
 
+# How long ``--status`` waits for the server's /health: it is on this machine.
+STATUS_TIMEOUT_SECONDS = 0.5
+
+
+def unanswered(state: DevState, timeout: float = STATUS_TIMEOUT_SECONDS) -> str | None:
+    """Why a running ``airnub dev``'s server does not answer ``/health`` within
+    ``timeout`` seconds, in a few words; None when it answers. Imports no prefect."""
+    from airnub_platform.runner import probe  # httpx: for --status only
+
+    # dev's own plain-HTTP server on 127.0.0.1: loading the CA bundle would cost 0.1 s
+    return probe(state.api_url, timeout, verify=False)
+
+
 def wait_ready(state_path: Path, process: subprocess.Popen, timeout: float = 180) -> DevState:
     """Wait for an ``airnub dev`` started as ``process`` to report ready in ``state_path``."""
     deadline = time.monotonic() + timeout

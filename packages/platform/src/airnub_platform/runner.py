@@ -93,6 +93,11 @@ class PlanError(ValueError):
     written, the message naming what to run first. Raised before anything runs."""
 
 
+class ConfigRefused(PlanError):
+    """A planned category's config file that its run would refuse, named in one line;
+    found before anything starts. A failure of the run's input, not of its arguments."""
+
+
 class UnknownCategory(ValueError):
     """A department has no category of that name (in the stages asked for)."""
 
@@ -137,12 +142,14 @@ def plan(department: str, stage: str | None, category: str | None) -> dict[str, 
     return {s: [category] for s in having}
 
 
-def plans(
-    departments: list[str], stage: str | None, category: str | None
-) -> dict[str, dict[str, list[str] | None]]:
+# department -> stage -> its categories to run (None: all of them)
+Plans = dict[str, dict[str, list[str] | None]]
+
+
+def plans(departments: list[str], stage: str | None, category: str | None) -> Plans:
     """Each department's plan (see :func:`plan`). Over several departments, ``--category``
     runs in those that have it, and names the valid ones only if none has it."""
-    chosen: dict[str, dict[str, list[str] | None]] = {}
+    chosen: Plans = {}
     valid: set[str] = set()
     try:
         for name in departments:
@@ -157,6 +164,28 @@ def plans(
     if not chosen:
         raise PlanError(unknown("category", category or "", sorted(valid)))
     return chosen
+
+
+def check_configs(planned: Plans) -> None:
+    """Read every config file the planned categories and their stages' tasks have, with
+    this environment's overlay: ConfigRefused, naming the file, for one that a run would
+    refuse as it reads it (bad YAML, not a mapping, a secret). A missing file is left to
+    the run: a Prefect Variable may hold those settings."""
+    from airnub_core.config import ConfigError, current_env, load_yaml_config
+
+    env = current_env()
+    for name, stages in planned.items():
+        tree = inventory.department(name)
+        for stage, only in stages.items():
+            node = tree.stage(stage)
+            chosen = [c for c in node.categories if only is None or c.name in only]
+            for owner in (*node.tasks, *chosen, *(t for c in chosen for t in c.tasks)):
+                path = owner.config_path
+                if path.exists() or path.is_symlink():
+                    try:
+                        load_yaml_config(path, env)
+                    except ConfigError as error:
+                        raise ConfigRefused(str(error)) from None
 
 
 def unmet_inputs(
@@ -189,7 +218,7 @@ def unmet_inputs(
 def prefect_api(local: local_api.LocalAPI | None) -> Iterator[str]:
     """Settings for a run driven from this process: the chosen API, and the
     client speed-ups of :mod:`airnub_platform.client_speedups`."""
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
     from prefect.settings import temporary_settings as settings
 
     updates = local_run_settings()
@@ -197,6 +226,8 @@ def prefect_api(local: local_api.LocalAPI | None) -> Iterator[str]:
         preload_engine()
         local.wait_healthy()
         updates[PREFECT_API_URL] = local.url
+        # it serves no UI and is gone when the command ends: no "View at <url>" lines
+        updates[PREFECT_UI_URL] = ""
     elif not _profile_api_url() and (dev_url := _dev_api_url()):
         updates[PREFECT_API_URL] = dev_url
     try:
@@ -304,23 +335,28 @@ def run_departments(
     on_api: Callable[[str], None] = lambda url: None,
     on_department: Callable[[DepartmentRun], None] = lambda run: None,
     on_dead: Callable[[local_api.LocalAPI | None], Callable[[ApiUnreachable], None]] | None = None,
+    on_plan: Callable[[Plans], object] = lambda planned: None,
 ) -> list[DepartmentRun]:
     """Plan, then run each department's stages in turn (see :func:`run_department`), on
     the configured API or the embedded one started first (it boots while the flows are
     imported), every request with a deadline (:func:`bounded_requests`).
 
     ``on_api`` hears the API's URL once, before the first stage; ``on_department`` each
-    department's run as it ends. ``on_dead`` makes, from the embedded API (or None), what
-    to do when the API stops answering. Raises :class:`PlanError` before anything runs:
-    for an unknown stage or category, a department or stage flow that does not import,
-    or an input that no department's run writes and that is not there yet (checked for
-    every department before the first one starts); :class:`ApiUnreachable` for an API
-    that is not there.
+    department's run as it ends; ``on_plan`` the plan, once checked and before anything
+    slow starts (the API, importing prefect and the flows). ``on_dead`` makes, from the
+    embedded API (or None), what to do when the API stops answering. Raises
+    :class:`PlanError` before anything runs: for an unknown stage or category or a config
+    file a run would refuse (before the API starts), a department or stage flow that does
+    not import, or an input that no department's run writes and that is not there yet
+    (checked for every department before the first one starts); :class:`ApiUnreachable`
+    for an API that is not there.
     """
+    planned = plans(departments, stage, category)  # from the folders: no flow imported
+    check_configs(planned)
+    on_plan(planned)
     local = start_local_api()
     try:
         when_dead = on_dead(local) if on_dead is not None else None
-        planned = plans(departments, stage, category)
         for name, stages in planned.items():
             stage_flows(name, stages)
         runs: list[DepartmentRun] = []
@@ -457,7 +493,7 @@ class ApiWatch:
         self._stopped = threading.Event()
         self._held: list[tuple[logging.Handler, logging.LogRecord]] = []
         self._lock = threading.Lock()
-        self._filters = [(h, self._holder(h)) for h in _console_handlers()]
+        self._filters = [(h, self._holder(h)) for h in console_handlers()]
         self._thread = threading.Thread(target=self._watch, name="airnub-api-watch", daemon=True)
 
     def start(self) -> None:
@@ -538,7 +574,7 @@ class ApiWatch:
             handler.handle(record)
 
 
-def _console_handlers() -> list[logging.Handler]:
+def console_handlers() -> list[logging.StreamHandler]:
     """The handlers that print Prefect's logs: the root logger's and its internal one's."""
     loggers = (logging.getLogger(), logging.getLogger("prefect._internal"))
     return [h for lg in loggers for h in lg.handlers if isinstance(h, logging.StreamHandler)]

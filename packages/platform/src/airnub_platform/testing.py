@@ -562,3 +562,27 @@ def webhook_receiver(path: str = "/hook") -> Iterator[tuple[str, queue.Queue[dic
 
     with loopback_http(Handler) as url:
         yield f"{url}{path}", received
+
+
+# --- a department that a separate process sees installed -----------------------------
+
+
+def installed_department(
+    root: Path, department: str, display_name: str, categories: dict[str, list[str]]
+) -> dict[str, str]:
+    """Write ``department`` under ``root`` (see :func:`write_department`) with the package
+    metadata that makes it installed for any process with ``root`` on its ``PYTHONPATH``;
+    returns that process's environment. For testing the ``airnub`` command itself, in a
+    subprocess, without syncing a workspace."""
+    write_department(root, department, categories)
+    info = root / f"{department}-0.dist-info"
+    info.mkdir()
+    info.joinpath("METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {department.replace('_', '-')}\nVersion: 0\n"
+    )
+    info.joinpath("entry_points.txt").write_text(
+        f"[airnub.departments]\n{display_name} = {department}\n\n"
+        f"[airnub.owners]\n{department} = @airnub-tests/owners\n\n"
+        f"[airnub.alerts]\n{department} = #airnub-test-alerts\n"
+    )
+    return {**os.environ, "PYTHONPATH": str(root)}

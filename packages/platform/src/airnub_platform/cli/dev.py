@@ -38,7 +38,7 @@ def dev_command(
                 f"stopped airnub dev (pid {current.pid}) and its {len(current.children)} processes"
             )
         else:
-            show(current)
+            show(current, dev.unanswered(current) if current.ready else None)
         return
     if current is not None:
         raise fail(f"airnub dev is already running (pid {current.pid}, UI {current.ui_url});"
@@ -57,14 +57,17 @@ def dev_command(
     raise typer.Exit(code)
 
 
-def show(current: DevState) -> None:
-    """``--status`` of a running one: how far it got."""
+def show(current: DevState, unanswered: str | None) -> None:
+    """``--status`` of a running one: how far it got; exit 1 if its server is silent."""
     workers = [name for name in current.children if name.startswith("worker-")]
-    phase = "ready" if current.ready else "starting"
+    phase = "starting" if not current.ready else "not answering" if unanswered else "ready"
     console.print(
         f"airnub dev (pid {current.pid}) {phase}: UI {current.ui_url},"
-        f" {current.database}, {len(workers)} workers"
+        f" {current.database}, {len(workers)} workers",
+        highlight=False,
     )
+    if unanswered:
+        raise fail(f"its Prefect server at {current.api_url} does not answer ({unanswered})", 1)
 
 
 def progress(line: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,11 +21,13 @@ from airnub_platform.cli._shared import (
     errors,
     fail,
     refuse_unusable_data_root,
+    say,
     shown,
 )
 
 if TYPE_CHECKING:
-    from airnub_platform.runner import DepartmentRun, StageOutcome
+    from airnub_platform.progress import RunProgress
+    from airnub_platform.runner import DepartmentRun, Plans, StageOutcome
 
 
 def run_command(
@@ -54,16 +57,24 @@ def run_command(
         raise fail("no departments are installed; run `uv sync --all-packages`")
     refuse_unusable_data_root()
     try:
-        runs = runner.run_departments(
-            chosen,
-            stage,
-            category,
-            keep_going=keep_going,
-            on_stage=report,
-            on_api=announce,
-            on_department=conclude,
-            on_dead=api_gone,
-        )
+        runner.api_deadline()  # a bad AIRNUB_API_DEADLINE_SECONDS, before the plan is shown
+    except ValueError as error:
+        raise fail(str(error)) from None
+    try:
+        with Progress() as live:
+            runs = runner.run_departments(
+                chosen,
+                stage,
+                category,
+                keep_going=keep_going,
+                on_stage=live.stage_done,
+                on_api=live.announce,
+                on_department=conclude,
+                on_dead=api_gone,
+                on_plan=live.show,
+            )
+    except runner.ConfigRefused as error:  # as when its stage refused it: exit 1
+        raise fail(str(error), 1) from None
     except (runner.PlanError, storage.UnsupportedDataRoot) as error:
         raise fail(str(error)) from None
     except runner.ApiUnreachable as error:  # before anything ran: see runner.watched
@@ -74,9 +85,29 @@ def run_command(
         raise typer.Exit(1)
 
 
-def announce(url: str) -> None:
-    console.print(f"Prefect API: {url}")
-    console.print(f"Data root:   {storage.data_root(use_block=True)}")
+class Progress(ExitStack):
+    """The plan, at once; then each stage's and category's state (see
+    :mod:`airnub_platform.progress`) until the block ends; each stage's table as it ends."""
+
+    progress: RunProgress | None = None
+
+    def show(self, planned: Plans) -> None:
+        from airnub_platform import progress
+
+        for line in progress.plan_lines(planned):
+            say(line)
+        self.progress = self.enter_context(progress.RunProgress(planned, console).shown())
+
+    def announce(self, url: str) -> None:
+        console.print(f"Prefect API: {url}")
+        console.print(f"Data root:   {storage.data_root(use_block=True)}")
+        if self.progress is not None:
+            self.progress.listen()
+
+    def stage_done(self, outcome: StageOutcome) -> None:
+        if self.progress is not None:
+            self.progress.stage_done(outcome)
+        report(outcome)
 
 
 def report(outcome: StageOutcome) -> None:
