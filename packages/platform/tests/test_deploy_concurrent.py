@@ -92,6 +92,14 @@ class _RefusingProxy(BaseHTTPRequestHandler):
     def log_message(self, *_: object) -> None:
         return None
 
+    def handle(self) -> None:
+        # a command that ends drops its pooled connections: nothing left to answer, and no
+        # traceback on the stderr it shares with this thread
+        try:
+            super().handle()
+        except (OSError, http.client.HTTPException):
+            self.close_connection = True
+
     def _refuses(self, body: bytes) -> bool:
         writes = self.command in {"POST", "PATCH"} and "/deployments/" in self.path
         is_filter = self.path.rstrip("/").endswith("/filter")

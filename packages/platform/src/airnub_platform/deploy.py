@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,7 +324,38 @@ class _PullSteps:
         return self.steps == getattr(other, "steps", None)
 
 
-def _apply(client: SyncPrefectClient, item: Planned, existing: DeploymentResponse | None) -> None:
+class Versions:
+    """The version info Prefect infers for a deployment it writes (the CI's or git's commit
+    and branch), inferred at a deploy's first write and shared by its others: the same for
+    every deployment of one command, where Prefect runs five git processes for each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inferred: list[Any] = []  # empty until inferred; [None]: nothing to infer from
+
+    def of(self, deployment: Any) -> Any:
+        """The VersionInfo ``deployment.apply`` would infer, its version set on it as
+        Prefect sets it (airnub's deployments never carry their own)."""
+        from prefect.client.schemas.objects import VersionInfo
+        from prefect.utilities.asyncutils import run_coro_as_sync
+
+        with self._lock:
+            if not self._inferred:
+                infer = prefect_patches.INFERRED_VERSION.get()
+                self._inferred.append(run_coro_as_sync(infer(None)))
+            inferred = self._inferred[0]
+        if inferred is None:
+            return VersionInfo(version=deployment.version or "", type="prefect:simple")
+        deployment.version = inferred.version
+        return inferred.model_copy()
+
+
+def _apply(
+    client: SyncPrefectClient,
+    item: Planned,
+    existing: DeploymentResponse | None,
+    versions: Versions,
+) -> None:
     from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.deployments.runner import DeploymentApplyError, RunnerDeployment
 
@@ -343,7 +375,8 @@ def _apply(client: SyncPrefectClient, item: Planned, existing: DeploymentRespons
     # parameter schema and version, as prefect does
     prefect_patches.DEFAULTS_FROM_FLOW.get()(deployment, item.flow)
     try:
-        deployment.apply(schedules=_schedules(item) or None)
+        version_info = versions.of(deployment)
+        deployment.apply(schedules=_schedules(item) or None, version_info=version_info)
     except DeploymentApplyError as error:
         # Prefect wraps its client's error in a message holding the answer's body, which
         # may repeat what was sent: the request's own error is reported, as for any write
@@ -593,7 +626,8 @@ def deploy(
         results.append(("image", image))
     if server is None:  # read after the pools are made, as each write comes in order
         server = Server.read(client, {department: items}, pools=False)
-    return results + _deploy_deployments(client, department, items, server, dry_run, prune, preview)
+    found = _deploy_deployments(client, department, items, server, dry_run, prune, preview)
+    return results + found
 
 
 def _deploy_deployments(
@@ -604,9 +638,11 @@ def _deploy_deployments(
     dry_run: bool,
     prune: bool,
     preview: str | None,
+    versions: Versions | None = None,
 ) -> list[tuple[str, str]]:
     """The deployment rows of :func:`deploy`: each item created, updated or unchanged,
     then the department's managed ones no longer listed, stale or deleted."""
+    versions = versions or Versions()
     results = []
     before = server.existing(department, preview)
     wanted_keys = set()
@@ -618,7 +654,7 @@ def _deploy_deployments(
             results.append(("unchanged", item.key))
             continue
         if not dry_run:
-            _apply(client, item, existing)
+            _apply(client, item, existing, versions)
         results.append(("create" if existing is None else "update", item.key))
     for key, deployment in sorted(before.items()):
         if key in wanted_keys:
@@ -688,9 +724,11 @@ def deploy_departments(
         if (image := target.image(name)) is not None:
             rows[name].append(("image", image))
     server = Server.read(client, items, pools=False)  # after the pools, as deploy reads
+    versions = Versions()
 
     def deployments(name: str) -> list[tuple[str, str]]:
-        return _deploy_deployments(client, name, items[name], server, dry_run, prune, preview)
+        found = items[name]
+        return _deploy_deployments(client, name, found, server, dry_run, prune, preview, versions)
 
     done = each_bounded(deployments, names, at_once)
     return [row for name in names for row in rows[name] + done[name]]
