@@ -14,6 +14,7 @@ BENCH_WORKSPACE names such a copy made earlier (it is only read). Each round, in
 Usage: uv run python bench/deploy_concurrency.py [REPEATS] [PREFECT_SUBSET]
 """
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -63,6 +64,7 @@ VARIANTS = {
     f"{DEPARTMENTS} departments, --concurrency 1": ["--concurrency", "1"],
 }
 started: list[local_api.LocalAPI] = []
+fresh = itertools.count()  # a new database file for every fresh API
 
 
 def api_env(name: str) -> tuple[local_api.LocalAPI, dict[str, str]]:
@@ -83,10 +85,10 @@ loads: list[float] = []
 try:
     warm, warm_env = api_env("warm")
     timed(airnub_deploy, warm_env, cwd=workspace)  # everything deployed once: "unchanged" next
-    for repeat in range(REPEATS):
+    for _ in range(REPEATS):
         loads.append(os.getloadavg()[0])
         for name, args in VARIANTS.items():
-            api, env = api_env(f"fresh-{repeat}-{len(times)}")
+            api, env = api_env(f"fresh-{next(fresh)}")
             times.setdefault(f"first deploy, {name}", []).append(
                 timed([*airnub_deploy, *args], env, cwd=workspace)
             )
