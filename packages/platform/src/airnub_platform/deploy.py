@@ -669,15 +669,17 @@ def _deploy_deployments(
 
 
 # Departments registered at once by `airnub deploy`: the API's answers, not this
-# process, are what one department's deploy waits for.
+# process, are what one department's deploy waits for. 2 by default: a bare `prefect server
+# start` on SQLite (a pool of connections) answered 503 to some of 8 departments' writes
+# at once, never to 2; airnub's own servers use one connection, and Postgres takes more.
 CONCURRENCY_ENV = "AIRNUB_DEPLOY_CONCURRENCY"
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 2
 MAX_CONCURRENCY = 64
 
 
 def concurrency(option: str | None) -> int:
     """Departments deployed at once: ``--concurrency``, else ``AIRNUB_DEPLOY_CONCURRENCY``,
-    else 8; ConfigError naming the one given unless a whole number from 1 to 64."""
+    else 2; ConfigError naming the one given unless a whole number from 1 to 64."""
     name, text = "--concurrency", option
     if text is None:
         name, text = CONCURRENCY_ENV, os.environ.get(CONCURRENCY_ENV, "").strip()

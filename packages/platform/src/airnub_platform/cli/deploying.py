@@ -62,7 +62,7 @@ def deploy_command(
         str | None,
         typer.Option(
             metavar="1-64",
-            help="Departments registered at once. Default: $AIRNUB_DEPLOY_CONCURRENCY, else 8.",
+            help="Departments registered at once. Default: $AIRNUB_DEPLOY_CONCURRENCY, else 2.",
         ),
     ] = None,
 ) -> None:
