@@ -32,9 +32,13 @@ retire never sees a preview, and a preview's deploy or prune sees only its own.
 
 from __future__ import annotations
 
+import contextvars
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from airnub_core import conventions
@@ -60,6 +64,8 @@ from airnub_core.variables import read_all
 from airnub_platform import lost_runs, prefect_patches, prefect_yaml, work_pools
 from airnub_platform.check import entrypoint_flow
 from airnub_platform.work_pools import IMAGE_POOL_TYPES, KUBERNETES, POOL_TYPES, PROCESS
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -318,9 +324,40 @@ class _PullSteps:
         return self.steps == getattr(other, "steps", None)
 
 
-def _apply(client: SyncPrefectClient, item: Planned, existing: DeploymentResponse | None) -> None:
+class Versions:
+    """The version info Prefect infers for a deployment it writes (the CI's or git's commit
+    and branch), inferred at a deploy's first write and shared by its others: the same for
+    every deployment of one command, where Prefect runs five git processes for each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inferred: list[Any] = []  # empty until inferred; [None]: nothing to infer from
+
+    def of(self, deployment: Any) -> Any:
+        """The VersionInfo ``deployment.apply`` would infer, its version set on it as
+        Prefect sets it (airnub's deployments never carry their own)."""
+        from prefect.client.schemas.objects import VersionInfo
+        from prefect.utilities.asyncutils import run_coro_as_sync
+
+        with self._lock:
+            if not self._inferred:
+                infer = prefect_patches.INFERRED_VERSION.get()
+                self._inferred.append(run_coro_as_sync(infer(None)))
+            inferred = self._inferred[0]
+        if inferred is None:
+            return VersionInfo(version=deployment.version or "", type="prefect:simple")
+        deployment.version = inferred.version
+        return inferred.model_copy()
+
+
+def _apply(
+    client: SyncPrefectClient,
+    item: Planned,
+    existing: DeploymentResponse | None,
+    versions: Versions,
+) -> None:
     from prefect.client.schemas.actions import DeploymentUpdate
-    from prefect.deployments.runner import RunnerDeployment
+    from prefect.deployments.runner import DeploymentApplyError, RunnerDeployment
 
     fields = wanted(item)
     deployment = RunnerDeployment(
@@ -337,7 +374,13 @@ def _apply(client: SyncPrefectClient, item: Planned, existing: DeploymentRespons
     )
     # parameter schema and version, as prefect does
     prefect_patches.DEFAULTS_FROM_FLOW.get()(deployment, item.flow)
-    deployment.apply(schedules=_schedules(item) or None)
+    try:
+        version_info = versions.of(deployment)
+        deployment.apply(schedules=_schedules(item) or None, version_info=version_info)
+    except DeploymentApplyError as error:
+        # Prefect wraps its client's error in a message holding the answer's body, which
+        # may repeat what was sent: the request's own error is reported, as for any write
+        raise (error.__cause__ or error) from None
     if existing is not None and existing.path is not None:
         # a path some other tool left; an update through `apply` never clears it
         client.update_deployment(existing.id, DeploymentUpdate(path=None))
@@ -523,7 +566,9 @@ def ensure_work_pools(
 ) -> list[tuple[str, str]]:
     """Create missing pools and update a Kubernetes pool whose template is not the
     rendered one: ("create pool" or "update pool", name). Checks every type first.
-    ``pools``: the pools as read already (:class:`Server`), else read here."""
+    ``pools``: the pools as read already (:class:`Server`, :func:`read_pools`), else read
+    here; a pool created here is added to it, so a department deployed next that names
+    the same pool finds it, as a read after this write would."""
     from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 
     existing = check_pools(client, plans, pools)
@@ -539,7 +584,9 @@ def ensure_work_pools(
                     base_job_template=template,
                     description=plan.description,
                 )
-                client.create_work_pool(create)
+                made = client.create_work_pool(create)
+                if pools is not None:
+                    pools[plan.name] = made
             results.append(("create pool", plan.name))
         elif plan.kept_in_step and not work_pools.same_template(
             pool.base_job_template, plan.template
@@ -579,6 +626,24 @@ def deploy(
         results.append(("image", image))
     if server is None:  # read after the pools are made, as each write comes in order
         server = Server.read(client, {department: items}, pools=False)
+    found = _deploy_deployments(client, department, items, server, dry_run, prune, preview)
+    return results + found
+
+
+def _deploy_deployments(
+    client: SyncPrefectClient,
+    department: str,
+    items: list[Planned],
+    server: Server,
+    dry_run: bool,
+    prune: bool,
+    preview: str | None,
+    versions: Versions | None = None,
+) -> list[tuple[str, str]]:
+    """The deployment rows of :func:`deploy`: each item created, updated or unchanged,
+    then the department's managed ones no longer listed, stale or deleted."""
+    versions = versions or Versions()
+    results = []
     before = server.existing(department, preview)
     wanted_keys = set()
     for item in items:
@@ -589,7 +654,7 @@ def deploy(
             results.append(("unchanged", item.key))
             continue
         if not dry_run:
-            _apply(client, item, existing)
+            _apply(client, item, existing, versions)
         results.append(("create" if existing is None else "update", item.key))
     for key, deployment in sorted(before.items()):
         if key in wanted_keys:
@@ -601,6 +666,98 @@ def deploy(
         else:
             results.append(("stale", key))
     return results
+
+
+# Departments registered at once by `airnub deploy`: the API's answers, not this
+# process, are what one department's deploy waits for. 2 by default: a bare `prefect server
+# start` on SQLite (a pool of connections) answered 503 to some of 8 departments' writes
+# at once, never to 2; airnub's own servers use one connection, and Postgres takes more.
+CONCURRENCY_ENV = "AIRNUB_DEPLOY_CONCURRENCY"
+DEFAULT_CONCURRENCY = 2
+MAX_CONCURRENCY = 64
+
+
+def concurrency(option: str | None) -> int:
+    """Departments deployed at once: ``--concurrency``, else ``AIRNUB_DEPLOY_CONCURRENCY``,
+    else 2; ConfigError naming the one given unless a whole number from 1 to 64."""
+    name, text = "--concurrency", option
+    if text is None:
+        name, text = CONCURRENCY_ENV, os.environ.get(CONCURRENCY_ENV, "").strip()
+        if not text:
+            return DEFAULT_CONCURRENCY
+    try:
+        value = int(text.strip(), 10)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_CONCURRENCY:
+        # repr: a control character in the text stays an escape, on one line
+        raise ConfigError(
+            f"{name}: {text[:20]!r} is not a whole number from 1 to {MAX_CONCURRENCY}"
+        )
+    return value
+
+
+def deploy_departments(
+    client: SyncPrefectClient,
+    items: dict[str, list[Planned]],
+    pools: dict[str, list[PoolPlan]],
+    *,
+    target: Target,
+    dry_run: bool = False,
+    prune: bool = False,
+    preview: str | None = None,
+    at_once: int = DEFAULT_CONCURRENCY,
+) -> list[tuple[str, str]]:
+    """:func:`deploy` of each department of ``items`` (:func:`planned`) with its ``pools``
+    (:func:`pool_plans`): the same rows, in the order of ``items``, whatever order the
+    departments finish in.
+
+    The pools come first, department after department (a pool two departments name is
+    created once, by the first), from one read of them all; then one read of every
+    department's deployments; then the deployments, ``at_once`` departments at a time.
+    A failure stops departments from starting; those started finish, so no department but
+    a failing one is left with some of its deployments written (one after another, as
+    with ``at_once=1``, the departments after it are not started either)."""
+    names = list(items)
+    existing = read_pools(client, {plan.name for found in pools.values() for plan in found})
+    rows = {}
+    for name in names:
+        rows[name] = ensure_work_pools(client, pools[name], dry_run, existing)
+        if (image := target.image(name)) is not None:
+            rows[name].append(("image", image))
+    server = Server.read(client, items, pools=False)  # after the pools, as deploy reads
+    versions = Versions()
+
+    def deployments(name: str) -> list[tuple[str, str]]:
+        found = items[name]
+        return _deploy_deployments(client, name, found, server, dry_run, prune, preview, versions)
+
+    done = each_bounded(deployments, names, at_once)
+    return [row for name in names for row in rows[name] + done[name]]
+
+
+def each_bounded(work: Callable[[str], T], names: list[str], at_once: int) -> dict[str, T]:
+    """``work(name)`` for every name, at most ``at_once`` at a time, each in a copy of this
+    thread's context (Prefect's settings, among them the request deadline). After a
+    failure (or Ctrl-C here) no name starts; those started finish; the first failure in
+    the order of ``names`` is raised."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    workers = min(at_once, len(names))
+    if workers <= 1:
+        return {name: work(name) for name in names}
+    executor = ThreadPoolExecutor(workers, thread_name_prefix="airnub-deploy")
+    try:
+        futures = {
+            name: executor.submit(contextvars.copy_context().run, work, name) for name in names
+        }
+        wait(futures.values(), return_when=FIRST_EXCEPTION)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    for future in futures.values():
+        if not future.cancelled() and (error := future.exception()) is not None:
+            raise error
+    return {name: future.result() for name, future in futures.items()}
 
 
 def retire(

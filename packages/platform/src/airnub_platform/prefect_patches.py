@@ -284,6 +284,18 @@ DEFAULTS_FROM_FLOW = Borrowed(
 )
 
 
+INFERRED_VERSION = Borrowed(
+    name="inferred-version",
+    target="prefect._internal.versioning.get_inferred_version_info",
+    versions=">=3.9,<3.10",
+    why="The version `prefect deploy` gives a deployment (the CI's or git's commit and "
+    "branch), inferred once per `airnub deploy` rather than by five git processes for each "
+    "deployment written; Prefect has no public function for it.",
+    shape="a coroutine function",
+    fits=inspect.iscoroutinefunction,
+)
+
+
 def _takes_timeout(drain: Any) -> bool:
     parameters = _parameters(drain)
     return parameters is not None and any(p.name == "timeout" for p in parameters)
@@ -319,6 +331,7 @@ PATCHES: tuple[Patch, ...] = (SINGLE_CONNECTION_SQLITE, SHARED_SSL_CONTEXT)
 BORROWED: tuple[Borrowed, ...] = (
     SCHEDULE_FROM_CONFIG,
     DEFAULTS_FROM_FLOW,
+    INFERRED_VERSION,
     DRAIN_LOG_WORKER,
     DRAIN_EVENTS_WORKER,
 )

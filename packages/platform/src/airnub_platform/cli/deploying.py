@@ -58,6 +58,13 @@ def deploy_command(
             " only this preview's. Removed by `airnub retire --preview pr-<N>`.",
         ),
     ] = None,
+    concurrency: Annotated[
+        str | None,
+        typer.Option(
+            metavar="1-64",
+            help="Departments registered at once. Default: $AIRNUB_DEPLOY_CONCURRENCY, else 2.",
+        ),
+    ] = None,
 ) -> None:
     """Register departments' prefect.yaml deployments, creating missing work pools (and
     keeping a Kubernetes pool's template in step with work-pool.yaml)."""
@@ -75,6 +82,7 @@ def deploy_command(
     try:
         target = deploy.Target(pool_type, registry, tag)
         deploy.check_preview_option(preview)  # refused before any department is read
+        at_once = deploy.concurrency(concurrency)
         lost_runs.heartbeat_seconds()  # the deployments' heartbeat: refused here if unusable
     except (ConfigError, lost_runs.LostRunSettingError) as error:
         raise fail(str(error)) from None
@@ -93,13 +101,13 @@ def deploy_command(
     prunes_previews = preview is not None and affected and prune
     if not chosen and not prunes_previews:
         return
-    pools = {}
+    items, pools = {}, {}
     for name in chosen:
         try:
             # every entrypoint imports, and every work-pool.yaml reads, before anything
             # is written
-            items = deploy.planned(name, env, target, preview)
-            named = {i.work_pool for i in items}
+            items[name] = deploy.planned(name, env, target, preview)
+            named = {i.work_pool for i in items[name]}
             pools[name] = deploy.pool_plans(name, env, target, named, preview)
             if preview is None:  # [tool.airnub.limits]: refused before any write
                 quotas.check(name, pools[name])
@@ -108,37 +116,32 @@ def deploy_command(
     with prefect_session(writes_to="" if dry_run else "deploy") as url:
         # flow, deployment and pool names are the user's: shown as plain text, not markup
         what = env if preview is None else f"{env}, preview {preview}"
-        title = Text(f"Deployments ({what}) at {url}")
-        table = Table(title=title, title_justify="left")
+        table = Table(title=Text(f"Deployments ({what}) at {url}"), title_justify="left")
         table.add_column("change")
         table.add_column("deployment", overflow="fold")
         with get_client(sync_client=True) as client:
             try:
-                for plans in pools.values():  # no department is deployed to a wrong pool
-                    deploy.check_pools(client, plans)
+                # no department is deployed to a wrong pool: all checked in one read
+                deploy.check_pools(client, [plan for plans in pools.values() for plan in plans])
+                rows = []
                 if preview is not None and prunes_previews:
-                    unaffected = deploy.retire_preview(
-                        client, preview, keep=set(chosen), dry_run=dry_run
-                    )
-                    for action, what in unaffected:
-                        table.add_row(action, Text(what))
-                for name in chosen:
-                    results = deploy.deploy(
-                        client, name, env, target=target, dry_run=dry_run, prune=prune,
-                        preview=preview,
-                    )  # fmt: skip
-                    for action, what in results:
-                        table.add_row(action, Text(what))
+                    rows += deploy.retire_preview(client, preview, keep=set(chosen),
+                                                  dry_run=dry_run)  # fmt: skip
+                rows += deploy.deploy_departments(
+                    client, items, pools, target=target, dry_run=dry_run, prune=prune,
+                    preview=preview, at_once=at_once,
+                )  # fmt: skip
                 # a preview runs on its own pool, under the department's tag limit
                 for change in [] if preview else quotas.apply(client, chosen, dry_run=dry_run):
-                    table.add_row(f"{change.action} limit", Text(change.described))
-                action, what = deploy.apply_lost_run_automation(client, dry_run=dry_run)
-                table.add_row(action, Text(what))
+                    rows.append((f"{change.action} limit", change.described))
+                rows.append(deploy.apply_lost_run_automation(client, dry_run=dry_run))
             except ConfigError as error:
                 raise fail(str(error), 1) from None
             except (json.JSONDecodeError, ValidationError) as error:
                 # how the client reads an answer: our own objects are valid by then
                 raise fail(unreadable(url, error), 1) from None
+    for action, what in rows:
+        table.add_row(action, Text(what))
     console.print(table)
     if dry_run:
         console.print("dry run: nothing written")
