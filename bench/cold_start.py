@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from airnub_platform import local_api
-from common import median, seconds, table
+from common import median, runs_table
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 
@@ -53,8 +53,7 @@ for _ in range(REPEATS):
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-rows = [[name, seconds(v), " ".join(f"{t:.1f}" for t in v)] for name, v in times.items()]
-print(table(["embedded API, start until healthy", "median", "runs (s)"], rows))
+print(runs_table("embedded API, start until healthy", times))
 cold, before, warm = (median(v) for v in times.values())
 print(f"\ncold / warm: {cold / warm:.2f}; before / warm: {before / warm:.2f}")
 print(f"load average (1 min) after each round: {' '.join(f'{x:.1f}' for x in loads)}")

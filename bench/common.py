@@ -36,3 +36,9 @@ def table(headers: list[str], rows: Sequence[Sequence[object]]) -> str:
 
 def seconds(values: list[float]) -> str:
     return f"{median(values):.2f} s"
+
+
+def runs_table(what: str, times: dict[str, list[float]]) -> str:
+    """One row per variant: its median and every run, in the order they ran."""
+    rows = [[name, seconds(v), " ".join(f"{t:.1f}" for t in v)] for name, v in times.items()]
+    return table([what, "median", "runs (s)"], rows)

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import median, seconds, table, timed
+from common import median, runs_table, timed
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 CMD = ["uv", "run", "--no-sync", "airnub", "run", "dept_project_alpha"]
@@ -37,8 +37,7 @@ for _ in range(REPEATS):
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-rows = [[name, seconds(v), " ".join(f"{t:.1f}" for t in v)] for name, v in times.items()]
-print(table(["airnub run dept_project_alpha", "median", "runs (s)"], rows))
+print(runs_table("airnub run dept_project_alpha", times))
 cold, fresh, warm = (median(v) for v in times.values())
 print(f"\ncold / warm: {cold / warm:.2f} (target <= 1.30); fresh home / warm: {fresh / warm:.2f}")
 print(f"load average (1 min) after each round: {' '.join(f'{x:.1f}' for x in loads)}")

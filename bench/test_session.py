@@ -9,7 +9,7 @@ Usage: uv run python bench/test_session.py [REPEATS]
 import os
 import sys
 
-from common import median, seconds, table, timed
+from common import median, runs_table, timed
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 PYTEST = ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:randomly"]
@@ -28,7 +28,6 @@ for _ in range(REPEATS):
     loads.append(os.getloadavg()[0])
 
 bare, alpha = (median(v) for v in times.values())
-rows = [[name, seconds(v), " ".join(f"{t:.1f}" for t in v)] for name, v in times.items()]
-print(table(["session", "median", "runs (s)"], rows))
+print(runs_table("session", times))
 print(f"\nratio Alpha / bare harness: {alpha / bare:.2f} (target <= 0.60)")
 print(f"load average (1 min) after each round: {' '.join(f'{x:.1f}' for x in loads)}")

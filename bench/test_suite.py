@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from airnub_platform.testing import clean_env, scratch_workspace
-from common import ROOT, median, seconds, table, timed
+from common import ROOT, median, runs_table, timed
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 
@@ -27,8 +27,7 @@ with tempfile.TemporaryDirectory(prefix="bench-suite-") as scratch:
         for name, where in runs.items():
             times[name].append(timed(["uv", "run", "pytest", "-q"], env=clean_env(), cwd=where))
 
-rows = [[name, seconds(v), " ".join(f"{t:.1f}" for t in v)] for name, v in times.items()]
-print(table(["suite", "median", "runs (s)"], rows))
+print(runs_table("suite", times))
 full, floor = (median(v) for v in times.values())
 load = os.getloadavg()[0]
 print(f"\nratio: {full / floor:.2f}; load average after: {load:.2f} on {os.cpu_count()} cores")

@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 import pytest
 from airnub_platform import deploy
 from airnub_platform.cli import app
-from airnub_platform.testing import loopback_http
+from airnub_platform.testing import api_at, loopback_http
 from hypothesis import given
 from hypothesis import strategies as st
 from prefect.client.orchestration import get_client
-from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
 _made = itertools.count(1)
@@ -136,12 +136,8 @@ def refusing_api(prefect_api, monkeypatch) -> Iterator[type[_RefusingProxy]]:
     """The session's API behind a proxy; set ``refused`` on the yielded handler class."""
     real = urlsplit(prefect_api)
     handler = type("Proxy", (_RefusingProxy,), {"upstream": real.netloc, "refused": ""})
-    with loopback_http(handler) as root:
-        url = f"{root}{real.path}"
-        monkeypatch.setenv("PREFECT_API_URL", url)
-        monkeypatch.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
-        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_CLIENT_MAX_RETRIES: 0}):
-            yield handler
+    with loopback_http(handler) as root, api_at(f"{root}{real.path}", monkeypatch):
+        yield handler
 
 
 @pytest.mark.parametrize("at_once", ["1", "3"])

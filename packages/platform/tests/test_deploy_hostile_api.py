@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 from airnub_platform.cli import app
-from airnub_platform.testing import loopback_http
-from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+from airnub_platform.testing import api_at, loopback_http
+from prefect.settings import PREFECT_API_URL
 from typer.testing import CliRunner
 
 DEPARTMENT = "dept_hostile_answers"
@@ -59,12 +59,8 @@ class _Hostile(BaseHTTPRequestHandler):
 def hostile_api(monkeypatch, make_department) -> Iterator[type[_Hostile]]:
     make_department(DEPARTMENT, {"ingestion": ["feed"]})
     handler = type("Handler", (_Hostile,), {"writes": []})
-    with loopback_http(handler) as root:
-        url = f"{root}/api"
-        monkeypatch.setenv("PREFECT_API_URL", url)
-        monkeypatch.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
-        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_CLIENT_MAX_RETRIES: 0}):
-            yield handler
+    with loopback_http(handler) as root, api_at(f"{root}/api", monkeypatch):
+        yield handler
 
 
 def deploy(*options: str) -> tuple[int, list[str]]:

@@ -11,15 +11,13 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from airnub_platform import local_api
 from airnub_platform.dev import STATUS_TIMEOUT_SECONDS
-from airnub_platform.testing import clean_env, loopback_http
-
-CODE = (
-    "import atexit, sys\n"
-    "atexit.register(lambda: print('imported prefect:', 'prefect' in sys.modules,\n"
-    "                              file=sys.stderr))\n"
-    "from airnub_platform.cli import main\n"
-    "main()\n"
+from airnub_platform.testing import (
+    CLI_SAYING_IF_PREFECT_WAS_IMPORTED,
+    clean_env,
+    loopback_http,
 )
+
+CODE = CLI_SAYING_IF_PREFECT_WAS_IMPORTED
 
 
 class Health(BaseHTTPRequestHandler):

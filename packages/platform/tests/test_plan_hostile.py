@@ -10,8 +10,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from airnub_core import conventions
 from airnub_platform.cli import app
-from airnub_platform.testing import changed_repository, loopback_http
-from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+from airnub_platform.testing import api_at, changed_repository, loopback_http
 from typer.testing import CliRunner
 
 DEPARTMENT = "dept_plan_hostile"
@@ -66,16 +65,10 @@ def repository(make_department, monkeypatch):
         yield base
 
 
-def pointed_at(url, monkeypatch):
-    monkeypatch.setenv("PREFECT_API_URL", url)
-    monkeypatch.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
-    return temporary_settings(updates={PREFECT_API_URL: url, PREFECT_CLIENT_MAX_RETRIES: 0})
-
-
 @pytest.fixture
 def hostile_api(monkeypatch) -> Iterator[type[_Hostile]]:
     handler = type("Handler", (_Hostile,), {"writes": []})
-    with loopback_http(handler) as url, pointed_at(f"{url}/api", monkeypatch):
+    with loopback_http(handler) as url, api_at(f"{url}/api", monkeypatch):
         yield handler
 
 
@@ -107,7 +100,7 @@ def test_an_api_that_is_not_there_is_one_line(repository, monkeypatch, command):
     with socket.socket() as taken:  # a port nothing listens on while the command runs
         taken.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{taken.getsockname()[1]}/api"
-        with pointed_at(url, monkeypatch):
+        with api_at(url, monkeypatch):
             code, done = invoke(command, repository)
     assert done.exit_code == code, done.output
     lines = done.output.splitlines()

@@ -10,18 +10,11 @@ import sys
 
 import pytest
 from airnub_platform import local_api
-from airnub_platform.testing import installed_department
+from airnub_platform.testing import CLI_SAYING_IF_PREFECT_WAS_IMPORTED, installed_department
 
 DEPT = "dept_feedback_checks"
 SECRET = "hunter2-do-not-echo"
-# runs the CLI, then says on its last line whether anything imported prefect
-CODE = (
-    "import atexit, sys\n"
-    "atexit.register(lambda: print('imported prefect:', 'prefect' in sys.modules,\n"
-    "                              file=sys.stderr))\n"
-    "from airnub_platform.cli import main\n"
-    "main()\n"
-)
+CODE = CLI_SAYING_IF_PREFECT_WAS_IMPORTED
 
 
 @pytest.fixture(scope="module")

@@ -586,3 +586,26 @@ def installed_department(
         f"[airnub.alerts]\n{department} = #airnub-test-alerts\n"
     )
     return {**os.environ, "PYTHONPATH": str(root)}
+
+
+# A command line for ``python -c``: runs the `airnub` CLI with the rest of ``argv``, then says
+# on stderr's last line whether anything imported prefect (``imported prefect: False``).
+CLI_SAYING_IF_PREFECT_WAS_IMPORTED = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('imported prefect:', 'prefect' in sys.modules,\n"
+    "                              file=sys.stderr))\n"
+    "from airnub_platform.cli import main\n"
+    "main()\n"
+)
+
+
+@contextmanager
+def api_at(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point this process, and the commands the test runs, at the Prefect API ``url``, with
+    no client retries: a hostile answer is the command's to report, not Prefect's to retry."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    monkeypatch.setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
+    with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_CLIENT_MAX_RETRIES: 0}):
+        yield url
