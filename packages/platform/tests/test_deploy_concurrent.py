@@ -35,8 +35,8 @@ ECHOED = "pnu_echoed_back_0123456789"  # what a careless server repeats in its b
 
 @pytest.fixture
 def departments(make_department) -> list[str]:
-    """Fresh departments (dept_burst_<n>), not yet deployed, listed out of name order."""
-    names = [f"dept_burst_{next(_made)}" for _ in SHAPES]
+    """Fresh departments (dept_wave_<n>), not yet deployed, listed out of name order."""
+    names = [f"dept_wave_{next(_made)}" for _ in SHAPES]
     for name, categories in zip(names, SHAPES, strict=True):
         make_department(name, categories)
     return names[::-1]
